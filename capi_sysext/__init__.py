@@ -1,0 +1,3 @@
+"""capi-sysext: Cluster API cluster definitions for Flatcar nodes that pull Kubernetes as a sysext."""
+
+__version__ = "0.1.0"

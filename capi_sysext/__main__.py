@@ -1,0 +1,3 @@
+from capi_sysext.cli import main
+
+main()

@@ -1,0 +1,48 @@
+"""Domain errors. The CLI boundary (cli.py) is the only place that turns them into exit codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing the user has to fix, with the knob that fixes it."""
+
+    message: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.fix})" if self.fix else self.message
+
+
+class CapiSysextError(Exception):
+    """Base class: an error the user can act on. Never shown with a traceback."""
+
+    exit_code = 1
+
+    def __init__(self, problems: list[Problem] | str) -> None:
+        if isinstance(problems, str):
+            problems = [Problem(problems)]
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+class InputError(CapiSysextError):
+    """Bad or missing user input (flags, values files, --set, environment)."""
+
+    exit_code = 2
+
+
+class CatalogError(InputError):
+    """A requested Kubernetes version is not published."""
+
+
+class RenderError(CapiSysextError):
+    """The inputs are valid but the output cannot be produced (e.g. a size limit)."""
+
+
+class NotImplementedYet(CapiSysextError):
+    """A part of the product that is not built yet; says so instead of emitting a stub."""
+
+    exit_code = 3

@@ -1,0 +1,144 @@
+"""The provider-neutral node provisioning model.
+
+Everything a node needs from its first-boot config, independent of the format it is rendered in
+(CLC for CABPK's additionalConfig, Butane, Ignition JSON). Renderers only translate this model; they
+never add content of their own, which is what keeps the three outputs equivalent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Remote:
+    url: str
+    sha256: str | None = None  # hex; None when the catalog has no sum for the image
+
+
+@dataclass(frozen=True)
+class File:
+    path: str
+    mode: int
+    inline: str | None = None
+    remote: Remote | None = None
+
+    def __post_init__(self) -> None:
+        if (self.inline is None) == (self.remote is None):
+            raise ValueError(f"{self.path}: a file has exactly one of inline or remote contents")
+        if not self.path.startswith("/"):
+            raise ValueError(f"{self.path}: paths must be absolute")
+
+
+@dataclass(frozen=True)
+class Directory:
+    path: str
+    mode: int = 0o755
+
+
+@dataclass(frozen=True)
+class Link:
+    path: str
+    target: str
+    hard: bool = False
+
+
+@dataclass(frozen=True)
+class Dropin:
+    name: str
+    contents: str
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    enabled: bool | None = None  # None: leave the preset alone
+    mask: bool = False
+    contents: str | None = None
+    dropins: tuple[Dropin, ...] = ()
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    directories: tuple[Directory, ...] = ()
+    files: tuple[File, ...] = ()
+    links: tuple[Link, ...] = ()
+    units: tuple[Unit, ...] = ()
+
+
+@dataclass
+class NodeConfigBuilder:
+    """Collects contributions (core, options, provider) and merges units that share a name.
+
+    Paths and unit names must be unique; a second contribution to the same unit may only add
+    drop-ins or set fields the first left unset, so no contributor silently overrides another.
+    """
+
+    _dirs: dict[str, Directory] = field(default_factory=dict)
+    _files: dict[str, File] = field(default_factory=dict)
+    _links: dict[str, Link] = field(default_factory=dict)
+    _units: dict[str, Unit] = field(default_factory=dict)
+
+    def directory(self, d: Directory) -> None:
+        self._dirs[d.path] = d
+
+    def file(self, f: File) -> None:
+        if f.path in self._files or f.path in self._links:
+            raise ValueError(f"two contributions write {f.path}")
+        self._files[f.path] = f
+
+    def link(self, link: Link) -> None:
+        if link.path in self._files or link.path in self._links:
+            raise ValueError(f"two contributions write {link.path}")
+        self._links[link.path] = link
+
+    def unit(self, u: Unit) -> None:
+        old = self._units.get(u.name)
+        if old is None:
+            self._units[u.name] = u
+            return
+        if u.contents is not None and old.contents is not None:
+            raise ValueError(f"two contributions define the contents of {u.name}")
+        if u.enabled is not None and old.enabled is not None and u.enabled != old.enabled:
+            raise ValueError(f"contributions disagree on enabling {u.name}")
+        names = {d.name for d in old.dropins}
+        clash = [d.name for d in u.dropins if d.name in names]
+        if clash:
+            raise ValueError(f"two contributions write drop-in {u.name}/{clash[0]}")
+        self._units[u.name] = replace(
+            old,
+            enabled=old.enabled if u.enabled is None else u.enabled,
+            mask=old.mask or u.mask,
+            contents=old.contents if u.contents is None else u.contents,
+            dropins=old.dropins + u.dropins,
+        )
+
+    def add(self, cfg: NodeConfig) -> None:
+        for d in cfg.directories:
+            self.directory(d)
+        for f in cfg.files:
+            self.file(f)
+        for link in cfg.links:
+            self.link(link)
+        for u in cfg.units:
+            self.unit(u)
+
+    def build(self) -> NodeConfig:
+        # Sorted so that output does not depend on the order contributors ran in.
+        return NodeConfig(
+            directories=_sorted(self._dirs.values(), lambda d: d.path),
+            files=_sorted(self._files.values(), lambda f: f.path),
+            links=_sorted(self._links.values(), lambda link: link.path),
+            units=tuple(
+                replace(u, dropins=tuple(sorted(u.dropins, key=lambda d: d.name)))
+                for u in _sorted(self._units.values(), lambda u: u.name)
+            ),
+        )
+
+
+def _sorted(items: Iterable[T], key: Callable[[T], str]) -> tuple[T, ...]:
+    return tuple(sorted(items, key=key))
