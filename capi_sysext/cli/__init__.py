@@ -1,0 +1,58 @@
+"""The command line: a thin click layer over the core.
+
+Each command module turns options into one typed input object, calls the core and prints what it
+returns. This package is the one boundary where domain errors become messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from capi_sysext import __version__
+from capi_sysext.errors import CapiSysextError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CapiSysextError as exc:
+            report_error(exc)
+            ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            # `capi-sysext generate ... | head` must not print a traceback.
+            sys.stderr.close()
+            ctx.exit(1)
+
+
+def report_error(exc: CapiSysextError) -> None:
+    problems = exc.problems
+    if len(problems) == 1:
+        click.echo(f"error: {problems[0]}", err=True)
+        return
+    click.echo(f"error: {len(problems)} problems:", err=True)
+    for p in problems:
+        click.echo(f"  - {p}", err=True)
+
+
+def warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="capi-sysext")
+def cli() -> None:
+    """Cluster API clusters of stock Flatcar nodes that pull Kubernetes as a systemd-sysext."""
+
+
+def _register() -> None:
+    # Command modules import only what their command needs at run time (start-up stays fast).
+    from capi_sysext.cli import commands  # noqa: F401
+
+
+def main() -> None:
+    _register()
+    cli(prog_name="capi-sysext")
