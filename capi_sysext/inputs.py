@@ -1,0 +1,250 @@
+"""User inputs from every source, merged by precedence and validated all at once.
+
+Sources, strongest first: command-line flags > --set key=value > values files (later wins) >
+environment variables (the names clusterctl users already export) > defaults.
+Every input is a Variable with one values key (dotted), optionally one flag and one env var, so a
+missing or bad value can always be reported with the three ways to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from capi_sysext.errors import InputError, Problem
+
+Parser = Callable[[Any], Any]  # raises ValueError with a user-facing reason
+
+
+@dataclass(frozen=True)
+class Variable:
+    key: str  # dotted values-file key, also what --set uses
+    help: str
+    parse: Parser
+    default: Any = None
+    required: bool = False
+    flag: str | None = None
+    env: str | None = None
+    choices: tuple[str, ...] = ()
+
+    def fixes(self) -> str:
+        ways = [w for w in (self.flag and f"flag {self.flag}", f"values key {self.key}",
+                            self.env and f"env {self.env}") if w]
+        return "set it with " + ", ".join(ways)
+
+    def source_name(self, source: str) -> str:
+        return {"flag": self.flag or self.key, "set": f"--set {self.key}",
+                "env": self.env or self.key}.get(source, f"values key {self.key}")
+
+
+# ---- parsers: accept strings (flags, --set, env) and native YAML values (values files) ----
+
+
+def parse_str(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"must be a string, got {type(value).__name__}")
+    text = str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def parse_int(minimum: int, maximum: int | None = None) -> Parser:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError("must be a whole number")
+        try:
+            number = int(str(value).strip(), 10)
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise ValueError(f"must be {bound}, got {number}")
+        return number
+
+    return parse
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "yes", "1", "on"}:
+        return True
+    if text in {"false", "no", "0", "off"}:
+        return False
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+def parse_choice(choices: Sequence[str], aliases: Mapping[str, str] | None = None) -> Parser:
+    table = {c: c for c in choices} | dict(aliases or {})
+
+    def parse(value: Any) -> str:
+        text = parse_str(value).lower()
+        if text not in table:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+        return table[text]
+
+    return parse
+
+
+def parse_str_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = [v for v in (x.strip() for x in value.split(",")) if v]
+    elif isinstance(value, list | tuple):
+        items = [parse_str(v) for v in value]
+    else:
+        raise ValueError("must be a list of strings")
+    return tuple(items)
+
+
+def parse_lines(value: Any) -> tuple[str, ...]:
+    """Like parse_str_list, but a string is split on newlines (SSH keys contain commas)."""
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.splitlines() if v.strip())
+    return parse_str_list(value)
+
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def parse_dns_label(max_len: int = 63) -> Parser:
+    def parse(value: Any) -> str:
+        text = parse_str(value)
+        if len(text) > max_len or not _DNS1123_LABEL.match(text):
+            raise ValueError(
+                f"must be a DNS-1123 label of at most {max_len} characters (lower-case letters, "
+                f"digits and '-', starting and ending with a letter or digit), got {text!r}"
+            )
+        return text
+
+    return parse
+
+
+def parse_url(value: Any) -> str:
+    text = parse_str(value).rstrip("/")
+    if not re.match(r"^https?://[^\s/$.?#][^\s]*$", text):
+        raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+    return text
+
+
+_CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
+
+
+def parse_cidr(value: Any) -> str:
+    import ipaddress  # cheap, and only needed when validating CIDRs
+
+    text = parse_str(value)
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"must be a CIDR block like 192.168.0.0/16: {exc}") from None
+    return str(net)
+
+
+# ---- the raw inputs and their resolution ----
+
+
+@dataclass
+class RawInputs:
+    flags: dict[str, Any] = field(default_factory=dict)  # values key -> value (None = not given)
+    sets: Sequence[str] = ()
+    values_files: Sequence[Path] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Layered:
+    """Raw values per source, keyed by dotted key, with unknown-key problems not yet judged."""
+
+    flags: dict[str, Any]
+    sets: dict[str, Any]
+    files: dict[str, tuple[Any, str]]  # key -> (value, file name)
+    env: Mapping[str, str]
+    problems: list[Problem]
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, Mapping) and data:
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: data} if prefix else {}
+
+
+def layer(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> Layered:
+    problems: list[Problem] = []
+    sets: dict[str, Any] = {}
+    for item in raw.sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(Problem(f"--set {item!r} is not key=value", "e.g. --set azure.location=westeurope"))
+            continue
+        sets[key.strip()] = value
+    files: dict[str, tuple[Any, str]] = {}
+    for path in raw.values_files:
+        try:
+            data = load_yaml(path)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        if not isinstance(data, Mapping):
+            problems.append(Problem(f"values file {path}: top level must be a mapping of keys"))
+            continue
+        for key, value in _flatten(data).items():
+            files[key] = (value, str(path))
+    flags = {k: v for k, v in raw.flags.items() if v is not None}
+    return Layered(flags, sets, files, raw.env, problems)
+
+
+def resolve(variables: Iterable[Variable], layered: Layered) -> tuple[dict[str, Any], list[Problem]]:
+    """Pick each variable's value by precedence and parse it. Returns values and all problems."""
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for var in variables:
+        found: tuple[Any, str] | None = None
+        if var.key in layered.flags:
+            found = (layered.flags[var.key], var.source_name("flag"))
+        elif var.key in layered.sets:
+            found = (layered.sets[var.key], var.source_name("set"))
+        elif var.key in layered.files:
+            value, fname = layered.files[var.key]
+            found = (value, f"values key {var.key} in {fname}")
+        elif var.env and layered.env.get(var.env, "").strip():
+            found = (layered.env[var.env], f"env {var.env}")
+        if found is None:
+            if var.required:
+                problems.append(Problem(f"missing required value {var.key} ({var.help})", var.fixes()))
+            values[var.key] = var.default
+            continue
+        value, where = found
+        try:
+            values[var.key] = var.parse(value)
+        except ValueError as exc:
+            problems.append(Problem(f"{where}: {exc}", var.fixes()))
+            values[var.key] = var.default
+    return values, problems
+
+
+def unknown_keys(known: Iterable[str], layered: Layered, ignore_prefixes: Sequence[str] = ()) -> list[Problem]:
+    """Typos in values files or --set must not be silently ignored."""
+    known_set = set(known)
+    problems: list[Problem] = []
+
+    def check(key: str, where: str) -> None:
+        if key in known_set or any(key.startswith(p) for p in ignore_prefixes):
+            return
+        close = difflib.get_close_matches(key, sorted(known_set), n=1)
+        hint = f"did you mean {close[0]}?" if close else "see --list-variables for the keys"
+        problems.append(Problem(f"{where}: unknown key {key}", hint))
+
+    for key in layered.sets:
+        check(key, "--set")
+    for key, (_, fname) in layered.files.items():
+        check(key, f"values file {fname}")
+    return problems

@@ -1,0 +1,87 @@
+"""Builds the node provisioning model from the resolved release, the role and the options.
+
+Pipeline position: inputs -> resolved release -> *node model* -> rendered node config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from capi_sysext import templating
+from capi_sysext.catalog import Image
+from capi_sysext.model import (
+    PINNED_SUMS_PATH,
+    Dropin,
+    File,
+    Link,
+    NodeConfig,
+    NodeConfigBuilder,
+    Remote,
+    Unit,
+)
+from capi_sysext.providers.base import Provider
+
+SYSEXT_DIR = "/opt/extensions/kubernetes"
+# The image's release file is named "kubernetes", so it only activates under this name.
+SYSEXT_LINK = "/etc/extensions/kubernetes.raw"
+VERIFY_UNIT = "capi-sysext-verify.service"
+KUBEADM_UNIT = "kubeadm.service"
+
+
+@dataclass(frozen=True)
+class NodeRelease:
+    """What a node boots: one published image and where to fetch it."""
+
+    image: Image
+    base_url: str
+
+    @property
+    def image_path(self) -> str:
+        return f"{SYSEXT_DIR}/{self.image.filename}"
+
+    @property
+    def image_url(self) -> str:
+        return f"{self.base_url.rstrip('/')}/{self.image.filename}"
+
+
+def verify_check_script(release: NodeRelease) -> str:
+    """The shell check the verify unit runs from /; tests run the same text in a scratch root."""
+    rel_sums = PINNED_SUMS_PATH.lstrip("/")
+    return (
+        f"sha256sum --check --strict --status {rel_sums} || "
+        f"{{ echo 'capi-sysext: {release.image.filename} does not match its pinned sha256; "
+        f"not merging it' >&2; rm -f {SYSEXT_LINK.lstrip('/')} {release.image_path.lstrip('/')}; "
+        f"exit 1; }}"
+    )
+
+
+def _sysext(release: NodeRelease) -> NodeConfig:
+    sha = release.image.sha256
+    files = [File(release.image_path, 0o644, remote=Remote(release.image_url, sha))]
+    units: list[Unit] = [
+        # Flatcar >= 4515 enables sysupdate's timer by default: say explicitly what we want.
+        Unit("systemd-sysupdate.timer", enabled=False),
+    ]
+    verify = None
+    if sha is not None:
+        verify = VERIFY_UNIT
+        files.append(File(PINNED_SUMS_PATH, 0o644,
+                          inline=f"{sha}  {release.image_path.lstrip('/')}\n"))
+        units.append(Unit(VERIFY_UNIT, enabled=True, contents=templating.render(
+            "sysext-verify.service.j2", image_path=release.image_path,
+            check_script=verify_check_script(release))))
+    units.append(Unit(KUBEADM_UNIT, dropins=(Dropin("10-capi-sysext.conf", templating.render(
+        "kubeadm-sysext.conf.j2", verify_unit=verify)),)))
+    return NodeConfig(
+        files=tuple(files),
+        links=(Link(SYSEXT_LINK, release.image_path),),
+        units=tuple(units),
+    )
+
+
+def build_node_config(release: NodeRelease, role: str, provider: Provider | None) -> NodeConfig:
+    builder = NodeConfigBuilder()
+    builder.add(_sysext(release))
+    if provider is not None:
+        builder.add(provider.node_config(role))
+    return builder.build()

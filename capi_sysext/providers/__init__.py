@@ -1,0 +1,29 @@
+"""Provider registry: provider name -> module. Shared code asks the registry, never `if azure`."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from capi_sysext.providers.base import Provider
+
+_MODULES = {
+    "azure": "capi_sysext.providers.azure",
+}
+NAMES: tuple[str, ...] = tuple(_MODULES)
+
+
+@cache
+def get(name: str) -> Provider:
+    provider: Provider = import_module(_MODULES[name]).PROVIDER
+    return provider
+
+
+def owning(kind: str) -> Provider | None:
+    """The provider whose infrastructure API defines this kind, if any."""
+    for name in NAMES:
+        if kind in get(name).kinds:
+            return get(name)
+    return None

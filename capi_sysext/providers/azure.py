@@ -1,0 +1,235 @@
+"""Azure (CAPZ): AzureCluster, AzureClusterIdentity and AzureMachineTemplates, infrastructure v1beta1."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from capi_sysext.errors import Problem
+from capi_sysext.inputs import Variable, parse_choice, parse_int, parse_str
+from capi_sysext.model import Dropin, NodeConfig, Unit
+from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER, InfraCluster, Provider
+from capi_sysext.requirements import CABPK_IGNITION
+from capi_sysext.resources import provider_table
+from capi_sysext.spec import ClusterSpec
+
+IDENTITY_TYPES = ("WorkloadIdentity", "UserAssignedMSI", "ServicePrincipal")
+ENVIRONMENTS = ("AzurePublicCloud", "AzureChinaCloud", "AzureUSGovernmentCloud")
+_NODE_NAME_FILE = "/run/capi-sysext/node-name"
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    subscription_id: str
+    tenant_id: str
+    location: str
+    resource_group: str | None
+    vnet_name: str | None
+    environment: str
+    identity_name: str
+    identity_type: str
+    client_id: str
+    identity_secret_name: str | None
+    identity_secret_namespace: str
+    control_plane_machine_type: str | None
+    node_machine_type: str | None
+    ssh_public_key_b64: str | None
+
+
+def _v(key: str, help: str, env: str, **kw: Any) -> Variable:
+    kw.setdefault("parse", parse_str)
+    return Variable(f"azure.{key}", help, env=env, **kw)
+
+
+class AzureProvider(Provider):
+    name = "azure"
+    title = "Azure (CAPZ)"
+    api_version = "infrastructure.cluster.x-k8s.io/v1beta1"
+    kinds = frozenset({"AzureCluster", "AzureClusterIdentity", "AzureMachineTemplate",
+                       "AzureMachine"})
+    arches = ("x86-64", "arm64")
+    gates = (CABPK_IGNITION,)
+    prerequisites = ("management cluster: Cluster API >= 1.11 with KubeadmBootstrapFormatIgnition=true "
+                     "(clusterctl init with EXP_KUBEADM_BOOTSTRAP_FORMAT_IGNITION=true) and CAPZ")
+    variables = (
+        _v("subscriptionID", "Azure subscription ID", "AZURE_SUBSCRIPTION_ID", required=True),
+        _v("tenantID", "Azure AD tenant of the cluster identity", "AZURE_TENANT_ID", required=True),
+        _v("location", "Azure region, e.g. westeurope", "AZURE_LOCATION", required=True),
+        _v("identity.clientID", "client ID of the identity CAPZ uses",
+           "AZURE_CLIENT_ID_USER_ASSIGNED_IDENTITY", required=True),
+        _v("identity.type", "AzureClusterIdentity type", "CLUSTER_IDENTITY_TYPE",
+           parse=parse_choice(IDENTITY_TYPES, {t.lower(): t for t in IDENTITY_TYPES}),
+           default="WorkloadIdentity", choices=IDENTITY_TYPES),
+        _v("identity.name", "AzureClusterIdentity name", "CLUSTER_IDENTITY_NAME",
+           default="cluster-identity"),
+        _v("identity.secretName", "Secret with the service principal password (ServicePrincipal)",
+           "AZURE_CLUSTER_IDENTITY_SECRET_NAME"),
+        _v("identity.secretNamespace", "namespace of that Secret",
+           "AZURE_CLUSTER_IDENTITY_SECRET_NAMESPACE", default="default"),
+        _v("resourceGroup", "resource group (default: the cluster name)", "AZURE_RESOURCE_GROUP"),
+        _v("vnetName", "virtual network name (default: <name>-vnet)", "AZURE_VNET_NAME"),
+        _v("environment", "Azure cloud", "AZURE_ENVIRONMENT", default="AzurePublicCloud",
+           parse=parse_choice(ENVIRONMENTS, {e.lower(): e for e in ENVIRONMENTS}),
+           choices=ENVIRONMENTS),
+        _v("controlPlaneMachineType", "VM size of control-plane nodes (default per arch)",
+           "AZURE_CONTROL_PLANE_MACHINE_TYPE"),
+        _v("nodeMachineType", "VM size of worker nodes (default per arch)",
+           "AZURE_NODE_MACHINE_TYPE"),
+        _v("sshPublicKeyB64", "base64 SSH public key CAPZ puts on the VMs",
+           "AZURE_SSH_PUBLIC_KEY_B64"),
+    )
+
+    def settings(self, values: Mapping[str, Any]) -> AzureSettings:
+        return AzureSettings(
+            subscription_id=values["azure.subscriptionID"],
+            tenant_id=values["azure.tenantID"],
+            location=values["azure.location"],
+            resource_group=values["azure.resourceGroup"],
+            vnet_name=values["azure.vnetName"],
+            environment=values["azure.environment"],
+            identity_name=values["azure.identity.name"],
+            identity_type=values["azure.identity.type"],
+            client_id=values["azure.identity.clientID"],
+            identity_secret_name=values["azure.identity.secretName"],
+            identity_secret_namespace=values["azure.identity.secretNamespace"],
+            control_plane_machine_type=values["azure.controlPlaneMachineType"],
+            node_machine_type=values["azure.nodeMachineType"],
+            ssh_public_key_b64=values["azure.sshPublicKeyB64"],
+        )
+
+    def check(self, spec: ClusterSpec) -> list[Problem]:
+        problems = super().check(spec)
+        s: AzureSettings = spec.provider_settings
+        if s.identity_type == "ServicePrincipal" and not s.identity_secret_name:
+            problems.append(Problem(
+                "identity type ServicePrincipal needs the Secret holding the client secret",
+                "set it with values key azure.identity.secretName, "
+                "env AZURE_CLUSTER_IDENTITY_SECRET_NAME"))
+        return problems
+
+    def infrastructure(self, spec: ClusterSpec) -> InfraCluster:
+        s: AzureSettings = spec.provider_settings
+        identity_spec: dict[str, Any] = {
+            "type": s.identity_type,
+            "clientID": s.client_id,
+            "tenantID": s.tenant_id,
+            "allowedNamespaces": {},
+        }
+        if s.identity_type == "ServicePrincipal":
+            identity_spec["clientSecret"] = {"name": s.identity_secret_name,
+                                             "namespace": s.identity_secret_namespace}
+        identity = {
+            "apiVersion": self.api_version,
+            "kind": "AzureClusterIdentity",
+            "metadata": {
+                "name": s.identity_name,
+                "namespace": spec.namespace,
+                # clusterctl move takes the identity along with the cluster.
+                "labels": {"clusterctl.cluster.x-k8s.io/move-hierarchy": "true"},
+            },
+            "spec": identity_spec,
+        }
+        cluster = {
+            "apiVersion": self.api_version,
+            "kind": "AzureCluster",
+            "metadata": {"name": spec.name, "namespace": spec.namespace},
+            "spec": {
+                "location": s.location,
+                "subscriptionID": s.subscription_id,
+                "resourceGroup": s.resource_group or spec.name,
+                "azureEnvironment": s.environment,
+                "identityRef": {"apiVersion": self.api_version, "kind": "AzureClusterIdentity",
+                                "name": s.identity_name},
+                "networkSpec": {
+                    "vnet": {"name": s.vnet_name or f"{spec.name}-vnet"},
+                    "subnets": [
+                        {"name": "control-plane-subnet", "role": "control-plane"},
+                        {"name": "node-subnet", "role": "node"},
+                    ],
+                },
+            },
+        }
+        return InfraCluster(ref=self.ref("AzureCluster", spec.name),
+                            documents=(identity, cluster))
+
+    def machine_template(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
+        s: AzureSettings = spec.provider_settings
+        table = provider_table(self.name)
+        arch = spec.node.arch
+        offer = table["image"]["offers"][arch]
+        types = table["machineTypes"][arch]
+        if role == "control-plane":
+            vm_size = s.control_plane_machine_type or types["controlPlane"]
+        else:
+            vm_size = s.node_machine_type or types["worker"]
+        machine: dict[str, Any] = {
+            "image": {"marketplace": {
+                "publisher": table["image"]["publisher"],
+                "offer": offer["offer"],
+                "sku": f"{spec.flatcar_channel}{offer['skuSuffix']}",
+                "version": spec.flatcar_version,
+            }},
+            "osDisk": {"diskSizeGB": table["disks"]["osDiskSizeGB"], "osType": "Linux"},
+            "vmSize": vm_size,
+        }
+        if role == "control-plane":
+            machine["dataDisks"] = [{"diskSizeGB": table["disks"]["etcdDiskSizeGB"], "lun": 0,
+                                     "nameSuffix": "etcddisk"}]
+        if s.ssh_public_key_b64:
+            machine["sshPublicKey"] = s.ssh_public_key_b64
+        return {
+            "apiVersion": self.api_version,
+            "kind": "AzureMachineTemplate",
+            "metadata": {"name": name, "namespace": spec.namespace},
+            "spec": {"template": {"spec": machine}},
+        }
+
+    def node_config(self, role: str) -> NodeConfig:
+        # As CAPZ's Flatcar flavors do: let Azure's OEM provisioning finish before kubeadm.
+        dropin = Dropin("20-azure.conf", "[Unit]\nAfter=oem-cloudinit.service\n")
+        return NodeConfig(units=(Unit("kubeadm.service", dropins=(dropin,)),))
+
+    def node_name_commands(self) -> list[str]:
+        url = provider_table(self.name)["nodeNameURL"]
+        return [
+            f"mkdir -p {_NODE_NAME_FILE.rsplit('/', 1)[0]}",
+            f"curl -fsS --retry 10 --retry-connrefused -H Metadata:true --noproxy '*' "
+            f"'{url}' -o {_NODE_NAME_FILE}",
+            f"test -s {_NODE_NAME_FILE}",
+            f'sed -i "s/{NODE_NAME_PLACEHOLDER}/$(cat {_NODE_NAME_FILE})/g" /etc/kubeadm.yml',
+        ]
+
+    def kubeadm_extras(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
+        # CAPZ writes the cloud-provider config for each machine template into this Secret;
+        # the external cloud controller manager reads it from the host.
+        key = "control-plane-azure.json" if role == "control-plane" else "worker-node-azure.json"
+        extras: dict[str, Any] = {"files": [{
+            "contentFrom": {"secret": {"name": f"{name}-azure-json", "key": key}},
+            "owner": "root:root",
+            "path": "/etc/kubernetes/azure.json",
+            "permissions": "0644",
+        }]}
+        if role == "control-plane":
+            table = provider_table(self.name)
+            extras["diskSetup"] = {
+                "filesystems": [{
+                    "device": table["disks"]["etcdDevice"],
+                    "extraOpts": ["-E", "lazy_itable_init=1,lazy_journal_init=1"],
+                    "filesystem": "ext4",
+                    "label": "etcd_disk",
+                    "overwrite": False,
+                }],
+                "partitions": [],
+            }
+            extras["mounts"] = [["etcd_disk", "/var/lib/etcddisk"]]
+            extras["clusterConfiguration"] = {
+                "etcd": {"local": {"dataDir": "/var/lib/etcddisk/etcd"}},
+            }
+        return extras
+
+    def notes(self, spec: ClusterSpec) -> list[str]:
+        return [f"needs a {self.prerequisites}"]
+
+
+PROVIDER = AzureProvider()

@@ -1,0 +1,93 @@
+"""The one interface every infrastructure provider implements.
+
+A provider contributes only what differs per cloud: its inputs, its infrastructure objects, the
+node-name wiring and kubeadm ordering on its nodes, and management-cluster requirements. Shared
+code (node.py, capi.py, generate.py) calls these hooks and contains no provider switches.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from capi_sysext.errors import Problem
+from capi_sysext.inputs import Variable
+from capi_sysext.model import NodeConfig
+from capi_sysext.requirements import GateRequirement
+
+if TYPE_CHECKING:
+    from capi_sysext.spec import ClusterSpec
+
+# kubeadm's node name is unknown until the machine boots: the config carries this placeholder and
+# the provider's preKubeadmCommands replace it in /etc/kubeadm.yml with the name from metadata.
+NODE_NAME_PLACEHOLDER = "@@NODE_NAME@@"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to another object, rendered per CAPI API shape by capi.py."""
+
+    api_version: str  # group/version
+    kind: str
+    name: str
+
+    @property
+    def group(self) -> str:
+        return self.api_version.split("/")[0]
+
+
+@dataclass(frozen=True)
+class InfraCluster:
+    ref: Ref  # what Cluster.spec.infrastructureRef points at
+    documents: tuple[dict[str, Any], ...]  # in apply order, including identities
+
+
+class Provider(ABC):
+    name: ClassVar[str]
+    title: ClassVar[str]
+    api_version: ClassVar[str]  # infrastructure API group/version the provider serves
+    kinds: ClassVar[frozenset[str]]  # infrastructure kinds this provider owns
+    arches: ClassVar[tuple[str, ...]]
+    variables: ClassVar[tuple[Variable, ...]]
+    gates: ClassVar[tuple[GateRequirement, ...]] = ()
+    prerequisites: ClassVar[str]  # one line for --list-variables and the README
+
+    @abstractmethod
+    def settings(self, values: Mapping[str, Any]) -> Any:
+        """Turn resolved values (by variable key) into the provider's typed settings object."""
+
+    def check(self, spec: ClusterSpec) -> list[Problem]:
+        """Cross-field checks that need the whole spec (e.g. arch support)."""
+        if spec.node.arch not in self.arches:
+            return [Problem(f"--arch {spec.node.arch} is not supported on {self.title}",
+                            f"use one of: {', '.join(self.arches)}")]
+        return []
+
+    @abstractmethod
+    def infrastructure(self, spec: ClusterSpec) -> InfraCluster:
+        """The infrastructure cluster object and what it needs (identities, secrets refs)."""
+
+    @abstractmethod
+    def machine_template(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
+        """The infrastructure machine template for a role ('control-plane' or 'worker')."""
+
+    @abstractmethod
+    def node_config(self, role: str) -> NodeConfig:
+        """Node pieces the provider needs, e.g. kubeadm ordered after its metadata agent."""
+
+    @abstractmethod
+    def node_name_commands(self) -> list[str]:
+        """preKubeadmCommands that replace NODE_NAME_PLACEHOLDER with the cloud's node name."""
+
+    def kubeadm_extras(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
+        """Extra KubeadmConfigSpec fields (files, diskSetup, mounts); same in v1beta1/v1beta2."""
+        return {}
+
+    def notes(self, spec: ClusterSpec) -> list[str]:
+        """Things the user must know (printed on stderr), e.g. management-cluster gates."""
+        return []
+
+    def ref(self, kind: str, name: str) -> Ref:
+        return Ref(self.api_version, kind, name)

@@ -1,0 +1,198 @@
+"""The typed input objects the core works on, and how they are built from raw inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from capi_sysext import providers
+from capi_sysext.catalog import ARCH_ALIASES, ARCHES
+from capi_sysext.errors import InputError, Problem
+from capi_sysext.inputs import (
+    Layered,
+    RawInputs,
+    Variable,
+    layer,
+    parse_choice,
+    parse_cidr,
+    parse_dns_label,
+    parse_int,
+    parse_lines,
+    parse_str,
+    parse_url,
+    resolve,
+    unknown_keys,
+)
+
+DEFAULT_SYSEXT_BASE_URL = "https://extensions.flatcar.org/extensions"
+CHANNELS = ("stable", "beta", "alpha", "lts")
+CAPI_APIS = ("v1beta2", "v1beta1")
+ROLES = ("control-plane", "worker")
+
+
+def _parse_flatcar_version(value: Any) -> str:
+    text = parse_str(value)
+    parts = text.split(".")
+    if text != "latest" and not (len(parts) == 3 and all(p.isdigit() for p in parts)):
+        raise ValueError(f"must be 'latest' or a Flatcar release like 4459.2.1, got {text!r}")
+    return text
+
+
+def _parse_k8s(value: Any) -> str:
+    # Resolution against the catalog happens later; here only the shape is checked.
+    return parse_str(value)
+
+
+def _parse_cp_count(value: Any) -> int:
+    count: int = parse_int(1, 9)(value)
+    if count % 2 == 0:
+        raise ValueError(f"must be odd so etcd keeps quorum (1, 3, 5, ...), got {count}")
+    return count
+
+
+# Inputs that shape the node's first-boot config; shared by `generate` and `render-node`.
+NODE_VARIABLES: tuple[Variable, ...] = (
+    Variable("kubernetesVersion", "Kubernetes version: a minor like 1.33 or a patch like 1.33.2",
+             _parse_k8s, required=True, flag="--k8s", env="KUBERNETES_VERSION"),
+    Variable("arch", "node CPU architecture", parse_choice(ARCHES, ARCH_ALIASES),
+             default="x86-64", flag="--arch", env="NODE_ARCH", choices=ARCHES),
+    Variable("sysext.baseUrl", "where nodes download the Kubernetes sysext (bakery or mirror)",
+             parse_url, default=DEFAULT_SYSEXT_BASE_URL, flag="--sysext-base-url",
+             env="SYSEXT_BASE_URL"),
+)
+
+CLUSTER_VARIABLES: tuple[Variable, ...] = (
+    Variable("name", "cluster name", parse_dns_label(40), required=True, flag="--name",
+             env="CLUSTER_NAME"),
+    Variable("namespace", "namespace of the cluster objects", parse_dns_label(63),
+             default="default", flag="--namespace", env="NAMESPACE"),
+    Variable("controlPlane.count", "control-plane machines (odd)", _parse_cp_count, default=1,
+             flag="--control-plane-count", env="CONTROL_PLANE_MACHINE_COUNT"),
+    Variable("workers.count", "worker machines", parse_int(0, 1000), default=2,
+             flag="--worker-count", env="WORKER_MACHINE_COUNT"),
+    Variable("flatcar.channel", "Flatcar release channel of the stock image",
+             parse_choice(CHANNELS), default="stable", flag="--flatcar-channel",
+             env="FLATCAR_CHANNEL", choices=CHANNELS),
+    Variable("flatcar.version", "Flatcar image version, or latest", _parse_flatcar_version,
+             default="latest", flag="--flatcar-version", env="FLATCAR_VERSION"),
+    Variable("capiApi", "Cluster API version of the core objects", parse_choice(CAPI_APIS),
+             default="v1beta2", flag="--capi-api", choices=CAPI_APIS),
+    Variable("network.podCIDR", "pod network CIDR (shared by the Cluster and the CNI)",
+             parse_cidr, default="192.168.0.0/16", flag="--pod-cidr", env="POD_CIDR"),
+    Variable("network.serviceCIDR", "service network CIDR", parse_cidr,
+             default="10.96.0.0/12", flag="--service-cidr", env="SERVICE_CIDR"),
+    Variable("ssh.authorizedKeys", "SSH public keys for the 'core' user (one per line)",
+             parse_lines, default=(), env="SSH_AUTHORIZED_KEYS"),
+)
+
+PROVIDER_VARIABLE = Variable(
+    "provider", "infrastructure provider", parse_choice(providers.NAMES), required=True,
+    flag="--provider", env="CAPI_SYSEXT_PROVIDER", choices=providers.NAMES,
+)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    kubernetes: str
+    arch: str
+    sysext_base_url: str
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    provider: str
+    node: NodeSpec
+    name: str
+    namespace: str
+    control_plane_count: int
+    worker_count: int
+    flatcar_channel: str
+    flatcar_version: str
+    capi_api: str
+    pod_cidr: str
+    service_cidr: str
+    ssh_authorized_keys: tuple[str, ...]
+    provider_settings: Any  # the provider module's own typed settings object
+
+
+def _node_spec(v: Mapping[str, Any]) -> NodeSpec:
+    return NodeSpec(
+        kubernetes=v["kubernetesVersion"],
+        arch=v["arch"],
+        sysext_base_url=v["sysext.baseUrl"],
+    )
+
+
+def _all_known_keys() -> list[str]:
+    keys = [v.key for v in (*NODE_VARIABLES, *CLUSTER_VARIABLES, PROVIDER_VARIABLE)]
+    for name in providers.NAMES:
+        keys += [v.key for v in providers.get(name).variables]
+    return keys
+
+
+def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> ClusterSpec:
+    """All problems in all sources are collected and raised together."""
+    layered = layer(raw, load_yaml)
+    problems = list(layered.problems)
+    (provider_values, p) = resolve([PROVIDER_VARIABLE], layered)
+    problems += p
+    provider_name = provider_values["provider"]
+    provider = providers.get(provider_name) if provider_name else None
+    variables = [*NODE_VARIABLES, *CLUSTER_VARIABLES, *(provider.variables if provider else ())]
+    values, p = resolve(variables, layered)
+    problems += p
+    problems += unknown_keys(_all_known_keys(), layered)
+    if problems or provider is None:
+        raise InputError(problems)
+    settings = provider.settings(values)
+    spec = ClusterSpec(
+        provider=provider_name,
+        node=_node_spec(values),
+        name=values["name"],
+        namespace=values["namespace"],
+        control_plane_count=values["controlPlane.count"],
+        worker_count=values["workers.count"],
+        flatcar_channel=values["flatcar.channel"],
+        flatcar_version=values["flatcar.version"],
+        capi_api=values["capiApi"],
+        pod_cidr=values["network.podCIDR"],
+        service_cidr=values["network.serviceCIDR"],
+        ssh_authorized_keys=tuple(values["ssh.authorizedKeys"]),
+        provider_settings=settings,
+    )
+    problems = provider.check(spec)
+    if problems:
+        raise InputError(problems)
+    return spec
+
+
+def build_node_spec(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> tuple[NodeSpec, Layered]:
+    layered = layer(raw, load_yaml)
+    values, problems = resolve(NODE_VARIABLES, layered)
+    problems = [*layered.problems, *problems, *unknown_keys(_all_known_keys(), layered)]
+    if problems:
+        raise InputError(problems)
+    return _node_spec(values), layered
+
+
+def describe_variables(variables: list[Variable]) -> list[dict[str, Any]]:
+    """For --list-variables: required first, then optional with defaults."""
+    rows = [
+        {"key": v.key, "flag": v.flag, "env": v.env, "required": v.required,
+         "default": None if v.required else v.default, "help": v.help,
+         "choices": list(v.choices)}
+        for v in variables
+    ]
+    return sorted(rows, key=lambda r: (not r["required"], r["key"]))
+
+
+def cluster_variables(provider_name: str) -> list[Variable]:
+    return [PROVIDER_VARIABLE, *NODE_VARIABLES, *CLUSTER_VARIABLES,
+            *providers.get(provider_name).variables]
+
+
+def check_problems(problems: list[Problem]) -> None:
+    if problems:
+        raise InputError(problems)
