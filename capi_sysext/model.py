@@ -7,11 +7,17 @@ never add content of their own, which is what keeps the three outputs equivalent
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 T = TypeVar("T")
+
+# Guard file listing the sha256 of every pinned remote file (sha256sum format, paths relative to
+# "/"). CLC can only carry sha512, so for CLC this file is the only place the sums survive; the
+# renderer, the CLC parser and the node builder all key on this path.
+PINNED_SUMS_PATH = "/etc/capi-sysext/sysext.sha256sums"
 
 
 @dataclass(frozen=True)
@@ -142,3 +148,33 @@ class NodeConfigBuilder:
 
 def _sorted(items: Iterable[T], key: Callable[[T], str]) -> tuple[T, ...]:
     return tuple(sorted(items, key=key))
+
+
+_SUM_LINE = re.compile(r"^([0-9a-f]{64})  ([^/\n][^\n]*)$")
+
+
+def format_pinned_sums(sums: Mapping[str, str]) -> str:
+    """Guard file contents: one `<hex>  <path relative to />` line per absolute path, sorted."""
+    lines = []
+    for path in sorted(sums):
+        if not path.startswith("/") or not _HEX64.match(sums[path]):
+            raise ValueError(f"{path}: pinned sums need an absolute path and a lowercase sha256")
+        lines.append(f"{sums[path]}  {path[1:]}\n")
+    return "".join(lines)
+
+
+def parse_pinned_sums(text: str) -> dict[str, str]:
+    """Inverse of format_pinned_sums: absolute path -> sha256 hex. Rejects malformed lines."""
+    sums: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        m = _SUM_LINE.match(line)
+        if m is None:
+            raise ValueError(f"{PINNED_SUMS_PATH} line {n}: expected '<sha256 hex>  <path>'")
+        path = "/" + m.group(2)
+        if path in sums:
+            raise ValueError(f"{PINNED_SUMS_PATH}: {path} listed twice")
+        sums[path] = m.group(1)
+    return sums
+
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")

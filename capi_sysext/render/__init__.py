@@ -1,0 +1,1 @@
+"""Renderers: the node provisioning model (capi_sysext.model) in CLC, Butane and Ignition form."""

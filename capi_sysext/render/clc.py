@@ -1,0 +1,91 @@
+"""Container Linux Config for CABPK's `ignition.containerLinuxConfig.additionalConfig`.
+
+CAPI feeds this through ct v0.9.4 with `strict: true`, where every warning is fatal: only keys from
+the CLC spec, `filesystem: root` and an integer `mode` on every file and directory. Modes are
+emitted as decimal integers, which every YAML parser reads the same way (YAML 1.1 and 1.2 disagree
+on `0644`). CLC verifies only sha512, so remote files carry no hash here; their sha256 travels in
+the pinned-sums guard file (model.PINNED_SUMS_PATH), which the node builder pairs with a guard unit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from capi_sysext.errors import RenderError
+from capi_sysext.model import Directory, File, Link, NodeConfig, Unit
+from capi_sysext.render._pins import pinned_sums
+from capi_sysext.yamlio import dump
+
+# CABPK's KubeadmConfig rejects a longer additionalConfig (CRD maxLength).
+ADDITIONAL_CONFIG_MAX = 32768
+
+ROOT_FS = "root"
+
+
+def render_clc(cfg: NodeConfig) -> str:
+    """The model as CLC YAML; raises RenderError if it cannot be expressed faithfully."""
+    pinned_sums(cfg)
+    doc: dict[str, Any] = {}
+    storage: dict[str, Any] = {}
+    if cfg.directories:
+        storage["directories"] = [_directory(d) for d in cfg.directories]
+    if cfg.files:
+        storage["files"] = [_file(f) for f in cfg.files]
+    if cfg.links:
+        storage["links"] = [_link(link) for link in cfg.links]
+    if storage:
+        doc["storage"] = storage
+    if cfg.units:
+        doc["systemd"] = {"units": [_unit(u) for u in cfg.units]}
+    text = dump(doc)
+    size = len(text.encode("utf-8"))
+    if size > ADDITIONAL_CONFIG_MAX:
+        raise RenderError(
+            f"the CLC node config is {size} bytes; CABPK's additionalConfig allows "
+            f"{ADDITIONAL_CONFIG_MAX}"
+        )
+    return text
+
+
+def _directory(d: Directory) -> dict[str, Any]:
+    return {"filesystem": ROOT_FS, "path": d.path, "mode": d.mode}
+
+
+def _file(f: File) -> dict[str, Any]:
+    contents: dict[str, Any] = (
+        {"remote": {"url": f.remote.url}} if f.remote is not None else {"inline": f.inline}
+    )
+    # overwrite is the 2.x default for files; spelled out so the meaning survives Flatcar's
+    # conversion to spec 3 at boot, where the default flips to false.
+    return {
+        "filesystem": ROOT_FS,
+        "path": f.path,
+        "mode": f.mode,
+        "overwrite": True,
+        "contents": contents,
+    }
+
+
+def _link(link: Link) -> dict[str, Any]:
+    out: dict[str, Any] = {"filesystem": ROOT_FS, "path": link.path, "target": link.target}
+    if link.hard:
+        out["hard"] = True
+    # We own these paths: replace whatever is there (e.g. a link left by an earlier provisioning).
+    out["overwrite"] = True
+    return out
+
+
+def _unit(u: Unit) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": u.name}
+    if u.enabled is not None:
+        out["enabled"] = u.enabled
+    if u.mask:
+        out["mask"] = True
+    if u.contents is not None:
+        out["contents"] = u.contents
+    if u.dropins:
+        out["dropins"] = [{"name": d.name, "contents": d.contents} for d in u.dropins]
+    return out
+
+
+__all__ = ["ADDITIONAL_CONFIG_MAX", "RenderError", "render_clc"]
