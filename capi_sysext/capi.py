@@ -12,7 +12,6 @@ from typing import Any
 from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER, Provider, Ref
 from capi_sysext.spec import ClusterSpec
 
-CLC_MAX_BYTES = 32768  # CABPK's limit on additionalConfig
 CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
 CAPI_GROUP = "cluster.x-k8s.io"
 BOOTSTRAP_GROUP = "bootstrap.cluster.x-k8s.io"

@@ -18,6 +18,7 @@ from capi_sysext.model import (
     NodeConfigBuilder,
     Remote,
     Unit,
+    format_pinned_sums,
 )
 from capi_sysext.providers.base import Provider
 
@@ -66,7 +67,7 @@ def _sysext(release: NodeRelease) -> NodeConfig:
     if sha is not None:
         verify = VERIFY_UNIT
         files.append(File(PINNED_SUMS_PATH, 0o644,
-                          inline=f"{sha}  {release.image_path.lstrip('/')}\n"))
+                          inline=format_pinned_sums({release.image_path: sha})))
         units.append(Unit(VERIFY_UNIT, enabled=True, contents=templating.render(
             "sysext-verify.service.j2", image_path=release.image_path,
             check_script=verify_check_script(release))))

@@ -1,0 +1,54 @@
+"""`capi-sysext generate`: a complete cluster definition as multi-document YAML."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from capi_sysext.cli import cli, warn
+from capi_sysext.cli.options import raw_inputs, values_options, variable_options
+from capi_sysext.spec import CLUSTER_VARIABLES, NODE_VARIABLES, PROVIDER_VARIABLE
+
+_VARIABLES = (PROVIDER_VARIABLE, *NODE_VARIABLES, *CLUSTER_VARIABLES)
+
+
+@cli.command()
+@variable_options(_VARIABLES)
+@values_options
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write to FILE, or DIR/<name>.yaml; default stdout.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--list-variables", is_flag=True,
+              help="List the inputs the provider needs (required and optional) and exit.")
+def generate(output: Path | None, force: bool, list_variables: bool, **params: Any) -> None:
+    """Generate the cluster definition (Cluster, infrastructure, control plane, workers)."""
+    from capi_sysext import yamlio
+    from capi_sysext.catalog import load_embedded
+    from capi_sysext.generate import generate as run
+    from capi_sysext.output import check_writable, output_path, write_atomic
+    from capi_sysext.spec import build_cluster_spec
+
+    raw = raw_inputs(_VARIABLES, params)
+    if list_variables:
+        from capi_sysext.cli.listing import print_variables
+
+        print_variables(raw)
+        return
+    target = None
+    if output is not None:
+        name = params.get("name") or "cluster"
+        target = output_path(output, f"{name}.yaml")
+        check_writable(target, force)
+    spec = build_cluster_spec(raw, yamlio.load_file)
+    result = run(spec, load_embedded())
+    text = yamlio.dump_all(result.documents)
+    for note in result.notes:
+        warn(note)
+    if target is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(target, text)
+        click.echo(f"wrote {target}", err=True)

@@ -1,0 +1,34 @@
+"""--list-variables output."""
+
+from __future__ import annotations
+
+import click
+
+from capi_sysext import providers, yamlio
+from capi_sysext.errors import InputError, Problem
+from capi_sysext.inputs import RawInputs, layer, resolve
+from capi_sysext.spec import PROVIDER_VARIABLE, cluster_variables, describe_variables
+
+
+def print_variables(raw: RawInputs) -> None:
+    values, problems = resolve([PROVIDER_VARIABLE], layer(raw, yamlio.load_file))
+    if problems:
+        raise InputError([Problem("--list-variables needs the provider",
+                                  f"add --provider ({'|'.join(providers.NAMES)})")])
+    provider = providers.get(values["provider"])
+    rows = describe_variables(cluster_variables(provider.name))
+    click.echo(f"{provider.title}: {provider.prerequisites}")
+    for required in (True, False):
+        click.echo("\nRequired:" if required else "\nOptional:")
+        for r in (r for r in rows if r["required"] == required):
+            ways = ", ".join(w for w in (r["flag"], r["env"] and f"${{{r['env']}}}"[1:]) if w)
+            default = "" if required else f"  [default: {_fmt(r['default'])}]"
+            choices = f"  ({'|'.join(r['choices'])})" if r["choices"] else ""
+            click.echo(f"  {r['key']:<34} {ways}")
+            click.echo(f"      {r['help']}{choices}{default}")
+
+
+def _fmt(value: object) -> str:
+    if value in (None, ()):
+        return "none"
+    return str(value)

@@ -1,0 +1,52 @@
+"""Click options generated from the Variable tables, so flags, help and precedence never drift."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from capi_sysext.inputs import RawInputs, Variable
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def param_name(var: Variable) -> str:
+    assert var.flag is not None
+    return var.flag.lstrip("-").replace("-", "_")
+
+
+def variable_options(variables: Sequence[Variable]) -> Callable[[F], F]:
+    """One string option per flagged variable; parsing happens in the core, which reports every
+    problem at once instead of click stopping at the first."""
+
+    def decorate(func: F) -> F:
+        for var in reversed([v for v in variables if v.flag]):
+            extra = f" [default: {var.default}]" if var.default not in (None, ()) else ""
+            choices = f" ({'|'.join(var.choices)})" if var.choices else ""
+            env = f" [env: {var.env}]" if var.env else ""
+            func = click.option(var.flag, param_name(var), default=None, metavar="TEXT",
+                                help=f"{var.help}{choices}{extra}{env}")(func)
+        return func
+
+    return decorate
+
+
+def values_options(func: F) -> F:
+    func = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                        help="Set a values key (dotted), repeatable; beats values files.")(func)
+    return click.option("--values", "-f", "values_files", multiple=True, metavar="FILE",
+                        type=click.Path(path_type=Path, dir_okay=False),
+                        help="YAML values file, repeatable; later files win.")(func)
+
+
+def raw_inputs(variables: Sequence[Variable], params: dict[str, Any]) -> RawInputs:
+    return RawInputs(
+        flags={v.key: params.get(param_name(v)) for v in variables if v.flag},
+        sets=params.get("sets", ()),
+        values_files=params.get("values_files", ()),
+        env=dict(os.environ),
+    )

@@ -1,0 +1,81 @@
+"""`generate`: the whole pipeline for one cluster, as data.
+
+inputs (ClusterSpec) -> resolved release -> node model per role -> CLC -> CAPI objects.
+Serializing, validating and applying happen downstream; this module never prints or writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from capi_sysext import capi, providers
+from capi_sysext.catalog import Catalog, Image
+from capi_sysext.errors import RenderError
+from capi_sysext.providers.base import Ref
+from capi_sysext.node import NodeRelease, build_node_config
+from capi_sysext.render.clc import render_clc
+from capi_sysext.spec import ClusterSpec, NodeSpec
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    documents: list[dict[str, Any]]
+    release: Image
+    notes: list[str] = field(default_factory=list)  # stderr information for the user
+
+
+def resolve_release(node: NodeSpec, catalog: Catalog) -> NodeRelease:
+    image = catalog.resolve(node.kubernetes, node.arch)
+    return NodeRelease(image, node.sysext_base_url)
+
+
+def pinning_notes(release: NodeRelease) -> list[str]:
+    if release.image.sha256:
+        return []
+    return [
+        f"the download of {release.image.filename} is not pinned: the catalog has no sha256 for "
+        "it. Pin it by refreshing the catalog from the index (capi-sysext versions --refresh)."
+    ]
+
+
+def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
+    provider = providers.get(spec.provider)
+    release = resolve_release(spec.node, catalog)
+    version = str(release.image.version)
+    shape = capi.Shape(spec.capi_api)
+    names = capi.Names(spec.name)
+
+    def kubeadm(role: str, name: str) -> dict[str, Any]:
+        try:
+            clc = render_clc(build_node_config(release, role, provider))
+        except RenderError as exc:
+            raise RenderError(f"{role} nodes: {exc}") from None
+        return capi.kubeadm_config_spec(spec, provider, shape, role, clc, name)
+
+    infra = provider.infrastructure(spec)
+    cp_machine = provider.machine_template(spec, "control-plane", names.control_plane)
+    md_machine = provider.machine_template(spec, "worker", names.workers)
+    cp_ref = provider.ref(cp_machine["kind"], names.control_plane)
+    md_ref = provider.ref(md_machine["kind"], names.workers)
+    kcp = capi.control_plane(spec, shape, version, cp_ref,
+                             kubeadm("control-plane", names.control_plane))
+    kct = capi.config_template(spec, shape, kubeadm("worker", names.workers))
+    md = capi.machine_deployment(
+        spec, shape, version, md_ref,
+        Ref(shape.api(capi.BOOTSTRAP_GROUP), "KubeadmConfigTemplate", names.workers),
+    )
+    cluster = capi.cluster(
+        spec, shape, infra.ref,
+        Ref(shape.api(capi.CONTROLPLANE_GROUP), "KubeadmControlPlane",
+                           names.control_plane),
+        labels={},
+    )
+    # Apply order: what others reference comes first, the Cluster (which starts reconciling
+    # everything) after its parts, add-ons last.
+    documents = [*infra.documents, cp_machine, md_machine, kct, kcp, md, cluster]
+    return GenerateResult(
+        documents=documents,
+        release=release.image,
+        notes=[*pinning_notes(release), *provider.notes(spec)],
+    )

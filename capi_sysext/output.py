@@ -1,0 +1,40 @@
+"""Writing results: atomically, never over an existing file unless asked."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from capi_sysext.errors import InputError, Problem
+
+
+def output_path(target: Path, default_name: str) -> Path:
+    """-o FILE or -o DIR (existing directory, or a path ending in '/'): DIR/<default_name>."""
+    if target.is_dir() or str(target).endswith(os.sep):
+        return target / default_name
+    return target
+
+
+def check_writable(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise InputError([Problem(f"{path} exists; refusing to overwrite it", "add --force")])
+    if not path.parent.is_dir():
+        raise InputError([Problem(f"directory {path.parent} does not exist",
+                                  "create it or choose another -o/--output")])
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Readers see the old file or the whole new one, never a half-written one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            Path(tmp).unlink()
+        raise
