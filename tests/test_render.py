@@ -198,6 +198,15 @@ def test_clc_refuses_unpinned_sha256() -> None:
     )
     with pytest.raises(RenderError, match="differs"):
         render_clc(cfg)
+    cfg = NodeConfig(
+        files=(
+            File(PINNED_SUMS_PATH, 0o644, inline=format_pinned_sums({IMAGE: SHA})),
+            File(IMAGE, 0o644, remote=Remote("https://e/k.raw")),
+        )
+    )
+    for render in (render_clc, render_butane, render_ignition):
+        with pytest.raises(RenderError, match="no sha256"):
+            render(cfg)
 
 
 def test_clc_size_limit() -> None:
