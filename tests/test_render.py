@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +24,15 @@ from capi_sysext.model import (
     Unit,
     format_pinned_sums,
 )
+from capi_sysext.render.butane import render_butane
 from capi_sysext.render.clc import ADDITIONAL_CONFIG_MAX, render_clc
-from capi_sysext.render.clc_parse import ConfigParseError, parse_clc
+from capi_sysext.render.clc_parse import (
+    ConfigParseError,
+    decode_data_url,
+    parse_clc,
+    parse_ignition,
+)
+from capi_sysext.render.ignition import data_url, render_ignition, render_ignition_json
 from capi_sysext.yamlio import load_all
 
 SHA = "0123456789abcdef" * 4
@@ -186,6 +198,15 @@ def test_clc_refuses_unpinned_sha256() -> None:
     )
     with pytest.raises(RenderError, match="differs"):
         render_clc(cfg)
+    cfg = NodeConfig(
+        files=(
+            File(PINNED_SUMS_PATH, 0o644, inline=format_pinned_sums({IMAGE: SHA})),
+            File(IMAGE, 0o644, remote=Remote("https://e/k.raw")),
+        )
+    )
+    for render in (render_clc, render_butane, render_ignition):
+        with pytest.raises(RenderError, match="no sha256"):
+            render(cfg)
 
 
 def test_clc_size_limit() -> None:
@@ -233,3 +254,232 @@ def test_clc_size_limit() -> None:
 def test_parse_clc_rejects(text: str, message: str) -> None:
     with pytest.raises(ConfigParseError, match=message):
         parse_clc(text)
+
+
+# --- shared reference, external tools ------------------------------------------------------------
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _missing(what: str) -> None:
+    """Skip locally, but never let CI pass without the check."""
+    if IN_CI:
+        pytest.fail(f"{what} is required when CI=true")
+    pytest.skip(f"{what} not available")
+
+
+def _reference() -> Path:
+    env = os.environ.get("CAPI_SYSEXT_SHARED")
+    shared = Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
+    # CAPI_SYSEXT_SHARED may name the shared folder or its reference/ subfolder.
+    return shared if (shared / "ignition").is_dir() else shared / "reference"
+
+
+def _schema(version: str) -> Any:
+    path = _reference() / "ignition" / "schema" / version / "ignition.json"
+    if not path.is_file():
+        _missing(f"{path} (set CAPI_SYSEXT_SHARED to the shared folder)")
+    return json.loads(path.read_text("utf-8"))
+
+
+def _schema_errors(schema: Any, doc: Any) -> list[str]:
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft4Validator(schema)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
+
+
+def _ignition_validate(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("ignition-validate") or "/usr/bin/ignition-validate"
+    if not Path(exe).exists():
+        _missing("ignition-validate (Debian package ignition)")
+    cfg = tmp_path / "config.ign"
+    cfg.write_text(text, "utf-8")
+    return subprocess.run([exe, str(cfg)], capture_output=True, text=True, check=False)
+
+
+# --- Ignition ------------------------------------------------------------------------------------
+
+
+def test_ignition_round_trip() -> None:
+    cfg = sample()
+    assert parse_ignition(render_ignition(cfg)) == cfg
+    assert parse_ignition(json.loads(render_ignition_json(cfg))) == cfg
+
+
+def test_ignition_matches_schema() -> None:
+    assert _schema_errors(_schema("v3_3"), render_ignition(sample())) == []
+
+
+def test_ignition_validate_binary(tmp_path: Path) -> None:
+    result = _ignition_validate(tmp_path, render_ignition_json(sample()))
+    # Warnings (e.g. about unit syntax) also count: they print even when the exit code is 0.
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_ignition_validate_binary_is_not_vacuous(tmp_path: Path) -> None:
+    doc = render_ignition(sample())
+    doc["storage"]["files"][0]["contents"]["verification"] = {"hash": "sha256-abc"}
+    assert _ignition_validate(tmp_path, json.dumps(doc)).returncode != 0
+
+
+def test_ignition_json_shape() -> None:
+    text = render_ignition_json(sample())
+    assert text == render_ignition_json(sample())
+    assert text.endswith("}\n")
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+    doc = json.loads(text)
+    image = next(f for f in doc["storage"]["files"] if f["path"] == IMAGE)
+    assert image["contents"]["verification"] == {"hash": f"sha256-{SHA}"}
+    assert all(f["overwrite"] is True for f in doc["storage"]["files"] + doc["storage"]["links"])
+    assert all("overwrite" not in d for d in doc["storage"]["directories"])
+
+
+@pytest.mark.parametrize(
+    "text", [TRICKY, "", "\n", "a%b", "$HOME ${X} $$", "/\\~-._", "\x00\x7f\r\n", "𝄞 é\u2028"]
+)
+def test_data_url_byte_for_byte(text: str) -> None:
+    url = data_url(text)
+    assert decode_data_url(url) == text
+    assert "$" not in url
+    assert url.isascii()
+
+
+def test_data_url_accepts_base64_and_rejects_other_media_types() -> None:
+    assert decode_data_url("data:;base64,aMOp") == "hé"
+    assert decode_data_url("data:text/plain;charset=utf-8,a%20b") == "a b"
+    with pytest.raises(ConfigParseError, match="media type"):
+        decode_data_url("data:application/gzip;base64,H4sI")
+    with pytest.raises(ConfigParseError, match="decode"):
+        decode_data_url("data:,%FF")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["ignition"].update(version="3.4.0"), "3.3.0"),
+        (lambda d: d.update(passwd={}), "unsupported key"),
+        (
+            lambda d: d["storage"]["files"][3]["contents"]["verification"].update(hash="sha512-a"),
+            "sha256",
+        ),
+        (lambda d: d["storage"]["files"][0].update(overwrite=False), "overwrite"),
+        (
+            lambda d: d["storage"]["files"][0]["contents"].update(compression="gzip"),
+            "unsupported key",
+        ),
+        (lambda d: d["storage"]["directories"][0].update(mode=True), "mode"),
+        (lambda d: d["systemd"]["units"][0].update(mask="yes"), "true or false"),
+    ],
+)
+def test_parse_ignition_rejects(mutate: Any, message: str) -> None:
+    doc = render_ignition(sample())
+    mutate(doc)
+    with pytest.raises(ConfigParseError, match=message):
+        parse_ignition(doc)
+
+
+# --- Butane --------------------------------------------------------------------------------------
+
+_BUTANE_ALLOWED: dict[str, Any] = {
+    "variant": str,
+    "version": str,
+    "storage": {
+        "directories": [{"path": str, "mode": int, "overwrite": bool}],
+        "files": [
+            {
+                "path": str,
+                "mode": int,
+                "overwrite": bool,
+                "contents": {"inline": str, "source": str, "verification": {"hash": str}},
+            }
+        ],
+        "links": [{"path": str, "target": str, "hard": bool, "overwrite": bool}],
+    },
+    "systemd": _CLC_ALLOWED["systemd"],
+}
+
+
+def butane_to_ignition(doc: dict[str, Any]) -> dict[str, Any]:
+    """What `butane` does to the subset we emit: inline -> data URL, header -> ignition.version."""
+    assert (doc.pop("variant"), doc.pop("version")) == ("flatcar", "1.0.0")
+    for f in doc.get("storage", {}).get("files", []):
+        if "inline" in f["contents"]:
+            f["contents"] = {"source": data_url(f["contents"].pop("inline"))}
+    return {"ignition": {"version": "3.3.0"}, **doc}
+
+
+def test_butane_keys_and_header() -> None:
+    text = render_butane(sample())
+    assert text.startswith("variant: flatcar\nversion: 1.0.0\n")
+    assert "filesystem" not in text
+    (doc,) = load_all(text, "butane")
+    _walk_allowed(doc, _BUTANE_ALLOWED, "butane")
+
+
+def test_butane_is_equivalent_to_ignition() -> None:
+    (doc,) = load_all(render_butane(sample()), "butane")
+    translated = butane_to_ignition(doc)
+    assert translated == render_ignition(sample())
+    assert parse_ignition(translated) == sample()
+
+
+def test_butane_deterministic() -> None:
+    assert render_butane(sample()) == render_butane(sample())
+
+
+# --- all three -----------------------------------------------------------------------------------
+
+
+def test_three_formats_equivalent() -> None:
+    cfg = sample()
+    (butane,) = load_all(render_butane(cfg), "butane")
+    assert (
+        parse_clc(render_clc(cfg))
+        == parse_ignition(json.loads(render_ignition_json(cfg)))
+        == parse_ignition(butane_to_ignition(butane))
+        == cfg
+    )
+
+
+def test_special_characters_survive_every_format() -> None:
+    texts = [TRICKY, "", "\n\n", " x ", "yes", "~", "0o755", "# c", "a: b", "'q'", '"', "\t"]
+    cfg = NodeConfig(
+        files=tuple(File(f"/etc/t{i}", 0o644, inline=t) for i, t in enumerate(texts)),
+        units=(Unit("t.service", contents=TRICKY, dropins=(Dropin("x.conf", TRICKY),)),),
+    )
+    (butane,) = load_all(render_butane(cfg), "butane")
+    for parsed in (
+        parse_clc(render_clc(cfg)),
+        parse_ignition(json.loads(render_ignition_json(cfg))),
+        parse_ignition(butane_to_ignition(butane)),
+    ):
+        assert [f.inline for f in parsed.files] == texts
+        assert parsed == cfg
+
+
+def test_renderers_add_no_dollar() -> None:
+    cfg = sample()
+    dollars_in_model = sum((f.inline or "").count("$") for f in cfg.files) + sum(
+        (u.contents or "").count("$") for u in cfg.units
+    )
+    assert render_clc(cfg).count("$") == dollars_in_model
+    assert render_butane(cfg).count("$") == dollars_in_model
+    assert "$" not in render_ignition_json(cfg)  # data URLs percent-encode it
+
+
+def test_ignition_2_3_translation_of_clc_matches_schema() -> None:
+    """ct's documented mapping of our CLC subset to Ignition 2.3 passes the 2.3 schema."""
+    (clc,) = load_all(render_clc(sample()), "clc")
+    storage = clc["storage"]
+    for f in storage["files"]:
+        c = f["contents"]
+        f["contents"] = {"source": c["remote"]["url"] if "remote" in c else data_url(c["inline"])}
+    doc = {"ignition": {"version": "2.3.0"}, "storage": storage, "systemd": clc["systemd"]}
+    assert _schema_errors(_schema("v2_3"), doc) == []
+
+
+def test_empty_config() -> None:
+    empty = NodeConfig()
+    assert parse_clc(render_clc(empty)) == empty
+    assert parse_ignition(render_ignition(empty)) == empty
+    assert render_butane(empty) == "variant: flatcar\nversion: 1.0.0\n"

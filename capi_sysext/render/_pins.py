@@ -23,9 +23,14 @@ def pinned_sums(cfg: NodeConfig) -> dict[str, str]:
         except ValueError as exc:
             raise RenderError(str(exc)) from None
     for f in cfg.files:
-        if f.remote is None or f.remote.sha256 is None:
+        if f.remote is None:
             continue
         pinned = sums.get(f.path)
+        if f.remote.sha256 is None:
+            # Would come back from a CLC parse as pinned: the formats would disagree.
+            if pinned is not None:
+                raise RenderError(f"{f.path}: pinned in {PINNED_SUMS_PATH} but has no sha256")
+            continue
         if pinned is None:
             raise RenderError(
                 f"{f.path}: sha256 is not listed in {PINNED_SUMS_PATH}; CLC cannot carry it"

@@ -26,11 +26,10 @@ from capi_sysext.model import (
     Unit,
     parse_pinned_sums,
 )
+from capi_sysext.render.ignition import IGNITION_VERSION
 from capi_sysext.yamlio import load_all
 
 T = TypeVar("T")
-
-IGNITION_VERSION = "3.3.0"
 
 
 class ConfigParseError(InputError):
