@@ -1,3 +1,3 @@
-"""capi-sysext: Cluster API cluster definitions for Flatcar nodes that pull Kubernetes as a sysext."""
+"""capi-sysext: Cluster API clusters of Flatcar nodes that pull Kubernetes as a sysext."""
 
 __version__ = "0.1.0"

@@ -82,7 +82,9 @@ def kubeadm_config_spec(
     return out
 
 
-def cluster(spec: ClusterSpec, shape: Shape, infra: Ref, cp: Ref, labels: dict[str, str]) -> dict[str, Any]:
+def cluster(
+    spec: ClusterSpec, shape: Shape, infra: Ref, cp: Ref, labels: dict[str, str]
+) -> dict[str, Any]:
     return {
         "apiVersion": shape.api(CAPI_GROUP),
         "kind": "Cluster",

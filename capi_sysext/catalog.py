@@ -98,8 +98,9 @@ class Catalog:
 
     def all_images(self) -> list[Image]:
         return [
-            Image(v, arch, self.images[arch][v]) for arch in sorted(self.images) for v in
-            self.versions(arch)
+            Image(v, arch, self.images[arch][v])
+            for arch in sorted(self.images)
+            for v in self.versions(arch)
         ]
 
     def minors(self, arch: str) -> dict[str, list[Version]]:
@@ -122,16 +123,25 @@ class Catalog:
         m = _VERSION_RE.match(request.strip())
         if not m:
             raise CatalogError(
-                [Problem(f"{flag} {request!r} is not a Kubernetes version like 1.33 or 1.33.2",
-                         available)]
+                [
+                    Problem(
+                        f"{flag} {request!r} is not a Kubernetes version like 1.33 or 1.33.2",
+                        available,
+                    )
+                ]
             )
         major, minor = int(m.group(1)), int(m.group(2))
         if m.group(3) is None:
             candidates = [v for v in published if (v.major, v.minor) == (major, minor)]
             if not candidates:
                 raise CatalogError(
-                    [Problem(f"{flag} {request}: no Kubernetes v{major}.{minor} sysext is "
-                             f"published (catalog: {self.source})", available)]
+                    [
+                        Problem(
+                            f"{flag} {request}: no Kubernetes v{major}.{minor} sysext is "
+                            f"published (catalog: {self.source})",
+                            available,
+                        )
+                    ]
                 )
             version = max(candidates)
         else:
@@ -141,9 +151,13 @@ class Catalog:
                 closest = sorted(same_minor, key=lambda v: (abs(v.patch - version.patch), v))[:3]
                 near = ", ".join(str(v) for v in sorted(closest)) or "none in that minor"
                 raise CatalogError(
-                    [Problem(f"{flag} {request}: {version} is not published for {arch} "
-                             f"(catalog: {self.source}); nearest available: {near}",
-                             available)]
+                    [
+                        Problem(
+                            f"{flag} {request}: {version} is not published for {arch} "
+                            f"(catalog: {self.source}); nearest available: {near}",
+                            available,
+                        )
+                    ]
                 )
         return Image(version, arch, published[version])
 

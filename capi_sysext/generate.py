@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from capi_sysext import capi, providers
+from capi_sysext import capi, features, providers
 from capi_sysext.catalog import Catalog, Image
 from capi_sysext.errors import RenderError
-from capi_sysext.providers.base import Ref
+from capi_sysext.features.base import ClusterContext
 from capi_sysext.node import NodeRelease, build_node_config
+from capi_sysext.providers.base import Ref
 from capi_sysext.render.clc import render_clc
 from capi_sysext.spec import ClusterSpec, NodeSpec
 
@@ -48,7 +49,7 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
 
     def kubeadm(role: str, name: str) -> dict[str, Any]:
         try:
-            clc = render_clc(build_node_config(release, role, provider))
+            clc = render_clc(build_node_config(spec.node, release, role, provider))
         except RenderError as exc:
             raise RenderError(f"{role} nodes: {exc}") from None
         return capi.kubeadm_config_spec(spec, provider, shape, role, clc, name)
@@ -58,24 +59,37 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     md_machine = provider.machine_template(spec, "worker", names.workers)
     cp_ref = provider.ref(cp_machine["kind"], names.control_plane)
     md_ref = provider.ref(md_machine["kind"], names.workers)
-    kcp = capi.control_plane(spec, shape, version, cp_ref,
-                             kubeadm("control-plane", names.control_plane))
+    kcp = capi.control_plane(
+        spec, shape, version, cp_ref, kubeadm("control-plane", names.control_plane)
+    )
     kct = capi.config_template(spec, shape, kubeadm("worker", names.workers))
     md = capi.machine_deployment(
-        spec, shape, version, md_ref,
+        spec,
+        shape,
+        version,
+        md_ref,
         Ref(shape.api(capi.BOOTSTRAP_GROUP), "KubeadmConfigTemplate", names.workers),
     )
+    labels: dict[str, str] = {}
+    for feature in features.all_features():
+        labels.update(feature.cluster_labels(spec))
     cluster = capi.cluster(
-        spec, shape, infra.ref,
-        Ref(shape.api(capi.CONTROLPLANE_GROUP), "KubeadmControlPlane",
-                           names.control_plane),
-        labels={},
+        spec,
+        shape,
+        infra.ref,
+        Ref(shape.api(capi.CONTROLPLANE_GROUP), "KubeadmControlPlane", names.control_plane),
+        labels=labels,
     )
+    ctx = ClusterContext(
+        spec=spec, provider=provider, shape=shape, release=release, cluster_labels=labels
+    )
+    extra = [d for f in features.all_features() for d in f.documents(ctx)]
     # Apply order: what others reference comes first, the Cluster (which starts reconciling
-    # everything) after its parts, add-ons last.
-    documents = [*infra.documents, cp_machine, md_machine, kct, kcp, md, cluster]
-    return GenerateResult(
-        documents=documents,
-        release=release.image,
-        notes=[*pinning_notes(release), *provider.notes(spec)],
-    )
+    # everything) after its parts, add-ons and health checks last.
+    documents = [*infra.documents, cp_machine, md_machine, kct, kcp, md, cluster, *extra]
+    notes = [
+        *pinning_notes(release),
+        *provider.notes(spec),
+        *(n for f in features.all_features() for n in f.notes(spec)),
+    ]
+    return GenerateResult(documents=documents, release=release.image, notes=notes)

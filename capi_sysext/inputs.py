@@ -32,13 +32,23 @@ class Variable:
     choices: tuple[str, ...] = ()
 
     def fixes(self) -> str:
-        ways = [w for w in (self.flag and f"flag {self.flag}", f"values key {self.key}",
-                            self.env and f"env {self.env}") if w]
+        ways = [
+            w
+            for w in (
+                self.flag and f"flag {self.flag}",
+                f"values key {self.key}",
+                self.env and f"env {self.env}",
+            )
+            if w
+        ]
         return "set it with " + ", ".join(ways)
 
     def source_name(self, source: str) -> str:
-        return {"flag": self.flag or self.key, "set": f"--set {self.key}",
-                "env": self.env or self.key}.get(source, f"values key {self.key}")
+        return {
+            "flag": self.flag or self.key,
+            "set": f"--set {self.key}",
+            "env": self.env or self.key,
+        }.get(source, f"values key {self.key}")
 
 
 # ---- parsers: accept strings (flags, --set, env) and native YAML values (values files) ----
@@ -183,7 +193,9 @@ def layer(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> Layered:
     for item in raw.sets:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            problems.append(Problem(f"--set {item!r} is not key=value", "e.g. --set azure.location=westeurope"))
+            problems.append(
+                Problem(f"--set {item!r} is not key=value", "e.g. --set azure.location=westeurope")
+            )
             continue
         sets[key.strip()] = value
     files: dict[str, tuple[Any, str]] = {}
@@ -202,7 +214,9 @@ def layer(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> Layered:
     return Layered(flags, sets, files, raw.env, problems)
 
 
-def resolve(variables: Iterable[Variable], layered: Layered) -> tuple[dict[str, Any], list[Problem]]:
+def resolve(
+    variables: Iterable[Variable], layered: Layered
+) -> tuple[dict[str, Any], list[Problem]]:
     """Pick each variable's value by precedence and parse it. Returns values and all problems."""
     values: dict[str, Any] = {}
     problems: list[Problem] = []
@@ -219,7 +233,9 @@ def resolve(variables: Iterable[Variable], layered: Layered) -> tuple[dict[str, 
             found = (layered.env[var.env], f"env {var.env}")
         if found is None:
             if var.required:
-                problems.append(Problem(f"missing required value {var.key} ({var.help})", var.fixes()))
+                problems.append(
+                    Problem(f"missing required value {var.key} ({var.help})", var.fixes())
+                )
             values[var.key] = var.default
             continue
         value, where = found
@@ -231,7 +247,9 @@ def resolve(variables: Iterable[Variable], layered: Layered) -> tuple[dict[str, 
     return values, problems
 
 
-def unknown_keys(known: Iterable[str], layered: Layered, ignore_prefixes: Sequence[str] = ()) -> list[Problem]:
+def unknown_keys(
+    known: Iterable[str], layered: Layered, ignore_prefixes: Sequence[str] = ()
+) -> list[Problem]:
     """Typos in values files or --set must not be silently ignored."""
     known_set = set(known)
     problems: list[Problem] = []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from capi_sysext import templating
+from capi_sysext import features, templating
 from capi_sysext.catalog import Image
 from capi_sysext.model import (
     PINNED_SUMS_PATH,
@@ -21,6 +21,7 @@ from capi_sysext.model import (
     format_pinned_sums,
 )
 from capi_sysext.providers.base import Provider
+from capi_sysext.spec import NodeSpec
 
 SYSEXT_DIR = "/opt/extensions/kubernetes"
 # The image's release file is named "kubernetes", so it only activates under this name.
@@ -66,13 +67,31 @@ def _sysext(release: NodeRelease) -> NodeConfig:
     verify = None
     if sha is not None:
         verify = VERIFY_UNIT
-        files.append(File(PINNED_SUMS_PATH, 0o644,
-                          inline=format_pinned_sums({release.image_path: sha})))
-        units.append(Unit(VERIFY_UNIT, enabled=True, contents=templating.render(
-            "sysext-verify.service.j2", image_path=release.image_path,
-            check_script=verify_check_script(release))))
-    units.append(Unit(KUBEADM_UNIT, dropins=(Dropin("10-capi-sysext.conf", templating.render(
-        "kubeadm-sysext.conf.j2", verify_unit=verify)),)))
+        files.append(
+            File(PINNED_SUMS_PATH, 0o644, inline=format_pinned_sums({release.image_path: sha}))
+        )
+        units.append(
+            Unit(
+                VERIFY_UNIT,
+                enabled=True,
+                contents=templating.render(
+                    "sysext-verify.service.j2",
+                    image_path=release.image_path,
+                    check_script=verify_check_script(release),
+                ),
+            )
+        )
+    units.append(
+        Unit(
+            KUBEADM_UNIT,
+            dropins=(
+                Dropin(
+                    "10-capi-sysext.conf",
+                    templating.render("kubeadm-sysext.conf.j2", verify_unit=verify),
+                ),
+            ),
+        )
+    )
     return NodeConfig(
         files=tuple(files),
         links=(Link(SYSEXT_LINK, release.image_path),),
@@ -80,9 +99,13 @@ def _sysext(release: NodeRelease) -> NodeConfig:
     )
 
 
-def build_node_config(release: NodeRelease, role: str, provider: Provider | None) -> NodeConfig:
+def build_node_config(
+    node: NodeSpec, release: NodeRelease, role: str, provider: Provider | None
+) -> NodeConfig:
     builder = NodeConfigBuilder()
     builder.add(_sysext(release))
+    for feature in features.all_features():
+        builder.add(feature.node_config(node.features[feature.name], release, role))
     if provider is not None:
         builder.add(provider.node_config(role))
     return builder.build()

@@ -21,8 +21,14 @@ def check_writable(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise InputError([Problem(f"{path} exists; refusing to overwrite it", "add --force")])
     if not path.parent.is_dir():
-        raise InputError([Problem(f"directory {path.parent} does not exist",
-                                  "create it or choose another -o/--output")])
+        raise InputError(
+            [
+                Problem(
+                    f"directory {path.parent} does not exist",
+                    "create it or choose another -o/--output",
+                )
+            ]
+        )
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -33,7 +39,7 @@ def write_atomic(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             Path(tmp).unlink()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capi_sysext import providers
+from capi_sysext import features, providers
 from capi_sysext.catalog import ARCH_ALIASES, ARCHES
 from capi_sysext.errors import InputError, Problem
 from capi_sysext.inputs import (
@@ -54,42 +54,124 @@ def _parse_cp_count(value: Any) -> int:
 
 # Inputs that shape the node's first-boot config; shared by `generate` and `render-node`.
 NODE_VARIABLES: tuple[Variable, ...] = (
-    Variable("kubernetesVersion", "Kubernetes version: a minor like 1.33 or a patch like 1.33.2",
-             _parse_k8s, required=True, flag="--k8s", env="KUBERNETES_VERSION"),
-    Variable("arch", "node CPU architecture", parse_choice(ARCHES, ARCH_ALIASES),
-             default="x86-64", flag="--arch", env="NODE_ARCH", choices=ARCHES),
-    Variable("sysext.baseUrl", "where nodes download the Kubernetes sysext (bakery or mirror)",
-             parse_url, default=DEFAULT_SYSEXT_BASE_URL, flag="--sysext-base-url",
-             env="SYSEXT_BASE_URL"),
+    Variable(
+        "kubernetesVersion",
+        "Kubernetes version: a minor like 1.33 or a patch like 1.33.2",
+        _parse_k8s,
+        required=True,
+        flag="--k8s",
+        env="KUBERNETES_VERSION",
+    ),
+    Variable(
+        "arch",
+        "node CPU architecture",
+        parse_choice(ARCHES, ARCH_ALIASES),
+        default="x86-64",
+        flag="--arch",
+        env="NODE_ARCH",
+        choices=ARCHES,
+    ),
+    Variable(
+        "sysext.baseUrl",
+        "where nodes download the Kubernetes sysext (bakery or mirror)",
+        parse_url,
+        default=DEFAULT_SYSEXT_BASE_URL,
+        flag="--sysext-base-url",
+        env="SYSEXT_BASE_URL",
+    ),
 )
 
 CLUSTER_VARIABLES: tuple[Variable, ...] = (
-    Variable("name", "cluster name", parse_dns_label(40), required=True, flag="--name",
-             env="CLUSTER_NAME"),
-    Variable("namespace", "namespace of the cluster objects", parse_dns_label(63),
-             default="default", flag="--namespace", env="NAMESPACE"),
-    Variable("controlPlane.count", "control-plane machines (odd)", _parse_cp_count, default=1,
-             flag="--control-plane-count", env="CONTROL_PLANE_MACHINE_COUNT"),
-    Variable("workers.count", "worker machines", parse_int(0, 1000), default=2,
-             flag="--worker-count", env="WORKER_MACHINE_COUNT"),
-    Variable("flatcar.channel", "Flatcar release channel of the stock image",
-             parse_choice(CHANNELS), default="stable", flag="--flatcar-channel",
-             env="FLATCAR_CHANNEL", choices=CHANNELS),
-    Variable("flatcar.version", "Flatcar image version, or latest", _parse_flatcar_version,
-             default="latest", flag="--flatcar-version", env="FLATCAR_VERSION"),
-    Variable("capiApi", "Cluster API version of the core objects", parse_choice(CAPI_APIS),
-             default="v1beta2", flag="--capi-api", choices=CAPI_APIS),
-    Variable("network.podCIDR", "pod network CIDR (shared by the Cluster and the CNI)",
-             parse_cidr, default="192.168.0.0/16", flag="--pod-cidr", env="POD_CIDR"),
-    Variable("network.serviceCIDR", "service network CIDR", parse_cidr,
-             default="10.96.0.0/12", flag="--service-cidr", env="SERVICE_CIDR"),
-    Variable("ssh.authorizedKeys", "SSH public keys for the 'core' user (one per line)",
-             parse_lines, default=(), env="SSH_AUTHORIZED_KEYS"),
+    Variable(
+        "name",
+        "cluster name",
+        parse_dns_label(40),
+        required=True,
+        flag="--name",
+        env="CLUSTER_NAME",
+    ),
+    Variable(
+        "namespace",
+        "namespace of the cluster objects",
+        parse_dns_label(63),
+        default="default",
+        flag="--namespace",
+        env="NAMESPACE",
+    ),
+    Variable(
+        "controlPlane.count",
+        "control-plane machines (odd)",
+        _parse_cp_count,
+        default=1,
+        flag="--control-plane-count",
+        env="CONTROL_PLANE_MACHINE_COUNT",
+    ),
+    Variable(
+        "workers.count",
+        "worker machines",
+        parse_int(0, 1000),
+        default=2,
+        flag="--worker-count",
+        env="WORKER_MACHINE_COUNT",
+    ),
+    Variable(
+        "flatcar.channel",
+        "Flatcar release channel of the stock image",
+        parse_choice(CHANNELS),
+        default="stable",
+        flag="--flatcar-channel",
+        env="FLATCAR_CHANNEL",
+        choices=CHANNELS,
+    ),
+    Variable(
+        "flatcar.version",
+        "Flatcar image version, or latest",
+        _parse_flatcar_version,
+        default="latest",
+        flag="--flatcar-version",
+        env="FLATCAR_VERSION",
+    ),
+    Variable(
+        "capiApi",
+        "Cluster API version of the core objects",
+        parse_choice(CAPI_APIS),
+        default="v1beta2",
+        flag="--capi-api",
+        choices=CAPI_APIS,
+    ),
+    Variable(
+        "network.podCIDR",
+        "pod network CIDR (shared by the Cluster and the CNI)",
+        parse_cidr,
+        default="192.168.0.0/16",
+        flag="--pod-cidr",
+        env="POD_CIDR",
+    ),
+    Variable(
+        "network.serviceCIDR",
+        "service network CIDR",
+        parse_cidr,
+        default="10.96.0.0/12",
+        flag="--service-cidr",
+        env="SERVICE_CIDR",
+    ),
+    Variable(
+        "ssh.authorizedKeys",
+        "SSH public keys for the 'core' user (one per line)",
+        parse_lines,
+        default=(),
+        env="SSH_AUTHORIZED_KEYS",
+    ),
 )
 
 PROVIDER_VARIABLE = Variable(
-    "provider", "infrastructure provider", parse_choice(providers.NAMES), required=True,
-    flag="--provider", env="CAPI_SYSEXT_PROVIDER", choices=providers.NAMES,
+    "provider",
+    "infrastructure provider",
+    parse_choice(providers.NAMES),
+    required=True,
+    flag="--provider",
+    env="CAPI_SYSEXT_PROVIDER",
+    choices=providers.NAMES,
 )
 
 
@@ -98,6 +180,8 @@ class NodeSpec:
     kubernetes: str
     arch: str
     sysext_base_url: str
+    # Feature name -> that feature's typed settings (features/); the same for every renderer.
+    features: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,16 +201,27 @@ class ClusterSpec:
     provider_settings: Any  # the provider module's own typed settings object
 
 
-def _node_spec(v: Mapping[str, Any]) -> NodeSpec:
-    return NodeSpec(
+def feature_variables() -> list[Variable]:
+    return [v for f in features.all_features() for v in f.variables]
+
+
+def _node_spec(v: Mapping[str, Any]) -> tuple[NodeSpec, list[Problem]]:
+    settings = {f.name: f.settings(v) for f in features.all_features()}
+    problems = [p for f in features.all_features() for p in f.check(settings[f.name])]
+    spec = NodeSpec(
         kubernetes=v["kubernetesVersion"],
         arch=v["arch"],
         sysext_base_url=v["sysext.baseUrl"],
+        features=settings,
     )
+    return spec, problems
 
 
 def _all_known_keys() -> list[str]:
-    keys = [v.key for v in (*NODE_VARIABLES, *CLUSTER_VARIABLES, PROVIDER_VARIABLE)]
+    keys = [
+        v.key
+        for v in (*NODE_VARIABLES, *CLUSTER_VARIABLES, PROVIDER_VARIABLE, *feature_variables())
+    ]
     for name in providers.NAMES:
         keys += [v.key for v in providers.get(name).variables]
     return keys
@@ -140,16 +235,24 @@ def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> Clus
     problems += p
     provider_name = provider_values["provider"]
     provider = providers.get(provider_name) if provider_name else None
-    variables = [*NODE_VARIABLES, *CLUSTER_VARIABLES, *(provider.variables if provider else ())]
+    variables = [
+        *NODE_VARIABLES,
+        *CLUSTER_VARIABLES,
+        *feature_variables(),
+        *(provider.variables if provider else ()),
+    ]
     values, p = resolve(variables, layered)
     problems += p
     problems += unknown_keys(_all_known_keys(), layered)
     if problems or provider is None:
         raise InputError(problems)
     settings = provider.settings(values)
+    node, problems = _node_spec(values)
+    if problems:
+        raise InputError(problems)
     spec = ClusterSpec(
         provider=provider_name,
-        node=_node_spec(values),
+        node=node,
         name=values["name"],
         namespace=values["namespace"],
         control_plane_count=values["controlPlane.count"],
@@ -170,27 +273,41 @@ def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> Clus
 
 def build_node_spec(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> tuple[NodeSpec, Layered]:
     layered = layer(raw, load_yaml)
-    values, problems = resolve(NODE_VARIABLES, layered)
+    values, problems = resolve([*NODE_VARIABLES, *feature_variables()], layered)
     problems = [*layered.problems, *problems, *unknown_keys(_all_known_keys(), layered)]
     if problems:
         raise InputError(problems)
-    return _node_spec(values), layered
+    node, problems = _node_spec(values)
+    if problems:
+        raise InputError(problems)
+    return node, layered
 
 
 def describe_variables(variables: list[Variable]) -> list[dict[str, Any]]:
     """For --list-variables: required first, then optional with defaults."""
     rows = [
-        {"key": v.key, "flag": v.flag, "env": v.env, "required": v.required,
-         "default": None if v.required else v.default, "help": v.help,
-         "choices": list(v.choices)}
+        {
+            "key": v.key,
+            "flag": v.flag,
+            "env": v.env,
+            "required": v.required,
+            "default": None if v.required else v.default,
+            "help": v.help,
+            "choices": list(v.choices),
+        }
         for v in variables
     ]
     return sorted(rows, key=lambda r: (not r["required"], r["key"]))
 
 
 def cluster_variables(provider_name: str) -> list[Variable]:
-    return [PROVIDER_VARIABLE, *NODE_VARIABLES, *CLUSTER_VARIABLES,
-            *providers.get(provider_name).variables]
+    return [
+        PROVIDER_VARIABLE,
+        *NODE_VARIABLES,
+        *CLUSTER_VARIABLES,
+        *feature_variables(),
+        *providers.get(provider_name).variables,
+    ]
 
 
 def check_problems(problems: list[Problem]) -> None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def systemd_quote(value: str) -> str:
-    """One argument of an Exec= line: double-quoted, with systemd's specifier and env expansion off."""
+    """One Exec= argument: double-quoted, systemd specifier and variable expansion escaped."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     escaped = escaped.replace("%", "%%").replace("$", "$$")
     return f'"{escaped}"'
@@ -40,7 +40,7 @@ def _env() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,  # noqa: S701 - output is unit files, not HTML; filters escape per format
+        autoescape=False,
     )
     env.filters["systemd_quote"] = systemd_quote
     env.filters["systemd_value"] = systemd_value

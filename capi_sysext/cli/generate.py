@@ -18,11 +18,19 @@ _VARIABLES = (PROVIDER_VARIABLE, *NODE_VARIABLES, *CLUSTER_VARIABLES)
 @cli.command()
 @variable_options(_VARIABLES)
 @values_options
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write to FILE, or DIR/<name>.yaml; default stdout.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write to FILE, or DIR/<name>.yaml; default stdout.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-@click.option("--list-variables", is_flag=True,
-              help="List the inputs the provider needs (required and optional) and exit.")
+@click.option(
+    "--list-variables",
+    is_flag=True,
+    help="List the inputs the provider needs (required and optional) and exit.",
+)
 def generate(output: Path | None, force: bool, list_variables: bool, **params: Any) -> None:
     """Generate the cluster definition (Cluster, infrastructure, control plane, workers)."""
     from capi_sysext import yamlio

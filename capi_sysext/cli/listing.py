@@ -13,8 +13,14 @@ from capi_sysext.spec import PROVIDER_VARIABLE, cluster_variables, describe_vari
 def print_variables(raw: RawInputs) -> None:
     values, problems = resolve([PROVIDER_VARIABLE], layer(raw, yamlio.load_file))
     if problems:
-        raise InputError([Problem("--list-variables needs the provider",
-                                  f"add --provider ({'|'.join(providers.NAMES)})")])
+        raise InputError(
+            [
+                Problem(
+                    "--list-variables needs the provider",
+                    f"add --provider ({'|'.join(providers.NAMES)})",
+                )
+            ]
+        )
     provider = providers.get(values["provider"])
     rows = describe_variables(cluster_variables(provider.name))
     click.echo(f"{provider.title}: {provider.prerequisites}")

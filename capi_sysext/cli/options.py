@@ -28,19 +28,35 @@ def variable_options(variables: Sequence[Variable]) -> Callable[[F], F]:
             extra = f" [default: {var.default}]" if var.default not in (None, ()) else ""
             choices = f" ({'|'.join(var.choices)})" if var.choices else ""
             env = f" [env: {var.env}]" if var.env else ""
-            func = click.option(var.flag, param_name(var), default=None, metavar="TEXT",
-                                help=f"{var.help}{choices}{extra}{env}")(func)
+            func = click.option(
+                var.flag,
+                param_name(var),
+                default=None,
+                metavar="TEXT",
+                help=f"{var.help}{choices}{extra}{env}",
+            )(func)
         return func
 
     return decorate
 
 
 def values_options(func: F) -> F:
-    func = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                        help="Set a values key (dotted), repeatable; beats values files.")(func)
-    return click.option("--values", "-f", "values_files", multiple=True, metavar="FILE",
-                        type=click.Path(path_type=Path, dir_okay=False),
-                        help="YAML values file, repeatable; later files win.")(func)
+    func = click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Set a values key (dotted), repeatable; beats values files.",
+    )(func)
+    return click.option(
+        "--values",
+        "-f",
+        "values_files",
+        multiple=True,
+        metavar="FILE",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="YAML values file, repeatable; later files win.",
+    )(func)
 
 
 def raw_inputs(variables: Sequence[Variable], params: dict[str, Any]) -> RawInputs:

@@ -11,8 +11,14 @@ from capi_sysext.cli import cli
 
 
 @cli.command()
-@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table",
-              help="Output format.")
+@click.option(
+    "-o",
+    "--output",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    help="Output format.",
+)
 @click.option("--all", "show_all", is_flag=True, help="List every image, not one line per minor.")
 def versions(fmt: str, show_all: bool) -> None:
     """List the published Kubernetes sysext versions per minor and arch."""
@@ -21,8 +27,13 @@ def versions(fmt: str, show_all: bool) -> None:
     catalog = load_embedded()
     if fmt == "json":
         rows: list[dict[str, Any]] = [
-            {"version": str(i.version), "minor": i.version.minor_str, "arch": i.arch,
-             "file": i.filename, "sha256": i.sha256}
+            {
+                "version": str(i.version),
+                "minor": i.version.minor_str,
+                "arch": i.arch,
+                "file": i.filename,
+                "sha256": i.sha256,
+            }
             for i in catalog.all_images()
         ]
         click.echo(json.dumps({"source": catalog.source, "images": rows}, indent=2))
@@ -33,10 +44,14 @@ def versions(fmt: str, show_all: bool) -> None:
         for i in catalog.all_images():
             click.echo(f"{i.version!s:<10} {i.arch:<7} {i.sha256 or '-'}")
         return
-    minors = sorted({v.minor_str for a in ARCHES for v in catalog.versions(a)},
-                    key=lambda m: tuple(int(x) for x in m[1:].split(".")))
-    click.echo(f"{'MINOR':<7} " + " ".join(f"{a.upper() + ' NEWEST':<14} {'PATCHES':<22}"
-                                            for a in ARCHES).rstrip())
+    minors = sorted(
+        {v.minor_str for a in ARCHES for v in catalog.versions(a)},
+        key=lambda m: tuple(int(x) for x in m[1:].split(".")),
+    )
+    click.echo(
+        f"{'MINOR':<7} "
+        + " ".join(f"{a.upper() + ' NEWEST':<14} {'PATCHES':<22}" for a in ARCHES).rstrip()
+    )
     for minor in reversed(minors):
         cells = []
         for arch in ARCHES:

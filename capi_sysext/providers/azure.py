@@ -1,4 +1,4 @@
-"""Azure (CAPZ): AzureCluster, AzureClusterIdentity and AzureMachineTemplates, infrastructure v1beta1."""
+"""Azure (CAPZ): AzureCluster, AzureClusterIdentity, AzureMachineTemplates (infra v1beta1)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from capi_sysext.errors import Problem
-from capi_sysext.inputs import Variable, parse_choice, parse_int, parse_str
+from capi_sysext.inputs import Variable, parse_choice, parse_str
 from capi_sysext.model import Dropin, NodeConfig, Unit
 from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER, InfraCluster, Provider
 from capi_sysext.requirements import CABPK_IGNITION
@@ -46,38 +46,75 @@ class AzureProvider(Provider):
     name = "azure"
     title = "Azure (CAPZ)"
     api_version = "infrastructure.cluster.x-k8s.io/v1beta1"
-    kinds = frozenset({"AzureCluster", "AzureClusterIdentity", "AzureMachineTemplate",
-                       "AzureMachine"})
+    kinds = frozenset(
+        {"AzureCluster", "AzureClusterIdentity", "AzureMachineTemplate", "AzureMachine"}
+    )
     arches = ("x86-64", "arm64")
     gates = (CABPK_IGNITION,)
-    prerequisites = ("management cluster: Cluster API >= 1.11 with KubeadmBootstrapFormatIgnition=true "
-                     "(clusterctl init with EXP_KUBEADM_BOOTSTRAP_FORMAT_IGNITION=true) and CAPZ")
+    prerequisites = (
+        "management cluster: Cluster API >= 1.11 with KubeadmBootstrapFormatIgnition=true "
+        "(clusterctl init with EXP_KUBEADM_BOOTSTRAP_FORMAT_IGNITION=true) and CAPZ"
+    )
     variables = (
         _v("subscriptionID", "Azure subscription ID", "AZURE_SUBSCRIPTION_ID", required=True),
         _v("tenantID", "Azure AD tenant of the cluster identity", "AZURE_TENANT_ID", required=True),
         _v("location", "Azure region, e.g. westeurope", "AZURE_LOCATION", required=True),
-        _v("identity.clientID", "client ID of the identity CAPZ uses",
-           "AZURE_CLIENT_ID_USER_ASSIGNED_IDENTITY", required=True),
-        _v("identity.type", "AzureClusterIdentity type", "CLUSTER_IDENTITY_TYPE",
-           parse=parse_choice(IDENTITY_TYPES, {t.lower(): t for t in IDENTITY_TYPES}),
-           default="WorkloadIdentity", choices=IDENTITY_TYPES),
-        _v("identity.name", "AzureClusterIdentity name", "CLUSTER_IDENTITY_NAME",
-           default="cluster-identity"),
-        _v("identity.secretName", "Secret with the service principal password (ServicePrincipal)",
-           "AZURE_CLUSTER_IDENTITY_SECRET_NAME"),
-        _v("identity.secretNamespace", "namespace of that Secret",
-           "AZURE_CLUSTER_IDENTITY_SECRET_NAMESPACE", default="default"),
+        _v(
+            "identity.clientID",
+            "client ID of the identity CAPZ uses",
+            "AZURE_CLIENT_ID_USER_ASSIGNED_IDENTITY",
+            required=True,
+        ),
+        _v(
+            "identity.type",
+            "AzureClusterIdentity type",
+            "CLUSTER_IDENTITY_TYPE",
+            parse=parse_choice(IDENTITY_TYPES, {t.lower(): t for t in IDENTITY_TYPES}),
+            default="WorkloadIdentity",
+            choices=IDENTITY_TYPES,
+        ),
+        _v(
+            "identity.name",
+            "AzureClusterIdentity name",
+            "CLUSTER_IDENTITY_NAME",
+            default="cluster-identity",
+        ),
+        _v(
+            "identity.secretName",
+            "Secret with the service principal password (ServicePrincipal)",
+            "AZURE_CLUSTER_IDENTITY_SECRET_NAME",
+        ),
+        _v(
+            "identity.secretNamespace",
+            "namespace of that Secret",
+            "AZURE_CLUSTER_IDENTITY_SECRET_NAMESPACE",
+            default="default",
+        ),
         _v("resourceGroup", "resource group (default: the cluster name)", "AZURE_RESOURCE_GROUP"),
         _v("vnetName", "virtual network name (default: <name>-vnet)", "AZURE_VNET_NAME"),
-        _v("environment", "Azure cloud", "AZURE_ENVIRONMENT", default="AzurePublicCloud",
-           parse=parse_choice(ENVIRONMENTS, {e.lower(): e for e in ENVIRONMENTS}),
-           choices=ENVIRONMENTS),
-        _v("controlPlaneMachineType", "VM size of control-plane nodes (default per arch)",
-           "AZURE_CONTROL_PLANE_MACHINE_TYPE"),
-        _v("nodeMachineType", "VM size of worker nodes (default per arch)",
-           "AZURE_NODE_MACHINE_TYPE"),
-        _v("sshPublicKeyB64", "base64 SSH public key CAPZ puts on the VMs",
-           "AZURE_SSH_PUBLIC_KEY_B64"),
+        _v(
+            "environment",
+            "Azure cloud",
+            "AZURE_ENVIRONMENT",
+            default="AzurePublicCloud",
+            parse=parse_choice(ENVIRONMENTS, {e.lower(): e for e in ENVIRONMENTS}),
+            choices=ENVIRONMENTS,
+        ),
+        _v(
+            "controlPlaneMachineType",
+            "VM size of control-plane nodes (default per arch)",
+            "AZURE_CONTROL_PLANE_MACHINE_TYPE",
+        ),
+        _v(
+            "nodeMachineType",
+            "VM size of worker nodes (default per arch)",
+            "AZURE_NODE_MACHINE_TYPE",
+        ),
+        _v(
+            "sshPublicKeyB64",
+            "base64 SSH public key CAPZ puts on the VMs",
+            "AZURE_SSH_PUBLIC_KEY_B64",
+        ),
     )
 
     def settings(self, values: Mapping[str, Any]) -> AzureSettings:
@@ -102,10 +139,13 @@ class AzureProvider(Provider):
         problems = super().check(spec)
         s: AzureSettings = spec.provider_settings
         if s.identity_type == "ServicePrincipal" and not s.identity_secret_name:
-            problems.append(Problem(
-                "identity type ServicePrincipal needs the Secret holding the client secret",
-                "set it with values key azure.identity.secretName, "
-                "env AZURE_CLUSTER_IDENTITY_SECRET_NAME"))
+            problems.append(
+                Problem(
+                    "identity type ServicePrincipal needs the Secret holding the client secret",
+                    "set it with values key azure.identity.secretName, "
+                    "env AZURE_CLUSTER_IDENTITY_SECRET_NAME",
+                )
+            )
         return problems
 
     def infrastructure(self, spec: ClusterSpec) -> InfraCluster:
@@ -117,8 +157,10 @@ class AzureProvider(Provider):
             "allowedNamespaces": {},
         }
         if s.identity_type == "ServicePrincipal":
-            identity_spec["clientSecret"] = {"name": s.identity_secret_name,
-                                             "namespace": s.identity_secret_namespace}
+            identity_spec["clientSecret"] = {
+                "name": s.identity_secret_name,
+                "namespace": s.identity_secret_namespace,
+            }
         identity = {
             "apiVersion": self.api_version,
             "kind": "AzureClusterIdentity",
@@ -139,8 +181,11 @@ class AzureProvider(Provider):
                 "subscriptionID": s.subscription_id,
                 "resourceGroup": s.resource_group or spec.name,
                 "azureEnvironment": s.environment,
-                "identityRef": {"apiVersion": self.api_version, "kind": "AzureClusterIdentity",
-                                "name": s.identity_name},
+                "identityRef": {
+                    "apiVersion": self.api_version,
+                    "kind": "AzureClusterIdentity",
+                    "name": s.identity_name,
+                },
                 "networkSpec": {
                     "vnet": {"name": s.vnet_name or f"{spec.name}-vnet"},
                     "subnets": [
@@ -150,8 +195,7 @@ class AzureProvider(Provider):
                 },
             },
         }
-        return InfraCluster(ref=self.ref("AzureCluster", spec.name),
-                            documents=(identity, cluster))
+        return InfraCluster(ref=self.ref("AzureCluster", spec.name), documents=(identity, cluster))
 
     def machine_template(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
         s: AzureSettings = spec.provider_settings
@@ -164,18 +208,21 @@ class AzureProvider(Provider):
         else:
             vm_size = s.node_machine_type or types["worker"]
         machine: dict[str, Any] = {
-            "image": {"marketplace": {
-                "publisher": table["image"]["publisher"],
-                "offer": offer["offer"],
-                "sku": f"{spec.flatcar_channel}{offer['skuSuffix']}",
-                "version": spec.flatcar_version,
-            }},
+            "image": {
+                "marketplace": {
+                    "publisher": table["image"]["publisher"],
+                    "offer": offer["offer"],
+                    "sku": f"{spec.flatcar_channel}{offer['skuSuffix']}",
+                    "version": spec.flatcar_version,
+                }
+            },
             "osDisk": {"diskSizeGB": table["disks"]["osDiskSizeGB"], "osType": "Linux"},
             "vmSize": vm_size,
         }
         if role == "control-plane":
-            machine["dataDisks"] = [{"diskSizeGB": table["disks"]["etcdDiskSizeGB"], "lun": 0,
-                                     "nameSuffix": "etcddisk"}]
+            machine["dataDisks"] = [
+                {"diskSizeGB": table["disks"]["etcdDiskSizeGB"], "lun": 0, "nameSuffix": "etcddisk"}
+            ]
         if s.ssh_public_key_b64:
             machine["sshPublicKey"] = s.ssh_public_key_b64
         return {
@@ -204,22 +251,28 @@ class AzureProvider(Provider):
         # CAPZ writes the cloud-provider config for each machine template into this Secret;
         # the external cloud controller manager reads it from the host.
         key = "control-plane-azure.json" if role == "control-plane" else "worker-node-azure.json"
-        extras: dict[str, Any] = {"files": [{
-            "contentFrom": {"secret": {"name": f"{name}-azure-json", "key": key}},
-            "owner": "root:root",
-            "path": "/etc/kubernetes/azure.json",
-            "permissions": "0644",
-        }]}
+        extras: dict[str, Any] = {
+            "files": [
+                {
+                    "contentFrom": {"secret": {"name": f"{name}-azure-json", "key": key}},
+                    "owner": "root:root",
+                    "path": "/etc/kubernetes/azure.json",
+                    "permissions": "0644",
+                }
+            ]
+        }
         if role == "control-plane":
             table = provider_table(self.name)
             extras["diskSetup"] = {
-                "filesystems": [{
-                    "device": table["disks"]["etcdDevice"],
-                    "extraOpts": ["-E", "lazy_itable_init=1,lazy_journal_init=1"],
-                    "filesystem": "ext4",
-                    "label": "etcd_disk",
-                    "overwrite": False,
-                }],
+                "filesystems": [
+                    {
+                        "device": table["disks"]["etcdDevice"],
+                        "extraOpts": ["-E", "lazy_itable_init=1,lazy_journal_init=1"],
+                        "filesystem": "ext4",
+                        "label": "etcd_disk",
+                        "overwrite": False,
+                    }
+                ],
                 "partitions": [],
             }
             extras["mounts"] = [["etcd_disk", "/var/lib/etcddisk"]]

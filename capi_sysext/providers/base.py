@@ -61,8 +61,12 @@ class Provider(ABC):
     def check(self, spec: ClusterSpec) -> list[Problem]:
         """Cross-field checks that need the whole spec (e.g. arch support)."""
         if spec.node.arch not in self.arches:
-            return [Problem(f"--arch {spec.node.arch} is not supported on {self.title}",
-                            f"use one of: {', '.join(self.arches)}")]
+            return [
+                Problem(
+                    f"--arch {spec.node.arch} is not supported on {self.title}",
+                    f"use one of: {', '.join(self.arches)}",
+                )
+            ]
         return []
 
     @abstractmethod

@@ -1,0 +1,56 @@
+"""The interface of an optional feature (see features/__init__.py)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from capi_sysext.errors import Problem
+from capi_sysext.inputs import Variable
+from capi_sysext.model import NodeConfig
+
+if TYPE_CHECKING:
+    from capi_sysext.capi import Shape
+    from capi_sysext.node import NodeRelease
+    from capi_sysext.providers.base import Provider
+    from capi_sysext.spec import ClusterSpec
+
+
+@dataclass(frozen=True)
+class ClusterContext:
+    """What a feature may need to build cluster documents."""
+
+    spec: ClusterSpec
+    provider: Provider
+    shape: Shape
+    release: NodeRelease
+    cluster_labels: Mapping[str, str]  # every label the Cluster carries (selectors must match)
+
+
+class Feature(ABC):
+    name: ClassVar[str]
+    # Every variable is available to both `generate` and `render-node` (one option set).
+    variables: ClassVar[tuple[Variable, ...]]
+
+    @abstractmethod
+    def settings(self, values: Mapping[str, Any]) -> Any:
+        """Typed settings from resolved values (by variable key)."""
+
+    def check(self, settings: Any) -> list[Problem]:
+        return []
+
+    def node_config(self, settings: Any, release: NodeRelease, role: str) -> NodeConfig:
+        return NodeConfig()
+
+    def cluster_labels(self, spec: ClusterSpec) -> dict[str, str]:
+        """Labels on the Cluster, e.g. what a ClusterResourceSet or HelmChartProxy selects."""
+        return {}
+
+    def documents(self, ctx: ClusterContext) -> list[dict[str, Any]]:
+        """Extra documents, applied after the Cluster (add-ons, health checks)."""
+        return []
+
+    def notes(self, spec: ClusterSpec) -> list[str]:
+        return []
