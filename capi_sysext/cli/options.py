@@ -28,6 +28,7 @@ def variable_options(variables: Sequence[Variable]) -> Callable[[F], F]:
             extra = f" [default: {var.default}]" if var.default not in (None, ()) else ""
             choices = f" ({'|'.join(var.choices)})" if var.choices else ""
             env = f" [env: {var.env}]" if var.env else ""
+            assert var.flag is not None
             func = click.option(
                 var.flag,
                 param_name(var),
