@@ -93,3 +93,27 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
         *(n for f in features.all_features() for n in f.notes(spec)),
     ]
     return GenerateResult(documents=documents, release=release.image, notes=notes)
+
+
+FORMATS = ("clc", "butane", "ignition")
+
+
+@dataclass(frozen=True)
+class NodeRenderResult:
+    text: str
+    release: Image
+    notes: list[str] = field(default_factory=list)
+
+
+def render_node(
+    node: NodeSpec, role: str, fmt: str, catalog: Catalog, provider_name: str | None = None
+) -> NodeRenderResult:
+    """One node's first-boot config, outside CAPI (bare metal, Terraform, a local VM)."""
+    from capi_sysext.render.butane import render_butane
+    from capi_sysext.render.ignition import render_ignition_json
+
+    renderers = {"clc": render_clc, "butane": render_butane, "ignition": render_ignition_json}
+    provider = providers.get(provider_name) if provider_name else None
+    release = resolve_release(node, catalog)
+    text = renderers[fmt](build_node_config(node, release, role, provider))
+    return NodeRenderResult(text=text, release=release.image, notes=pinning_notes(release))

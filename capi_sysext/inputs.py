@@ -32,10 +32,12 @@ class Variable:
     choices: tuple[str, ...] = ()
 
     def fixes(self) -> str:
+        # Boolean pairs: name the positive flag ("--sysupdate"), the negative is obvious.
+        flag = self.flag.split("/")[0] if self.flag else None
         ways = [
             w
             for w in (
-                self.flag and f"flag {self.flag}",
+                flag and f"flag {flag}",
                 f"values key {self.key}",
                 self.env and f"env {self.env}",
             )
@@ -45,7 +47,7 @@ class Variable:
 
     def source_name(self, source: str) -> str:
         return {
-            "flag": self.flag or self.key,
+            "flag": (self.flag or self.key).split("/")[0],
             "set": f"--set {self.key}",
             "env": self.env or self.key,
         }.get(source, f"values key {self.key}")

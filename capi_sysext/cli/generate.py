@@ -10,9 +10,14 @@ import click
 
 from capi_sysext.cli import cli, warn
 from capi_sysext.cli.options import raw_inputs, values_options, variable_options
-from capi_sysext.spec import CLUSTER_VARIABLES, NODE_VARIABLES, PROVIDER_VARIABLE
+from capi_sysext.spec import (
+    CLUSTER_VARIABLES,
+    NODE_VARIABLES,
+    PROVIDER_VARIABLE,
+    feature_variables,
+)
 
-_VARIABLES = (PROVIDER_VARIABLE, *NODE_VARIABLES, *CLUSTER_VARIABLES)
+_VARIABLES = (PROVIDER_VARIABLE, *NODE_VARIABLES, *CLUSTER_VARIABLES, *feature_variables())
 
 
 @cli.command()

@@ -16,7 +16,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def param_name(var: Variable) -> str:
     assert var.flag is not None
-    return var.flag.lstrip("-").replace("-", "_")
+    # "--sysupdate/--no-sysupdate" is a boolean flag pair named after its first half.
+    return var.flag.split("/")[0].lstrip("-").replace("-", "_")
 
 
 def variable_options(variables: Sequence[Variable]) -> Callable[[F], F]:
@@ -29,12 +30,12 @@ def variable_options(variables: Sequence[Variable]) -> Callable[[F], F]:
             choices = f" ({'|'.join(var.choices)})" if var.choices else ""
             env = f" [env: {var.env}]" if var.env else ""
             assert var.flag is not None
+            help_text = f"{var.help}{choices}{extra}{env}"
+            if "/" in var.flag:  # boolean pair; None when absent so other sources still apply
+                func = click.option(var.flag, param_name(var), default=None, help=help_text)(func)
+                continue
             func = click.option(
-                var.flag,
-                param_name(var),
-                default=None,
-                metavar="TEXT",
-                help=f"{var.help}{choices}{extra}{env}",
+                var.flag, param_name(var), default=None, metavar="TEXT", help=help_text
             )(func)
         return func
 

@@ -1,0 +1,78 @@
+"""`capi-sysext render-node`: one node's config as CLC, Butane or Ignition JSON."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from capi_sysext.cli import cli, warn
+from capi_sysext.cli.options import raw_inputs, values_options, variable_options
+from capi_sysext.generate import FORMATS
+from capi_sysext.spec import NODE_VARIABLES, ROLES, feature_variables
+
+_VARIABLES = (*NODE_VARIABLES, *feature_variables())
+
+
+@cli.command("render-node")
+@click.option("--role", type=click.Choice(ROLES), default="worker", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="butane",
+    show_default=True,
+    help="clc: what goes into CABPK additionalConfig; butane: variant flatcar 1.0.0; "
+    "ignition: spec 3.3.0 JSON.",
+)
+@click.option(
+    "--provider",
+    default=None,
+    help="Add that provider's node wiring (kubeadm ordering after its metadata agent).",
+)
+@variable_options(_VARIABLES)
+@values_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write to FILE (or DIR/<role>.<ext>); default stdout.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def render_node(
+    role: str, fmt: str, provider: str | None, output: Path | None, force: bool, **params: Any
+) -> None:
+    """Render a Flatcar node config that pulls Kubernetes as a sysext, for use outside CAPI."""
+    from capi_sysext import providers, yamlio
+    from capi_sysext.catalog import load_embedded
+    from capi_sysext.errors import InputError, Problem
+    from capi_sysext.generate import render_node as run
+    from capi_sysext.output import check_writable, output_path, write_atomic
+    from capi_sysext.spec import build_node_spec
+
+    if provider is not None and provider not in providers.NAMES:
+        raise InputError(
+            [
+                Problem(
+                    f"--provider {provider!r} is not known",
+                    f"use one of: {', '.join(providers.NAMES)}",
+                )
+            ]
+        )
+    target = None
+    if output is not None:
+        ext = {"clc": "clc.yaml", "butane": "bu", "ignition": "ign"}[fmt]
+        target = output_path(output, f"{role}.{ext}")
+        check_writable(target, force)
+    node, _ = build_node_spec(raw_inputs(_VARIABLES, params), yamlio.load_file)
+    result = run(node, role, fmt, load_embedded(), provider)
+    for note in result.notes:
+        warn(note)
+    if target is None:
+        sys.stdout.write(result.text)
+    else:
+        write_atomic(target, result.text)
+        click.echo(f"wrote {target}", err=True)

@@ -1,0 +1,50 @@
+"""Shared test fixtures: paths to the shared reference, a clean environment, golden files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_reference() -> Path:
+    """../shared/reference beside the checkout (as in CI), or CAPI_SYSEXT_SHARED."""
+    base = Path(os.environ.get("CAPI_SYSEXT_SHARED", REPO.parent / "shared"))
+    return base / "reference"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="Rewrite tests/golden/*.out from the current output (review the diff!).",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+def _input_env_names() -> set[str]:
+    from capi_sysext import providers
+    from capi_sysext.spec import PROVIDER_VARIABLE, cluster_variables
+
+    names = {PROVIDER_VARIABLE.env} if PROVIDER_VARIABLE.env else set()
+    for p in providers.NAMES:
+        names |= {v.env for v in cluster_variables(p) if v.env}
+    return names
+
+
+@pytest.fixture(autouse=True)
+def _clean_input_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A developer's exported AZURE_* or CLUSTER_NAME must not change test results."""
+    for name in _input_env_names():
+        monkeypatch.delenv(name, raising=False)
+    # Never read or write the user's real cache from tests.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
