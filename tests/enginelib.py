@@ -190,10 +190,21 @@ def build_sysext(
             directory.chmod(0o755)  # umask-independent, for reproducibility
         proc = _run(
             [
-                "mksquashfs", str(staging), str(image),
-                "-noappend", "-all-root", "-no-xattrs", "-reproducible",
-                "-all-time", str(_EPOCH), "-mkfs-time", str(_EPOCH),
-                "-processors", "1", "-quiet", "-no-progress",
+                "mksquashfs",
+                str(staging),
+                str(image),
+                "-noappend",
+                "-all-root",
+                "-no-xattrs",
+                "-reproducible",
+                "-all-time",
+                str(_EPOCH),
+                "-mkfs-time",
+                str(_EPOCH),
+                "-processors",
+                "1",
+                "-quiet",
+                "-no-progress",
             ],
             timeout=60,
             env=_base_env(),
@@ -328,7 +339,7 @@ def make_scratch_root(
     os_release = root / "usr/lib/os-release"
     os_release.parent.mkdir(parents=True, exist_ok=True)
     os_release.write_text(
-        "NAME=\"Flatcar Container Linux by Kinvolk\"\nID=flatcar\n"
+        'NAME="Flatcar Container Linux by Kinvolk"\nID=flatcar\n'
         f"VERSION_ID={version_id}\nSYSEXT_LEVEL={sysext_level}\n"
     )
     (root / "etc/os-release").symlink_to("../usr/lib/os-release")
@@ -378,12 +389,22 @@ def run_ignition(
         deadline = timeout
         for stage in stages:
             cmd = [
-                str(IGNITION_ENGINE), "-platform", "file", "-stage", stage,
-                "-root", str(root), "-log-to-stdout",
-                "-config-cache", str(work / "ignition.json"),
-                "-state-file", str(work / "state"),
-                "-neednet", str(work / "neednet"),
-                "-fetch-timeout", f"{max(1, int(timeout))}s",
+                str(IGNITION_ENGINE),
+                "-platform",
+                "file",
+                "-stage",
+                stage,
+                "-root",
+                str(root),
+                "-log-to-stdout",
+                "-config-cache",
+                str(work / "ignition.json"),
+                "-state-file",
+                str(work / "state"),
+                "-neednet",
+                str(work / "neednet"),
+                "-fetch-timeout",
+                f"{max(1, int(timeout))}s",
             ]
             proc = _run(cmd, timeout=deadline, env=env)
             log_parts.append(f"== ignition stage {stage} (rc={proc.returncode}) ==\n{proc.output}")
@@ -598,8 +619,18 @@ def merge_sysext(root: Path, *, timeout: float = 30) -> MergeResult:
             pairs += [ext.name, str(ext.source)]
     (root / "etc/extensions").mkdir(parents=True, exist_ok=True)
     proc = _run(
-        ["unshare", "-m", "--propagation", "private", "sh", "-c", _MERGE_SCRIPT, "merge",
-         str(root), *pairs],
+        [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            _MERGE_SCRIPT,
+            "merge",
+            str(root),
+            *pairs,
+        ],
         timeout=timeout,
         env=_base_env(),
     )
@@ -662,8 +693,10 @@ def preset_rules(root: Path) -> list[tuple[str, str, str]]:
     for name in sorted(by_name):
         for line in by_name[name].read_text().splitlines():
             words = line.split()
-            if len(words) >= 2 and words[0] in ("enable", "disable") and not line.startswith(
-                ("#", ";")
+            if (
+                len(words) >= 2
+                and words[0] in ("enable", "disable")
+                and not line.startswith(("#", ";"))
             ):
                 rules.append((words[0], words[1], str(by_name[name])))
     return rules
@@ -689,7 +722,7 @@ def _enablement_links(root: Path, unit: str) -> list[Path]:
 
 
 def unit_state(root: Path, unit: str) -> str:
-    """"masked", "enabled", "disabled" or "unset", as systemd will see it on first boot.
+    """Return masked / enabled / disabled / unset, as systemd will see ``unit`` on first boot.
 
     Ignition 3 records ``enabled: true/false`` as lines in
     ``etc/systemd/system-preset/20-ignition.preset``; systemd applies presets on first boot
@@ -721,6 +754,21 @@ def dropins(root: Path, unit: str) -> dict[str, str]:
     return {path.name: path.read_text() for path in sorted(base.glob("*.conf"))}
 
 
+def _stub_unit(unit: str) -> str:
+    """A minimal installable unit of the right type, so ``systemctl preset`` has work to do."""
+    body = {
+        ".service": ("[Service]\nExecStart=/bin/true\n", "multi-user.target"),
+        ".timer": ("[Timer]\nOnCalendar=daily\n", "timers.target"),
+        ".socket": ("[Socket]\nListenStream=/run/harness-stub.sock\n", "sockets.target"),
+        ".path": ("[Path]\nPathExists=/run/harness-stub\n", "paths.target"),
+    }
+    section, wanted_by = body.get(Path(unit).suffix, ("", "multi-user.target"))
+    return (
+        "[Unit]\nDescription=stub written by the capi-sysext test harness\n\n"
+        f"{section}\n[Install]\nWantedBy={wanted_by}\n"
+    )
+
+
 def systemctl_state(root: Path, unit: str, *, stub: bool = True, timeout: float = 30) -> str:
     """Cross-check with systemd itself: ``systemctl --root preset`` then ``is-enabled``.
 
@@ -733,10 +781,7 @@ def systemctl_state(root: Path, unit: str, *, stub: bool = True, timeout: float 
     if stub and find_unit_file(root, unit) is None:
         path = root / "usr/lib/systemd/system" / unit
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            "[Unit]\nDescription=stub written by the capi-sysext test harness\n\n"
-            "[Service]\nExecStart=/bin/true\n\n[Install]\nWantedBy=multi-user.target\n"
-        )
+        path.write_text(_stub_unit(unit))
     env = _base_env()
     env["SYSTEMD_LOG_LEVEL"] = "err"
     if not is_masked(root, unit):
