@@ -58,6 +58,9 @@ def missing_engines() -> list[str]:
     missing.extend(tool for tool in _TOOLS if shutil.which(tool) is None)
     if not os.access(IGNITION_ENGINE, os.X_OK):
         missing.append(str(IGNITION_ENGINE))
+    if not Path("/dev/loop-control").exists():
+        # systemd-sysext loop-mounts the image; some containers hide loop devices.
+        missing.append("loop devices (/dev/loop-control)")
     return missing
 
 
@@ -355,6 +358,11 @@ class IgnitionResult:
     failed_stage: str | None = None
     timed_out: bool = False
 
+    @property
+    def errors(self) -> list[str]:
+        """The engine's CRITICAL lines (why a stage failed)."""
+        return [line for line in self.log.splitlines() if line.startswith("CRITICAL")]
+
 
 def _config_text(config: Mapping[str, Any] | str) -> str:
     return config if isinstance(config, str) else json.dumps(config, indent=2)
@@ -418,13 +426,20 @@ def run_ignition(
     return IgnitionResult(ok=True, log="".join(log_parts))
 
 
-def ignition_validate(config: Mapping[str, Any] | str, *, timeout: float = 30) -> tuple[bool, str]:
-    """Run ``ignition-validate`` on a config; returns (accepted, combined output)."""
+def ignition_validate(
+    config: Mapping[str, Any] | str, *, strict: bool = False, timeout: float = 30
+) -> tuple[bool, str]:
+    """Run ``ignition-validate`` on a config; returns (accepted, combined output).
+
+    The tool exits 0 on warnings (e.g. an unused CLC-style ``filesystem`` key in a 3.x
+    config); ``strict=True`` counts any warning as a rejection.
+    """
     with tempfile.TemporaryDirectory(prefix="ignition-validate-") as work_str:
         config_file = Path(work_str) / "config.ign"
         config_file.write_text(_config_text(config))
         proc = _run(["ignition-validate", str(config_file)], timeout=timeout, env=_base_env())
-    return proc.returncode == 0, proc.output
+    ok = proc.returncode == 0 and not (strict and "warning" in proc.output.lower())
+    return ok, proc.output
 
 
 # --------------------------------------------------------------------------------------------

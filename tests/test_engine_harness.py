@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -213,6 +215,39 @@ def test_resolve_in_root(tmp_path: Path) -> None:
         enginelib.resolve_in_root(root, "/etc/esc")
 
 
+def test_ignition_validate_versions_and_strictness(engines: None) -> None:
+    ok, output = enginelib.ignition_validate({"ignition": {"version": "3.4.0"}})
+    assert not ok and "unsupported config version" in output
+    # CLC-style key in a 3.x config: accepted with a warning, rejected under strict.
+    clc_style = {
+        "ignition": {"version": "3.3.0"},
+        "storage": {
+            "files": [{"path": "/a", "filesystem": "root", "contents": {"source": "data:,x"}}]
+        },
+    }
+    assert enginelib.ignition_validate(clc_style)[0]
+    ok, output = enginelib.ignition_validate(clc_style, strict=True)
+    assert not ok and "filesystem" in output
+
+
+def test_run_ignition_is_bounded(engines: None, tmp_path: Path) -> None:
+    # A listener that never answers: Ignition would keep waiting; the harness must not.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        config = {
+            "ignition": {"version": "3.3.0"},
+            "storage": {
+                "files": [{"path": "/a", "contents": {"source": f"http://127.0.0.1:{port}/x"}}]
+            },
+        }
+        started = time.monotonic()
+        result = enginelib.run_ignition(config, enginelib.make_scratch_root(tmp_path), timeout=2)
+    assert time.monotonic() - started < 10
+    assert not result.ok and result.timed_out and result.failed_stage == "files"
+
+
 # --------------------------------------------------------------------------------------------
 # The engines, end to end
 # --------------------------------------------------------------------------------------------
@@ -283,7 +318,7 @@ def test_tampered_image_is_rejected(engines: None, tmp_path: Path) -> None:
         result = enginelib.run_ignition(config, root, timeout=40)
     assert not result.ok
     assert result.failed_stage == "files" and not result.timed_out
-    assert "hash verification failed" in result.log
+    assert any("hash verification failed" in line for line in result.errors), result.log
     assert served.requests == [f"/{good.name}"]
     assert image_files(root) == []
 
