@@ -742,6 +742,8 @@ def unit_state(root: Path, unit: str) -> str:
     Ignition 3 records ``enabled: true/false`` as lines in
     ``etc/systemd/system-preset/20-ignition.preset``; systemd applies presets on first boot
     (preset-all), so a matching preset decides. Enablement symlinks count when no preset does.
+    "unset" means no rule matched: systemd then falls back to *enable* for an installable unit,
+    unless the OS ships a catch-all ``disable *`` preset (not modelled in the scratch root).
     """
     if is_masked(root, unit):
         return "masked"
@@ -790,7 +792,7 @@ def systemctl_state(root: Path, unit: str, *, stub: bool = True, timeout: float 
     MUTATES ``root``: applies the unit's preset (creating enablement symlinks, as first boot
     would) and, with ``stub=True``, writes a stub unit to ``usr/lib/systemd/system`` when the
     root has no unit file (real units come from the sysext or the base OS, absent here).
-    Returns is-enabled's word ("enabled", "disabled", "masked", ...).
+    Returns is-enabled's word ("enabled", "disabled", "masked", ...) or "not-found".
     """
     root = Path(root).resolve()
     if stub and find_unit_file(root, unit) is None:
@@ -802,4 +804,6 @@ def systemctl_state(root: Path, unit: str, *, stub: bool = True, timeout: float 
     if not is_masked(root, unit):
         _run(["systemctl", f"--root={root}", "preset", unit], timeout=timeout, env=env)
     proc = _run(["systemctl", f"--root={root}", "is-enabled", unit], timeout=timeout, env=env)
+    if "No such file" in proc.output:
+        return "not-found"  # e.g. a unit that only the (unmerged) sysext would provide
     return proc.output.strip().splitlines()[-1] if proc.output.strip() else "unknown"

@@ -365,3 +365,26 @@ def test_broken_links_are_reported_not_merged(engines: None, tmp_path: Path) -> 
     assert not merge.merged and merge.kubelet is None
     assert merge.ok, merge.log  # nothing to merge is not an engine failure
     assert (extensions / "kubernetes.raw").is_symlink()  # the root is left untouched
+
+
+def test_link_must_be_named_after_the_extension_release(engines: None, tmp_path: Path) -> None:
+    # The bakery's release file is extension-release.kubernetes: under any other link name
+    # systemd-sysext 252 aborts the whole merge, taking every other extension down with it.
+    root = enginelib.make_scratch_root(tmp_path)
+    image = enginelib.build_sysext(root / "opt/extensions/kubernetes", VERSION, "x86-64")
+    extensions = root / "etc/extensions"
+    extensions.mkdir(parents=True)
+    (extensions / "k8s.raw").symlink_to(f"/opt/extensions/kubernetes/{image.name}")
+    merge = enginelib.merge_sysext(root)
+    assert merge.problems == []
+    assert not merge.ok and not merge.merged and merge.kubelet is None
+    assert merge.leftover_mounts == ()
+
+
+def test_systemctl_state_without_unit_file(engines: None, tmp_path: Path) -> None:
+    root = enginelib.make_scratch_root(tmp_path)
+    assert enginelib.systemctl_state(root, "kubelet.service", stub=False) == "not-found"
+    # No preset rule matches at all: systemd's fallback is to enable. Renderers must say
+    # enabled: false explicitly for anything that has to stay off.
+    assert enginelib.unit_state(root, "kubelet.service") == "unset"
+    assert enginelib.systemctl_state(root, "kubelet.service") == "enabled"
