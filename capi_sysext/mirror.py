@@ -273,23 +273,33 @@ def run_mirror(
     sums_path = kdir / "SHA256SUMS"
     sums = {name: sha for name, sha in _read_sums(sums_path).items() if (kdir / name).is_file()}
 
-    for img in images:
-        assert img.sha256 is not None, "plan_mirror guarantees a sha256"
-        final = kdir / img.filename
-        if final.is_file() and sha256_file(final) == img.sha256:
-            result.present.append(img)
-        else:
-            part = partial / f"{img.filename}.part"
-            url = image_url(source_base_url, img.filename)
-            fetched, resumed = _download(client, url, part, img.sha256, progress)
-            part.chmod(_PUBLIC)
-            part.replace(final)
-            result.downloaded.append(img)
-            result.bytes_downloaded += fetched
-            if resumed:
-                result.resumed.append(img)
-        sums[img.filename] = img.sha256
+    try:
+        for img in images:
+            assert img.sha256 is not None, "plan_mirror guarantees a sha256"
+            final = kdir / img.filename
+            if final.is_file() and sha256_file(final) == img.sha256:
+                result.present.append(img)
+            else:
+                part = partial / f"{img.filename}.part"
+                url = image_url(source_base_url, img.filename)
+                fetched, resumed = _download(client, url, part, img.sha256, progress)
+                part.chmod(_PUBLIC)
+                part.replace(final)
+                result.downloaded.append(img)
+                result.bytes_downloaded += fetched
+                if resumed:
+                    result.resumed.append(img)
+            sums[img.filename] = img.sha256
+    finally:
+        # Also after a failed download: what did verify is listed and servable.
+        _write_layout(dest, sums, serve_base_url, result)
+    return result
 
+
+def _write_layout(
+    dest: Path, sums: dict[str, str], serve_base_url: str | None, result: MirrorResult
+) -> None:
+    kdir = dest / "kubernetes"
     # Every listed image must also exist at the first-boot location (repairs earlier runs too).
     for name in sums:
         _link_or_copy(kdir / name, dest / name)
@@ -300,7 +310,7 @@ def run_mirror(
         return parsed
 
     lines = [f"{sums[name]}  {name}\n" for name in sorted(sums, key=order)]
-    write_atomic(sums_path, "".join(lines).encode(), _PUBLIC)
+    write_atomic(kdir / "SHA256SUMS", "".join(lines).encode(), _PUBLIC)
     result.listed = len(lines)
     write_atomic(dest / "noop.conf", NOOP_CONF.encode(), _PUBLIC)
     if serve_base_url:
@@ -309,5 +319,4 @@ def run_mirror(
             write_atomic(conf, transfer_conf(serve_base_url, minor).encode(), _PUBLIC)
             result.confs.append(str(conf.relative_to(dest)))
     with contextlib.suppress(OSError):
-        partial.rmdir()  # only when empty: keep other interrupted downloads resumable
-    return result
+        (dest / PARTIAL_DIR).rmdir()  # only when empty: keep other interrupted downloads resumable
