@@ -325,3 +325,38 @@ def test_cache_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_cache_is_per_base_url(tmp_path: Path) -> None:
     assert cache_path("http://a/ext", tmp_path) == cache_path("http://a/ext/", tmp_path)
     assert cache_path("http://a/ext", tmp_path) != cache_path("http://b/ext", tmp_path)
+
+
+# --- maintainer script --------------------------------------------------------------------------
+
+
+def _regen_main():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "regen-catalog.py"
+    spec = importlib.util.spec_from_file_location("regen_catalog", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def test_regen_catalog_from_url_and_file_is_deterministic(
+    bakery: BakeryServer, tmp_path: Path
+) -> None:
+    main = _regen_main()
+    out = tmp_path / "catalog.json"
+    assert main([bakery.url, "-o", str(out)]) == 0
+    first = out.read_text()
+    index_file = tmp_path / "SHA256SUMS"
+    index_file.write_text(STANDARD)
+    assert main([str(index_file), "-o", str(out), "--check"]) == 0
+    assert main([str(index_file), "-o", str(out)]) == 0
+    assert out.read_text() == first
+    data = json.loads(first)
+    assert data["images"]["arm64"] == {
+        "v1.33.2": sha("kubernetes-v1.33.2-arm64.raw"),
+        "v1.34.1": sha("kubernetes-v1.34.1-arm64.raw"),
+    }
+    index_file.write_text(STANDARD + index_text("kubernetes-v1.35.0-arm64.raw"))
+    assert main([str(index_file), "-o", str(out), "--check"]) == 1
