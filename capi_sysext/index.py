@@ -296,8 +296,7 @@ def fetch_index(
             base, now(), cached.images, etag or cached.etag,
             last_modified or cached.last_modified, cached.warnings,
         )
-        write_cache(path, entry)
-        return FetchResult(entry, not_modified=True)
+        return FetchResult(entry, not_modified=True, warnings=_try_write(path, entry))
     if status == 304:
         raise FetchError(url, "HTTP 304 for an unconditional request", transient=False)
     try:
@@ -306,8 +305,16 @@ def fetch_index(
         text = body.decode("utf-8", errors="replace")
     images, warnings = parse_index(text, url)
     entry = CacheEntry(base, now(), tuple(images), etag, last_modified, tuple(warnings))
-    write_cache(path, entry)
-    return FetchResult(entry, not_modified=False, warnings=warnings)
+    return FetchResult(entry, not_modified=False, warnings=warnings + _try_write(path, entry))
+
+
+def _try_write(path: Path, entry: CacheEntry) -> list[str]:
+    """A cache we cannot write (read-only home, full disk) must not fail the command."""
+    try:
+        write_cache(path, entry)
+    except OSError as exc:
+        return [f"cannot write cache {path}: {exc.strerror or exc}"]
+    return []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,7 +374,10 @@ def load_catalog(
         )
 
     def embedded(why: str) -> CatalogChoice:
-        return CatalogChoice(load_embedded(), f"catalog: embedded ({why}{problem})", "embedded")
+        # The embedded catalog describes the bakery; a mirror may hold only some of it.
+        caveat = "" if base == DEFAULT_BASE_URL else f"; it lists the bakery's images, not {base}'s"
+        note = f"catalog: embedded ({why}{problem}{caveat})"
+        return CatalogChoice(load_embedded(), note, "embedded")
 
     if offline:
         return from_cache("offline") if cached else embedded("offline, no cached index")
@@ -385,7 +395,7 @@ def load_catalog(
             return from_cache(f"index unreachable: {exc.reason}")
         return embedded(f"index unreachable: {exc.reason}")
     entry = result.entry
-    state = "not modified" if result.not_modified else "fetched"
+    state = "not modified, checked" if result.not_modified else "fetched"
     return CatalogChoice(
         entry.catalog(url),
         f"catalog: {url} ({state} {_when(entry.fetched_at)})",

@@ -360,3 +360,11 @@ def test_regen_catalog_from_url_and_file_is_deterministic(
     }
     index_file.write_text(STANDARD + index_text("kubernetes-v1.35.0-arm64.raw"))
     assert main([str(index_file), "-o", str(out), "--check"]) == 1
+
+
+def test_unwritable_cache_is_a_warning_not_a_failure(bakery: BakeryServer, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a file where the cache directory should be
+    choice = load_catalog(bakery.url, cache_dir=blocker / "sub", client=client())
+    assert choice.kind == "index"
+    assert any("cannot write cache" in w for w in choice.warnings)
