@@ -7,6 +7,7 @@ says which one was used so the CLI can print it on stderr.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -260,6 +261,7 @@ def fetch_index(
     cache_dir: Path | None = None,
     timeout: float | None = None,
     retries: int | None = None,
+    sleep: Callable[[float], None] | None = None,
     client: HttpClient | None = None,
     now: Callable[[], datetime] = _utcnow,
 ) -> FetchResult:
@@ -269,10 +271,12 @@ def fetch_index(
     IndexFormatError when the body lists no usable image. The cache is left untouched on errors.
     """
     client = client or HttpClient()
-    if timeout is not None:
-        client.timeout = timeout
-    if retries is not None:
-        client.retries = retries
+    overrides: dict[str, object] = {
+        k: v for k, v in (("timeout", timeout), ("retries", retries), ("sleep", sleep))
+        if v is not None
+    }
+    if overrides:
+        client = dataclasses.replace(client, _pool=None, **overrides)  # type: ignore[arg-type]
     base = normalize_base_url(base_url)
     url = index_url(base)
     path = cache_path(base, cache_dir)

@@ -368,3 +368,10 @@ def test_unwritable_cache_is_a_warning_not_a_failure(bakery: BakeryServer, tmp_p
     choice = load_catalog(bakery.url, cache_dir=blocker / "sub", client=client())
     assert choice.kind == "index"
     assert any("cannot write cache" in w for w in choice.warnings)
+
+
+def test_fetch_index_keyword_overrides(bakery: BakeryServer, tmp_path: Path) -> None:
+    bakery.fault(INDEX, "500", times=1)
+    sleeps = Sleeps()
+    result = fetch_index(bakery.url, cache_dir=tmp_path, timeout=1.0, retries=1, sleep=sleeps)
+    assert not result.not_modified and sleeps.calls == [1.0]
