@@ -167,8 +167,7 @@ class ApplyResult:
             detail = f": {o.detail}" if o.detail else ""
             out.append(f"{o.ref} {o.action.value}{suffix}{detail}")
         counts = ", ".join(
-            f"{self.count(a)} {a.value}"
-            for a in (Action.CREATED, Action.CHANGED, Action.UNCHANGED)
+            f"{self.count(a)} {a.value}" for a in (Action.CREATED, Action.CHANGED, Action.UNCHANGED)
         )
         failed = self.count(Action.FAILED) + self.count(Action.NOT_APPLIED)
         out.append(f"{counts}" + (f", {failed} not applied" if failed else "") + suffix)
@@ -242,9 +241,11 @@ class KubeClient:
         headers = {"Accept": "application/json", "User-Agent": "capi-sysext"}
         if body is not None:
             headers["Content-Type"] = content_type
-        token = self._cfg.get_api_key_with_prefix("authorization")
-        if token:
-            headers["Authorization"] = token
+        # auth_settings() names the token's key differently across client releases; its
+        # output (header name and value) is stable. It also runs the token refresh hook.
+        for setting in self._cfg.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[str(setting["key"])] = str(setting["value"])
         payload = json.dumps(body) if body is not None else None
         policy = self._options.retry
         last = ""
@@ -343,9 +344,7 @@ def object_ref(doc: Any, index: int, default_namespace: str | None = None) -> Ob
     meta = doc.get("metadata")
     name = meta.get("name") if isinstance(meta, Mapping) else None
     if not doc.get("apiVersion") or not doc.get("kind") or not name:
-        raise InputError(
-            [Problem(f"document {index + 1} lacks apiVersion, kind or metadata.name")]
-        )
+        raise InputError([Problem(f"document {index + 1} lacks apiVersion, kind or metadata.name")])
     ns = meta.get("namespace") if isinstance(meta, Mapping) else None
     return ObjectRef(str(doc["apiVersion"]), str(doc["kind"]), str(name), ns or default_namespace)
 
@@ -591,9 +590,11 @@ def _check_gate(kube: KubeClient, req: GateRequirement) -> list[Problem]:
     _expect_ok(resp, f"reading deployment {req.namespace}/{req.deployment}")
     if feature_gates(resp.body).get(req.gate, False):
         return []
-    why = " (its value is an unsubstituted ${...} variable)" if _unsubstituted(
-        resp.body, req.gate
-    ) else ""
+    why = (
+        " (its value is an unsubstituted ${...} variable)"
+        if _unsubstituted(resp.body, req.gate)
+        else ""
+    )
     return [
         Problem(
             f"feature gate {req.gate} is off on {req.namespace}/{req.deployment}{why}",
@@ -635,8 +636,13 @@ def _apply_plan(kube: KubeClient, plan: _Plan, options: ApplyOptions) -> ApplyRe
     if options.create_namespace:
         for ns in sorted(plan.missing_namespaces):
             ref = ObjectRef("v1", "Namespace", ns, None)
-            work.append((ref, _NAMESPACE_RESOURCE, {"apiVersion": "v1", "kind": "Namespace",
-                                                    "metadata": {"name": ns}}))
+            work.append(
+                (
+                    ref,
+                    _NAMESPACE_RESOURCE,
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+                )
+            )
     rank = {id(item): apply_rank(item[0].group, item[0].kind) for item in plan.items}
     work.extend(sorted(plan.items, key=lambda item: rank[id(item)]))
 
@@ -656,8 +662,11 @@ def _apply_plan(kube: KubeClient, plan: _Plan, options: ApplyOptions) -> ApplyRe
             result.objects.extend(ObjectResult(r, Action.NOT_APPLIED) for r, _, _ in rest)
             applied = ", ".join(str(o.ref) for o in result.applied) or "nothing"
             pending = ", ".join(str(o.ref) for o in result.not_applied)
-            problems = [*exc.problems, Problem(f"applied: {applied}"),
-                        Problem(f"not applied: {pending}")]
+            problems = [
+                *exc.problems,
+                Problem(f"applied: {applied}"),
+                Problem(f"not applied: {pending}"),
+            ]
             raise ApplyFailed(problems, result) from None
         result.objects.append(outcome)
     return result
@@ -673,8 +682,9 @@ def _apply_one(
     path = _object_path(ref, res)
     before = kube.request("GET", path)
     if before.status not in (200, 404):
-        raise ApplyRejected(f"{ref}: reading it failed: HTTP {before.status}: "
-                            f"{_status_message(before)}")
+        raise ApplyRejected(
+            f"{ref}: reading it failed: HTTP {before.status}: {_status_message(before)}"
+        )
     query = {"fieldManager": options.field_manager}
     if options.force_conflicts:
         query["force"] = "true"
@@ -805,8 +815,11 @@ def _cluster_status(kube: KubeClient, ref: ObjectRef) -> ClusterStatus:
     machines = [m for m in listing.body.get("items", []) if isinstance(m, Mapping)]
     conds = tuple(
         f"{c.get('type')}={c.get('status')}"
-        + (f" ({c.get('reason')}: {c.get('message')})" if c.get("reason") or c.get("message")
-           else "")
+        + (
+            f" ({c.get('reason')}: {c.get('message')})"
+            if c.get("reason") or c.get("message")
+            else ""
+        )
         for c in _conditions(cluster)
     )
     return ClusterStatus(
