@@ -217,6 +217,7 @@ class KubeClient:
         self._api: Any = client.ApiClient(cfg)
         self._options = options
         self.host = str(cfg.host).rstrip("/")
+        self.namespace = _context_namespace(config, options)
 
     def close(self) -> None:
         self._api.close()
@@ -283,6 +284,19 @@ class KubeClient:
                 )
             ]
         )
+
+
+def _context_namespace(config: Any, options: ApplyOptions) -> str | None:
+    """The kubeconfig context's namespace: like kubectl, it is the default for our documents."""
+    try:
+        contexts, active = config.list_kube_config_contexts(config_file=options.kubeconfig)
+    except Exception:  # the config already loaded; this is only a default
+        return None
+    chosen = active
+    if options.context:
+        chosen = next((c for c in contexts if c.get("name") == options.context), None)
+    ns = ((chosen or {}).get("context") or {}).get("namespace")
+    return str(ns) if ns else None
 
 
 def _raw_body(raw: Any) -> bytes | str | None:
@@ -464,7 +478,7 @@ class _Plan:
     missing_namespaces: set[str]
 
 
-def _prepare(docs: Sequence[Any], options: ApplyOptions) -> list[tuple[ObjectRef, dict[str, Any]]]:
+def _prepare(docs: Sequence[Any]) -> list[tuple[ObjectRef, dict[str, Any]]]:
     out = []
     for i, doc in enumerate(docs):
         ref = object_ref(doc, i)
@@ -480,7 +494,7 @@ def preflight(
 ) -> _Plan:
     """Everything that can be known before the first write; all problems raised at once."""
     problems: list[Problem] = []
-    prepared = _prepare(docs, options)
+    prepared = _prepare(docs)
 
     kinds_present = {(ref.group, ref.kind) for ref, _ in prepared}
     crd_problem_kinds: set[tuple[str, str]] = set()
@@ -522,7 +536,7 @@ def preflight(
             problems.append(_not_served_problem(ref, crds))
             continue
         if res.namespaced:
-            ns = ref.namespace or options.default_namespace
+            ns = ref.namespace or kube.namespace or options.default_namespace
             ref = ObjectRef(ref.api_version, ref.kind, ref.name, ns)
             body.setdefault("metadata", {})["namespace"] = ns
         else:
@@ -533,13 +547,15 @@ def preflight(
         problems.extend(_check_gate(kube, req))
 
     declared = {ref.name for ref, _, _ in items if ref.group == "" and ref.kind == "Namespace"}
-    wanted = sorted({ref.namespace for ref, _, _ in items if ref.namespace} - declared)
+    wanted = sorted({ref.namespace for ref, _, _ in items if ref.namespace})
+    # Missing namespaces matter twice: undeclared ones need --create-namespace, and in a dry
+    # run nothing can be validated inside any of them (the server needs the namespace).
     missing: set[str] = set()
     for ns in wanted:
         resp = kube.request("GET", f"/api/v1/namespaces/{quote(ns, safe='')}")
         if resp.status == 404:
             missing.add(ns)
-            if not options.create_namespace:
+            if not options.create_namespace and ns not in declared:
                 problems.append(
                     Problem(f"namespace {ns} does not exist", "pass --create-namespace")
                 )
@@ -618,6 +634,7 @@ def apply_documents(
     Raises PreflightError before any write, ApplyFailed (carrying the partial result) at the
     first hard failure.
     """
+    _prepare(docs)  # malformed input is reported before connecting anywhere
     own = kube is None
     client = kube or KubeClient(options)
     try:
@@ -634,7 +651,8 @@ _NAMESPACE_RESOURCE = _Resource("namespaces", namespaced=False)
 def _apply_plan(kube: KubeClient, plan: _Plan, options: ApplyOptions) -> ApplyResult:
     work: list[tuple[ObjectRef, _Resource, dict[str, Any]]] = []
     if options.create_namespace:
-        for ns in sorted(plan.missing_namespaces):
+        declared = {r.name for r, _, _ in plan.items if r.group == "" and r.kind == "Namespace"}
+        for ns in sorted(plan.missing_namespaces - declared):
             ref = ObjectRef("v1", "Namespace", ns, None)
             work.append(
                 (
@@ -843,11 +861,11 @@ def wait_for_clusters(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[ClusterStatus]:
     """Poll every Cluster in ``docs`` until its control plane is available or time runs out."""
-    refs = cluster_refs(docs, options.default_namespace)
-    if not refs:
+    if not cluster_refs(docs):
         raise InputError("--wait needs a Cluster document in the input")
     own = kube is None
     client = kube or KubeClient(options)
+    refs = cluster_refs(docs, client.namespace or options.default_namespace)
     deadline = clock() + options.wait_timeout
     last: dict[ObjectRef, ClusterStatus] = {}
     try:

@@ -229,14 +229,22 @@ class FakeKubeAPIServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def write_kubeconfig(self, path: Path, context: str = "fake") -> Path:
+    def write_kubeconfig(
+        self, path: Path, context: str = "fake", namespace: str | None = None
+    ) -> Path:
         """A kubeconfig (plain http, bearer token) that points the client at this fake."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
             "users": [{"name": "fake", "user": {"token": self.token}}],
-            "contexts": [{"name": context, "context": {"cluster": "fake", "user": "fake"}}],
+            "contexts": [
+                {
+                    "name": context,
+                    "context": {"cluster": "fake", "user": "fake"}
+                    | ({"namespace": namespace} if namespace else {}),
+                }
+            ],
             "current-context": context,
         }
         path.write_text(json.dumps(config, indent=2), "utf-8")  # JSON is YAML

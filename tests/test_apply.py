@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +223,29 @@ def test_dry_run_of_a_change_is_classified_by_content(
     assert fake.get(CAPI, "Cluster", "c1", NS)["spec"]["paused"] is False
 
 
+def test_dry_run_into_a_new_declared_namespace_validates_what_it_can(
+    fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float]
+) -> None:
+    result = run(capi_docs(), opts(kubeconfig, sleeps, dry_run=True))
+    assert result.objects[0].action is Action.CREATED  # the Namespace, server dry run
+    assert {o.detail for o in result.objects[1:]} == {"not validated: its namespace is new"}
+    assert len(patches(fake)) == 1
+    assert fake.get("v1", "Namespace", NS) is None
+
+
+def test_documents_without_namespace_go_to_the_context_namespace(
+    fake: FakeKubeAPIServer, tmp_path: Path, sleeps: list[float]
+) -> None:
+    fake.add_namespace("team-a")
+    kc = fake.write_kubeconfig(tmp_path / "kc", namespace="team-a")
+    docs = capi_docs(ns="", with_namespace_doc=False)
+    for doc in docs:
+        doc["metadata"].pop("namespace", None)
+    result = run(docs, opts(kc, sleeps))
+    assert {o.ref.namespace for o in result.objects} == {"team-a"}
+    assert fake.get(CAPI, "Cluster", "c1", "team-a") is not None
+
+
 def test_missing_namespace_is_a_preflight_problem_without_the_flag(
     fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float]
 ) -> None:
@@ -434,19 +457,23 @@ def test_wait_follows_the_cluster_until_the_control_plane_is_available(
 ) -> None:
     run(capi_docs(), opts(kubeconfig, sleeps))
     fake.put(_machine("other-cluster-m", "Running", True) | {"metadata": _meta("x")})
-    steps = iter(
+    available = {"conditions": [{"type": "ControlPlaneAvailable", "status": "True"}]}
+    steps: Iterator[Callable[[], object]] = iter(
         [
             lambda: fake.put(_machine("c1-cp-a", "Provisioning", False)),
             lambda: fake.put(_machine("c1-cp-a", "Running", True)),
-            lambda: fake.set_status(CAPI, "Cluster", "c1", NS, {
-                "conditions": [{"type": "ControlPlaneAvailable", "status": "True"}]}),
+            lambda: fake.set_status(CAPI, "Cluster", "c1", NS, available),
         ]
-    )  # fmt: skip
+    )
+
+    def controllers_act(seconds: float) -> None:
+        # Each poll interval, the "controllers" move the cluster one step further.
+        sleeps.append(seconds)
+        next(steps)()
+
     seen: list[ClusterStatus] = []
-    final = wait_for_clusters(
-        capi_docs(), opts(kubeconfig, sleeps, poll_interval=7), seen.append,
-        sleep=lambda s: (sleeps.append(s), next(steps)()),
-    )  # fmt: skip
+    options = opts(kubeconfig, sleeps, poll_interval=7)
+    final = wait_for_clusters(capi_docs(), options, seen.append, sleep=controllers_act)
     assert final[0].available
     assert [(s.machines, s.provisioned, s.ready, s.available) for s in seen] == [
         (0, 0, 0, False),

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from capi_sysext.cli import cli
 from capi_sysext.errors import InputError, Problem
+
+if TYPE_CHECKING:
+    from capi_sysext.apply import ClusterStatus
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -101,20 +104,29 @@ def apply_command(
     for line in result.lines():
         click.echo(line)
     if wait:
-        wait_for_clusters(docs, options, _progress_printer())
+        printer = _ProgressPrinter(sys.stdout.isatty())
+        try:
+            wait_for_clusters(docs, options, printer)
+        finally:
+            printer.close()
 
 
-def _progress_printer() -> Any:
-    """One rewritten line on a terminal, plain lines (only on change) otherwise."""
-    tty = sys.stdout.isatty()
+class _ProgressPrinter:
+    """One rewritten line on a terminal; plain lines (only on change) otherwise."""
 
-    def show(status: Any) -> None:
-        if tty:
-            end = "\n" if status.available else ""
-            click.echo(f"\r\033[K{status.line()}", nl=False)
-            if end:
-                click.echo()
-        else:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.open_line = False
+
+    def __call__(self, status: ClusterStatus) -> None:
+        if not self.tty:
             click.echo(status.line())
+            return
+        click.echo(f"\r\033[K{status.line()}", nl=False)
+        self.open_line = True
 
-    return show
+    def close(self) -> None:
+        # Leave the cursor on a fresh line so the summary or error does not overwrite progress.
+        if self.open_line:
+            click.echo()
+            self.open_line = False
