@@ -252,6 +252,7 @@ class KubeClient:
         last = ""
         for attempt in range(1, policy.attempts + 1):
             retry_after: float | None = None
+            resp: Response | None = None
             try:
                 raw = self._api.rest_client.request(
                     method,
@@ -268,12 +269,11 @@ class KubeClient:
                 resp = _response(exc.status, exc.headers or {}, exc.body)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 last = _describe_connection_error(exc)
-            else:
-                if resp.status == 429 or resp.status >= 500:
-                    last = f"HTTP {resp.status}: {_status_message(resp)}"
-                    retry_after = _retry_after(resp.headers)
-                else:
+            if resp is not None:
+                if resp.status != 429 and resp.status < 500:
                     return resp
+                last = f"HTTP {resp.status}: {_status_message(resp)}"
+                retry_after = _retry_after(resp.headers)
             if attempt < policy.attempts:
                 policy.sleep(policy.delay(attempt, retry_after))
         raise TransportError(

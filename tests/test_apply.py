@@ -603,3 +603,26 @@ def test_cli_rejects_wait_with_dry_run(tmp_path: Path) -> None:
     out = CliRunner().invoke(cli, ["apply", "-f", str(docs), "--dry-run", "--wait"])
     assert out.exit_code == 2
     assert "--wait cannot follow a --dry-run" in out.output
+
+
+def test_clients_that_raise_for_non_2xx_are_handled(
+    fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kubernetes < 35 raised ApiException for every non-2xx status instead of returning it."""
+    from kubernetes.client import rest
+    from kubernetes.client.exceptions import ApiException
+
+    real: Any = rest.RESTClientObject.request
+
+    def raising(self: Any, *args: Any, **kwargs: Any) -> Any:
+        resp = real(self, *args, **kwargs)
+        if not 200 <= resp.status < 300:
+            resp.read()
+            raise ApiException(http_resp=resp)
+        return resp
+
+    monkeypatch.setattr(rest.RESTClientObject, "request", raising)
+    fake.inject(Fault("status", times=1, status=503, method="PATCH"))
+    result = run(capi_docs(), opts(kubeconfig, sleeps))  # GET-before answers 404 for each
+    assert result.count(Action.CREATED) == 8
+    assert sleeps == [0.5]
