@@ -504,11 +504,11 @@ def preflight(
         path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{need.crd_name}"
         resp = kube.request("GET", path)
         if resp.status == 404:
-            crd_problems = Problem(
+            problem = Problem(
                 f"{need.kind} documents need the CRD {need.crd_name}, which is not installed",
                 need.how_to_install,
             )
-            problems.append(crd_problems)
+            problems.append(problem)
             crd_problem_kinds.add((need.group, need.kind))
         else:
             _expect_ok(resp, f"reading CRD {need.crd_name}")

@@ -608,7 +608,7 @@ def test_cli_rejects_wait_with_dry_run(tmp_path: Path) -> None:
 def test_clients_that_raise_for_non_2xx_are_handled(
     fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """kubernetes < 35 raised ApiException for every non-2xx status instead of returning it."""
+    """Older kubernetes client releases raise ApiException for non-2xx statuses instead."""
     from kubernetes.client import rest
     from kubernetes.client.exceptions import ApiException
 
@@ -626,3 +626,17 @@ def test_clients_that_raise_for_non_2xx_are_handled(
     result = run(capi_docs(), opts(kubeconfig, sleeps))  # GET-before answers 404 for each
     assert result.count(Action.CREATED) == 8
     assert sleeps == [0.5]
+
+
+def test_terminal_progress_rewrites_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from capi_sysext.apply import ObjectRef
+    from capi_sysext.cli.apply import _ProgressPrinter
+
+    ref = ObjectRef(CAPI, "Cluster", "c1", NS)
+    printer = _ProgressPrinter(tty=True)
+    printer(ClusterStatus(ref, False, 1, 0, 0, "Provisioning", ()))
+    printer(ClusterStatus(ref, False, 1, 1, 0, "Provisioned", ()))
+    printer.close()
+    out = capsys.readouterr().out
+    assert out.count("\r\033[K") == 2
+    assert out.endswith("provisioned 1, ready 0\n")

@@ -122,7 +122,8 @@ class _ProgressPrinter:
         if not self.tty:
             click.echo(status.line())
             return
-        click.echo(f"\r\033[K{status.line()}", nl=False)
+        # color=True: we already know this is a terminal; click would strip the escape otherwise.
+        click.echo(f"\r\033[K{status.line()}", nl=False, color=True)
         self.open_line = True
 
     def close(self) -> None:
