@@ -44,6 +44,7 @@ class CRDVersion:
     served: bool
     schema: Mapping[str, Any]
     source: str  # file (or "cluster") the CRD came from, for messages and `shadowed`
+    namespaced: bool = True
 
 
 # --- names ---------------------------------------------------------------------------------
@@ -411,11 +412,15 @@ def crd_versions(crd: Mapping[str, Any], source: str) -> list[CRDVersion]:
     spec = crd.get("spec") or {}
     group = str(spec.get("group", ""))
     kind = str((spec.get("names") or {}).get("kind", ""))
+    namespaced = spec.get("scope", "Namespaced") != "Cluster"
     out = []
     for v in spec.get("versions") or []:
         schema = ((v.get("schema") or {}).get("openAPIV3Schema")) or {"type": "object"}
         out.append(
-            CRDVersion(group, str(v.get("name", "")), kind, bool(v.get("served")), schema, source)
+            CRDVersion(
+                group, str(v.get("name", "")), kind, bool(v.get("served")), schema, source,
+                namespaced,
+            )
         )
     return out
 
@@ -514,6 +519,13 @@ class SchemaStore:
             return True
         v = self.versions.get((group, version, kind))
         return v is not None and v.served
+
+    def has_kind(self, group: str, kind: str) -> bool:
+        return bool(self.served_versions(group, kind))
+
+    def namespaced(self, group: str, kind: str) -> bool:
+        """Scope of a kind; unknown kinds count as namespaced (the common case)."""
+        return all(v.namespaced for (g, _, k), v in self.versions.items() if g == group and k == kind)
 
     def served_versions(self, group: str, kind: str) -> list[str]:
         return sorted(v.version for (g, _, k), v in self.versions.items() if g == group and k == kind and v.served)
