@@ -44,16 +44,33 @@ _FILE = {
     "group": _OWNER,
 }
 _DIRECTORY = {
-    "filesystem": str, "path": str, "overwrite": bool, "mode": int, "user": _OWNER, "group": _OWNER,
+    "filesystem": str,
+    "path": str,
+    "overwrite": bool,
+    "mode": int,
+    "user": _OWNER,
+    "group": _OWNER,
 }
 _LINK = {
-    "filesystem": str, "path": str, "overwrite": bool, "user": _OWNER, "group": _OWNER,
-    "target": str, "hard": bool,
+    "filesystem": str,
+    "path": str,
+    "overwrite": bool,
+    "user": _OWNER,
+    "group": _OWNER,
+    "target": str,
+    "hard": bool,
 }
 _DROPIN = {"name": str, "contents": str}
 _USER_CREATE = {
-    "uid": int, "gecos": str, "home_dir": str, "no_create_home": bool, "primary_group": str,
-    "groups": [str], "no_user_group": bool, "no_log_init": bool, "shell": str,
+    "uid": int,
+    "gecos": str,
+    "home_dir": str,
+    "no_create_home": bool,
+    "primary_group": str,
+    "groups": [str],
+    "no_user_group": bool,
+    "no_log_init": bool,
+    "shell": str,
 }
 
 SPEC: dict[str, Node] = {
@@ -70,8 +87,14 @@ SPEC: dict[str, Node] = {
                 "device": str,
                 "wipe_table": bool,
                 "partitions": [
-                    {"label": str, "number": int, "size": str, "start": str, "type_guid": str,
-                     "guid": str}
+                    {
+                        "label": str,
+                        "number": int,
+                        "size": str,
+                        "start": str,
+                        "type_guid": str,
+                        "guid": str,
+                    }
                 ],
             }
         ],
@@ -80,8 +103,13 @@ SPEC: dict[str, Node] = {
             {
                 "name": str,
                 "mount": {
-                    "device": str, "format": str, "wipe_filesystem": bool, "label": str,
-                    "uuid": str, "options": [str], "create": {"force": bool, "options": [str]},
+                    "device": str,
+                    "format": str,
+                    "wipe_filesystem": bool,
+                    "label": str,
+                    "uuid": str,
+                    "options": [str],
+                    "create": {"force": bool, "options": [str]},
                 },
                 "path": str,
             }
@@ -92,18 +120,34 @@ SPEC: dict[str, Node] = {
     },
     "systemd": {
         "units": [
-            {"name": str, "enable": bool, "enabled": bool, "mask": bool, "contents": str,
-             "dropins": [_DROPIN]}
+            {
+                "name": str,
+                "enable": bool,
+                "enabled": bool,
+                "mask": bool,
+                "contents": str,
+                "dropins": [_DROPIN],
+            }
         ]
     },
     "networkd": {"units": [{"name": str, "contents": str, "dropins": [_DROPIN]}]},
     "passwd": {
         "users": [
             {
-                "name": str, "password_hash": str, "ssh_authorized_keys": [str], "uid": int,
-                "gecos": str, "home_dir": str, "no_create_home": bool, "primary_group": str,
-                "groups": [str], "no_user_group": bool, "no_log_init": bool, "shell": str,
-                "system": bool, "create": _USER_CREATE,
+                "name": str,
+                "password_hash": str,
+                "ssh_authorized_keys": [str],
+                "uid": int,
+                "gecos": str,
+                "home_dir": str,
+                "no_create_home": bool,
+                "primary_group": str,
+                "groups": [str],
+                "no_user_group": bool,
+                "no_log_init": bool,
+                "shell": str,
+                "system": bool,
+                "create": _USER_CREATE,
             }
         ],
         "groups": [{"name": str, "gid": int, "password_hash": str}],
@@ -112,19 +156,38 @@ SPEC: dict[str, Node] = {
     "flannel": OPEN,
     "docker": {"flags": [str]},
     "update": {
-        "group": str, "server": str, "pcr_policy_server": str, "download_user": str,
-        "download_password": str, "machine_alias": str,
+        "group": str,
+        "server": str,
+        "pcr_policy_server": str,
+        "download_user": str,
+        "download_password": str,
+        "machine_alias": str,
     },
     "locksmith": {
-        "reboot_strategy": str, "window_start": str, "window_length": str, "group": str,
-        "etcd_endpoints": str, "etcd_cafile": str, "etcd_certfile": str, "etcd_keyfile": str,
+        "reboot_strategy": str,
+        "window_start": str,
+        "window_length": str,
+        "group": str,
+        "etcd_endpoints": str,
+        "etcd_cafile": str,
+        "etcd_certfile": str,
+        "etcd_keyfile": str,
     },
 }
 
 _TYPE_NAMES = {str: "string", int: "integer", bool: "boolean"}
 UNIT_SUFFIXES = (
-    ".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target", ".path",
-    ".timer", ".slice", ".scope",
+    ".service",
+    ".socket",
+    ".device",
+    ".mount",
+    ".automount",
+    ".swap",
+    ".target",
+    ".path",
+    ".timer",
+    ".slice",
+    ".scope",
 )
 NETWORKD_SUFFIXES = (".network", ".netdev", ".link")
 URL_SCHEMES = ("http", "https", "tftp", "s3", "data")
@@ -186,45 +249,73 @@ def _check_hash(h: Any, parts: list[str | int], out: list[Issue]) -> None:
     where = json_path(parts)
     fn, total = h.get("function"), h.get("sum")
     if fn != "sha512":
-        out.append(Issue(json_path([*parts, "function"]),
-                         f'must be "sha512" (the only hash CLC supports), got {describe(fn)}'))
+        out.append(
+            Issue(
+                json_path([*parts, "function"]),
+                f'must be "sha512" (the only hash CLC supports), got {describe(fn)}',
+            )
+        )
     if not isinstance(total, str):
         out.append(Issue(where, 'required field "sum" is missing'))
     elif not _SHA512.match(total):
-        out.append(Issue(json_path([*parts, "sum"]), "must be 128 hexadecimal digits (a sha512 sum)"))
+        out.append(
+            Issue(json_path([*parts, "sum"]), "must be 128 hexadecimal digits (a sha512 sum)")
+        )
 
 
 def _check_url(url: Any, parts: list[str | int], out: list[Issue]) -> None:
     if isinstance(url, str):
         scheme = url.split(":", 1)[0] if ":" in url else ""
         if scheme not in URL_SCHEMES:
-            out.append(Issue(json_path(parts),
-                             f"URL scheme must be one of: {', '.join(URL_SCHEMES)}; got {json.dumps(url)}"))
+            out.append(
+                Issue(
+                    json_path(parts),
+                    f"URL scheme must be one of: {', '.join(URL_SCHEMES)}; got {json.dumps(url)}",
+                )
+            )
 
 
-def _check_node(it: Mapping[str, Any], parts: list[str | int], filesystems: set[str],
-                out: list[Issue], *, needs_mode: bool) -> None:
+def _check_node(
+    it: Mapping[str, Any],
+    parts: list[str | int],
+    filesystems: set[str],
+    out: list[Issue],
+    *,
+    needs_mode: bool,
+) -> None:
     where = json_path(parts)
     path = it.get("path")
     if path is None:
         out.append(Issue(where, 'required field "path" is missing'))
     elif isinstance(path, str) and not path.startswith("/"):
-        out.append(Issue(json_path([*parts, "path"]), f"must be an absolute path, got {json.dumps(path)}"))
+        out.append(
+            Issue(json_path([*parts, "path"]), f"must be an absolute path, got {json.dumps(path)}")
+        )
     fs = it.get("filesystem")
     if isinstance(fs, str) and fs not in filesystems:
-        out.append(Issue(json_path([*parts, "filesystem"]),
-                         f'filesystem {json.dumps(fs)} is not defined (use "root")'))
+        out.append(
+            Issue(
+                json_path([*parts, "filesystem"]),
+                f'filesystem {json.dumps(fs)} is not defined (use "root")',
+            )
+        )
     if needs_mode:
         mode = it.get("mode")
         if mode is None:
             out.append(Issue(where, 'required field "mode" is missing'))
         elif isinstance(mode, int) and not isinstance(mode, bool):
             if not 0 <= mode <= 0o7777:
-                out.append(Issue(json_path([*parts, "mode"]), f"must be between 0 and 07777, got {mode}"))
+                out.append(
+                    Issue(json_path([*parts, "mode"]), f"must be between 0 and 07777, got {mode}")
+                )
             elif mode > 0o777 and set(str(mode)) <= set("01234567"):
                 # 644 written without the leading 0 is 0o1204: sticky bit, no owner read.
-                out.append(Issue(json_path([*parts, "mode"]),
-                                 f"{mode} looks like an octal mode written in decimal; write 0{mode}"))
+                out.append(
+                    Issue(
+                        json_path([*parts, "mode"]),
+                        f"{mode} looks like an octal mode written in decimal; write 0{mode}",
+                    )
+                )
 
 
 def _check_semantics(doc: Mapping[str, Any], out: list[Issue]) -> None:
@@ -240,11 +331,19 @@ def _check_semantics(doc: Mapping[str, Any], out: list[Issue]) -> None:
         if isinstance(contents, Mapping):
             given = [k for k in ("inline", "local", "remote") if contents.get(k) is not None]
             if len(given) > 1:
-                out.append(Issue(json_path([*parts, "contents"]),
-                                 f"only one of inline, local, remote may be set; got {', '.join(given)}"))
+                out.append(
+                    Issue(
+                        json_path([*parts, "contents"]),
+                        f"only one of inline, local, remote may be set; got {', '.join(given)}",
+                    )
+                )
             if contents.get("local") is not None:
-                out.append(Issue(json_path([*parts, "contents", "local"]),
-                                 "cannot be used through CABPK (ct runs without --files-dir)"))
+                out.append(
+                    Issue(
+                        json_path([*parts, "contents", "local"]),
+                        "cannot be used through CABPK (ct runs without --files-dir)",
+                    )
+                )
             remote = contents.get("remote")
             if isinstance(remote, Mapping):
                 rparts: list[str | int] = [*parts, "contents", "remote"]
@@ -253,8 +352,12 @@ def _check_semantics(doc: Mapping[str, Any], out: list[Issue]) -> None:
                 _check_url(remote.get("url"), [*rparts, "url"], out)
                 comp = remote.get("compression")
                 if comp not in (None, "", "gzip"):
-                    out.append(Issue(json_path([*rparts, "compression"]),
-                                     f'must be "gzip" or empty, got {describe(comp)}'))
+                    out.append(
+                        Issue(
+                            json_path([*rparts, "compression"]),
+                            f'must be "gzip" or empty, got {describe(comp)}',
+                        )
+                    )
                 ver = remote.get("verification")
                 if isinstance(ver, Mapping) and ver.get("hash") is not None:
                     _check_hash(ver["hash"], [*rparts, "verification", "hash"], out)
@@ -279,8 +382,12 @@ def _check_semantics(doc: Mapping[str, Any], out: list[Issue]) -> None:
             elif isinstance(name, str) and not (
                 name.endswith(suffixes) and len(name) > len(name.rsplit(".", 1)[-1]) + 1
             ):
-                out.append(Issue(json_path([*parts, "name"]),
-                                 f"must end with one of {', '.join(suffixes)}; got {json.dumps(name)}"))
+                out.append(
+                    Issue(
+                        json_path([*parts, "name"]),
+                        f"must end with one of {', '.join(suffixes)}; got {json.dumps(name)}",
+                    )
+                )
             dropins = unit.get("dropins")
             for j, drop in enumerate(dropins if isinstance(dropins, list) else []):
                 if not isinstance(drop, Mapping):
@@ -290,8 +397,12 @@ def _check_semantics(doc: Mapping[str, Any], out: list[Issue]) -> None:
                 if dname is None:
                     out.append(Issue(json_path(dparts), 'required field "name" is missing'))
                 elif isinstance(dname, str) and (not dname.endswith(".conf") or dname == ".conf"):
-                    out.append(Issue(json_path([*dparts, "name"]),
-                                     f'must end with ".conf", got {json.dumps(dname)}'))
+                    out.append(
+                        Issue(
+                            json_path([*dparts, "name"]),
+                            f'must end with ".conf", got {json.dumps(dname)}',
+                        )
+                    )
 
     for section, key in (("passwd", "users"), ("passwd", "groups")):
         for i, entry in _items(doc, section, key):
@@ -321,8 +432,12 @@ def _check_semantics(doc: Mapping[str, Any], out: list[Issue]) -> None:
     if isinstance(lock, Mapping):
         strategy = lock.get("reboot_strategy")
         if strategy is not None and strategy not in ("reboot", "etcd-lock", "off"):
-            out.append(Issue("$.locksmith.reboot_strategy",
-                             f"must be one of: reboot, etcd-lock, off; got {describe(strategy)}"))
+            out.append(
+                Issue(
+                    "$.locksmith.reboot_strategy",
+                    f"must be one of: reboot, etcd-lock, off; got {describe(strategy)}",
+                )
+            )
         if (lock.get("window_start") is None) != (lock.get("window_length") is None):
             out.append(Issue("$.locksmith", "window_start and window_length must be set together"))
 

@@ -50,7 +50,9 @@ class CRDVersion:
 # --- names ---------------------------------------------------------------------------------
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 _QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
@@ -155,7 +157,10 @@ def _convert(node: dict[str, Any]) -> dict[str, Any]:
         for key, sub in props.items():
             if isinstance(sub, dict):
                 props[key] = _convert(sub)
-        if not node.get("x-kubernetes-preserve-unknown-fields") and "additionalProperties" not in node:
+        if (
+            not node.get("x-kubernetes-preserve-unknown-fields")
+            and "additionalProperties" not in node
+        ):
             node["additionalProperties"] = False
     ap = node.get("additionalProperties")
     if isinstance(ap, dict):
@@ -173,9 +178,8 @@ def _convert(node: dict[str, Any]) -> dict[str, Any]:
         node["not"] = _convert(node["not"])
     # OpenAPI 3.0 spells exclusive bounds as booleans next to minimum/maximum.
     for bound, excl in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
-        if isinstance(node.get(excl), bool):
-            if node.pop(excl) and bound in node:
-                node[excl] = node.pop(bound)
+        if isinstance(node.get(excl), bool) and node.pop(excl) and bound in node:
+            node[excl] = node.pop(bound)
     if node.get("nullable") is True:
         t = node.get("type")
         if isinstance(t, str):
@@ -206,7 +210,6 @@ def _format_checker() -> Any:
     for name in _INT_RANGES:
         checker.checks(name)(_int_range(name))
 
-    @checker.checks("byte")
     def _byte(value: object) -> bool:
         if not isinstance(value, str):
             return True
@@ -216,13 +219,14 @@ def _format_checker() -> Any:
             return False
         return True
 
-    rfc3339 = re.compile(
-        r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-    )
+    rfc3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
-    @checker.checks("date-time")
     def _date_time(value: object) -> bool:
         return not isinstance(value, str) or bool(rfc3339.match(value))
+
+    # Plain calls, not decorators: jsonschema is untyped and decorators would erase the types.
+    checker.checks("byte")(_byte)
+    checker.checks("date-time")(_date_time)
 
     return checker
 
@@ -270,9 +274,13 @@ def _issues_from_error(err: Any) -> Iterator[Issue]:
     elif kw == "maxLength":
         yield Issue(where, f"must be at most {val} characters long, got {len(inst)}")
     elif kw == "minItems":
-        yield Issue(where, f"must have at least {val} item{'s' if val != 1 else ''}, got {len(inst)}")
+        yield Issue(
+            where, f"must have at least {val} item{'s' if val != 1 else ''}, got {len(inst)}"
+        )
     elif kw == "maxItems":
-        yield Issue(where, f"must have at most {val} item{'s' if val != 1 else ''}, got {len(inst)}")
+        yield Issue(
+            where, f"must have at most {val} item{'s' if val != 1 else ''}, got {len(inst)}"
+        )
     elif kw == "minProperties":
         yield Issue(where, f"must have at least {val} field{'s' if val != 1 else ''}")
     elif kw == "maxProperties":
@@ -307,9 +315,21 @@ def _issues_from_error(err: Any) -> Iterator[Issue]:
 
 _META_FIELDS = frozenset(
     {
-        "name", "generateName", "namespace", "labels", "annotations", "uid", "resourceVersion",
-        "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-        "ownerReferences", "finalizers", "managedFields", "selfLink",
+        "name",
+        "generateName",
+        "namespace",
+        "labels",
+        "annotations",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+        "selfLink",
     }
 )
 
@@ -372,9 +392,14 @@ _BUILTIN: dict[tuple[str, str, str], dict[str, Any]] = {
     ("", "v1", "ConfigMap"): {
         "type": "object",
         "properties": {
-            "apiVersion": {"type": "string"}, "kind": {"type": "string"},
-            "metadata": {"type": "object"}, "data": _STRING_MAP,
-            "binaryData": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}},
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "data": _STRING_MAP,
+            "binaryData": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "format": "byte"},
+            },
             "immutable": {"type": "boolean"},
         },
         "additionalProperties": False,
@@ -382,10 +407,16 @@ _BUILTIN: dict[tuple[str, str, str], dict[str, Any]] = {
     ("", "v1", "Secret"): {
         "type": "object",
         "properties": {
-            "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
             "metadata": {"type": "object"},
-            "data": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}},
-            "stringData": _STRING_MAP, "type": {"type": "string"}, "immutable": {"type": "boolean"},
+            "data": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "format": "byte"},
+            },
+            "stringData": _STRING_MAP,
+            "type": {"type": "string"},
+            "immutable": {"type": "boolean"},
         },
         "additionalProperties": False,
     },
@@ -418,7 +449,12 @@ def crd_versions(crd: Mapping[str, Any], source: str) -> list[CRDVersion]:
         schema = ((v.get("schema") or {}).get("openAPIV3Schema")) or {"type": "object"}
         out.append(
             CRDVersion(
-                group, str(v.get("name", "")), kind, bool(v.get("served")), schema, source,
+                group,
+                str(v.get("name", "")),
+                kind,
+                bool(v.get("served")),
+                schema,
+                source,
                 namespaced,
             )
         )
@@ -450,7 +486,9 @@ def _yaml_files(directory: Path) -> list[Path]:
         return [directory]
     if not directory.is_dir():
         raise InputError([Problem(f"CRD directory {directory} does not exist")])
-    files = [p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml", ".json") and p.is_file()]
+    files = [
+        p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml", ".json") and p.is_file()
+    ]
     # Sort by path components, so `cluster-api/` comes before `cluster-api-v1.14.0/`.
     return sorted(files, key=lambda p: p.relative_to(directory).parts)
 
@@ -525,10 +563,16 @@ class SchemaStore:
 
     def namespaced(self, group: str, kind: str) -> bool:
         """Scope of a kind; unknown kinds count as namespaced (the common case)."""
-        return all(v.namespaced for (g, _, k), v in self.versions.items() if g == group and k == kind)
+        return all(
+            v.namespaced for (g, _, k), v in self.versions.items() if g == group and k == kind
+        )
 
     def served_versions(self, group: str, kind: str) -> list[str]:
-        return sorted(v.version for (g, _, k), v in self.versions.items() if g == group and k == kind and v.served)
+        return sorted(
+            v.version
+            for (g, _, k), v in self.versions.items()
+            if g == group and k == kind and v.served
+        )
 
     def _validator(self, key: tuple[str, str, str]) -> Any:
         validator = self._validators.get(key)
@@ -554,11 +598,13 @@ class SchemaStore:
             return [Issue("$", f"must be object, got {describe(doc)}")]
         issues: list[Issue] = []
         api_version, kind = doc.get("apiVersion"), doc.get("kind")
-        for key, value in (("apiVersion", api_version), ("kind", kind)):
+        for fname, value in (("apiVersion", api_version), ("kind", kind)):
             if value is None:
-                issues.append(Issue("$", f"required field {json.dumps(key)} is missing"))
+                issues.append(Issue("$", f"required field {json.dumps(fname)} is missing"))
             elif not isinstance(value, str) or not value:
-                issues.append(Issue(f"$.{key}", f"must be non-empty string, got {describe(value)}"))
+                issues.append(
+                    Issue(f"$.{fname}", f"must be non-empty string, got {describe(value)}")
+                )
         issues.extend(check_metadata(doc))
         if not (isinstance(api_version, str) and isinstance(kind, str) and api_version and kind):
             return sorted(set(issues))

@@ -20,11 +20,16 @@ TIMEOUT_SECONDS = 30
 def list_crds(kubeconfig: str | None = None, context: str | None = None) -> list[dict[str, Any]]:
     from kubernetes import client, config
 
+    new_client: Any = config.new_client_from_config  # untyped library function
     try:
-        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+        api_client = new_client(config_file=kubeconfig, context=context)
     except (config.ConfigException, OSError, TypeError, ValueError) as exc:
         raise InputError(
-            [Problem(f"cannot load kubeconfig: {exc}", "check --kubeconfig / --context / $KUBECONFIG")]
+            [
+                Problem(
+                    f"cannot load kubeconfig: {exc}", "check --kubeconfig / --context / $KUBECONFIG"
+                )
+            ]
         ) from None
     api = client.ApiextensionsV1Api(api_client)
     items: list[dict[str, Any]] = []
@@ -34,7 +39,8 @@ def list_crds(kubeconfig: str | None = None, context: str | None = None) -> list
             kwargs: dict[str, Any] = {"limit": PAGE_SIZE}
             if token:
                 kwargs["_continue"] = token
-            resp = api.list_custom_resource_definition(
+            # Raw JSON: the models would rename x-kubernetes-* keys of the schemas.
+            resp: Any = api.list_custom_resource_definition(
                 _preload_content=False, _request_timeout=TIMEOUT_SECONDS, **kwargs
             )
             raw = resp.data if getattr(resp, "data", None) is not None else resp.read()

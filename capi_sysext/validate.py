@@ -33,7 +33,10 @@ _KUBEADM_SPECS: dict[tuple[str, str], tuple[str, ...]] = {
     (BOOTSTRAP_GROUP, "KubeadmConfigTemplate"): ("spec", "template", "spec"),
     (CONTROLPLANE_GROUP, "KubeadmControlPlane"): ("spec", "kubeadmConfigSpec"),
     (CONTROLPLANE_GROUP, "KubeadmControlPlaneTemplate"): (
-        "spec", "template", "spec", "kubeadmConfigSpec",
+        "spec",
+        "template",
+        "spec",
+        "kubeadmConfigSpec",
     ),
 }
 _CLC_FIELD = ("ignition", "containerLinuxConfig", "additionalConfig")
@@ -63,8 +66,11 @@ _REFS: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
 }
 # Kinds whose spec.clusterName names a Cluster in the same namespace.
 _CLUSTER_NAME = {
-    (CAPI_GROUP, "MachineDeployment"), (CAPI_GROUP, "MachineSet"), (CAPI_GROUP, "Machine"),
-    (CAPI_GROUP, "MachineHealthCheck"), (CAPI_GROUP, "MachinePool"),
+    (CAPI_GROUP, "MachineDeployment"),
+    (CAPI_GROUP, "MachineSet"),
+    (CAPI_GROUP, "Machine"),
+    (CAPI_GROUP, "MachineHealthCheck"),
+    (CAPI_GROUP, "MachinePool"),
 }
 
 
@@ -118,7 +124,9 @@ class Report:
         if self.ok:
             return f"valid: {where}"
         bad = sum(1 for d in self.documents if d.issues)
-        extra = f", {_plural(len(self.file_issues), 'file-level issue')}" if self.file_issues else ""
+        extra = (
+            f", {_plural(len(self.file_issues), 'file-level issue')}" if self.file_issues else ""
+        )
         return f"invalid: {_plural(self.issue_count, 'issue')} in {bad} of {where}{extra}"
 
     def render_text(self) -> str:
@@ -231,9 +239,7 @@ def _ref_target(ref: Mapping[str, Any], referrer: DocResult) -> tuple[str, str, 
     return group, version, _str(ref.get("kind")), _str(ref.get("name")), ns
 
 
-def _check_refs(
-    results: list[tuple[DocResult, Mapping[str, Any]]], store: SchemaStore
-) -> None:
+def _check_refs(results: list[tuple[DocResult, Mapping[str, Any]]], store: SchemaStore) -> None:
     index: dict[tuple[str, str, str], list[str]] = {}
     groups_in_input: set[str] = set()
     for d, _doc in results:
@@ -284,7 +290,10 @@ def _check_refs(
                 and not exists(CAPI_GROUP, "Cluster", cluster, d.namespace)
             ):
                 d.issues.append(
-                    Issue("$.spec.clusterName", f"refers to Cluster/{cluster}, which is not in the input")
+                    Issue(
+                        "$.spec.clusterName",
+                        f"refers to Cluster/{cluster}, which is not in the input",
+                    )
                 )
 
 
@@ -313,7 +322,8 @@ def validate_documents(sources: list[tuple[str, str]], store: SchemaStore) -> Re
             if isinstance(doc, Mapping):
                 clc, replaced = _clc_issues(doc, d.group, d.kind)
                 issues = [
-                    i for i in issues
+                    i
+                    for i in issues
                     if not (i.path in replaced and i.message.startswith("must be at most"))
                 ]
                 issues.extend(clc)
@@ -322,9 +332,7 @@ def validate_documents(sources: list[tuple[str, str]], store: SchemaStore) -> Re
                 if d.name and d.kind:
                     first = seen.get(key)
                     if first is not None:
-                        issues.append(
-                            Issue("$.metadata.name", f"duplicate of {first.label()}")
-                        )
+                        issues.append(Issue("$.metadata.name", f"duplicate of {first.label()}"))
                     else:
                         seen[key] = d
             d.issues = issues

@@ -17,7 +17,6 @@ from ruamel.yaml.representer import RoundTripRepresenter
 
 from capi_sysext.errors import InputError, Problem
 
-
 # kubectl and the API server read YAML 1.1, where these plain scalars are booleans or numbers.
 _YAML11_SPECIAL = re.compile(
     r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"

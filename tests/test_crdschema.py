@@ -85,8 +85,11 @@ def test_index_has_served_versions_only() -> None:
 
 
 def test_non_crd_documents_are_skipped(tmp_path: Path) -> None:
-    crd = (crds_root() / "cluster-api-provider-gcp" /
-           "infrastructure.cluster.x-k8s.io_gcpclusters.yaml").read_text()
+    crd = (
+        crds_root()
+        / "cluster-api-provider-gcp"
+        / "infrastructure.cluster.x-k8s.io_gcpclusters.yaml"
+    ).read_text()
     components = tmp_path / "nested" / "infrastructure-components.yaml"
     components.parent.mkdir()
     components.write_text(
@@ -141,7 +144,7 @@ def test_heavy_imports_stay_lazy() -> None:
 
 
 def test_strict_schema_closes_objects_but_respects_open_ones() -> None:
-    src = {
+    src: dict[str, Any] = {
         "type": "object",
         "properties": {
             "closed": {"type": "object", "properties": {"a": {"type": "string"}}},
@@ -156,8 +159,11 @@ def test_strict_schema_closes_objects_but_respects_open_ones() -> None:
                 "x-kubernetes-int-or-string": True,
             },
             "maybe": {"type": "string", "enum": ["x"], "nullable": True},
-            "embedded": {"type": "object", "x-kubernetes-embedded-resource": True,
-                         "properties": {"spec": {"type": "object"}}},
+            "embedded": {
+                "type": "object",
+                "x-kubernetes-embedded-resource": True,
+                "properties": {"spec": {"type": "object"}},
+            },
             "gt0": {"type": "integer", "minimum": 0, "exclusiveMinimum": True},
             # A property *named* like a keyword (ClusterClass carries JSONSchemaProps).
             "nullable": {"type": "boolean"},
@@ -181,7 +187,9 @@ def test_strict_schema_closes_objects_but_respects_open_ones() -> None:
 # --- positive -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("doc", [CLUSTER_V1B2, CLUSTER_V1B1, AMT, KCT_V1B2], ids=lambda d: d["kind"])
+@pytest.mark.parametrize(
+    "doc", [CLUSTER_V1B2, CLUSTER_V1B1, AMT, KCT_V1B2], ids=lambda d: d["kind"]
+)
 def test_minimal_documents_are_valid(doc: dict[str, Any]) -> None:
     assert store().validate(doc) == []
 
@@ -242,9 +250,15 @@ def test_missing_required_field() -> None:
 
 
 def test_v1beta1_ref_shape_in_v1beta2_cluster() -> None:
-    doc = _with(CLUSTER_V1B2, "spec.infrastructureRef",
-                {"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "AzureCluster",
-                 "name": "demo"})
+    doc = _with(
+        CLUSTER_V1B2,
+        "spec.infrastructureRef",
+        {
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+            "kind": "AzureCluster",
+            "name": "demo",
+        },
+    )
     assert store().validate(doc) == [
         Issue("$.spec.infrastructureRef", 'required field "apiGroup" is missing'),
         Issue("$.spec.infrastructureRef", 'unknown field "apiVersion"'),
@@ -252,25 +266,36 @@ def test_v1beta1_ref_shape_in_v1beta2_cluster() -> None:
 
 
 def test_unserved_version_names_the_served_ones() -> None:
-    doc = {"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "AWSCluster",
-           "metadata": {"name": "a"}}
+    doc = {
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+        "kind": "AWSCluster",
+        "metadata": {"name": "a"},
+    }
     assert store().validate(doc) == [
-        Issue("$.apiVersion",
-              "no CRD serves infrastructure.cluster.x-k8s.io/v1beta1 AWSCluster (served: v1beta2)")
+        Issue(
+            "$.apiVersion",
+            "no CRD serves infrastructure.cluster.x-k8s.io/v1beta1 AWSCluster (served: v1beta2)",
+        )
     ]
     unknown = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
-    assert store().validate(unknown) == [Issue("$.apiVersion", "no CRD serves example.com/v1 Widget")]
+    assert store().validate(unknown) == [
+        Issue("$.apiVersion", "no CRD serves example.com/v1 Widget")
+    ]
 
 
 def test_bad_names() -> None:
     doc = _with(CLUSTER_V1B2, "metadata", {"name": "Demo_1", "namespace": "a.b"})
     assert store().validate(doc) == [
-        Issue("$.metadata.name",
-              "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', starting and "
-              'ending with a letter or digit, at most 253 characters), got "Demo_1"'),
-        Issue("$.metadata.namespace",
-              "must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending "
-              'with a letter or digit, at most 63 characters), got "a.b"'),
+        Issue(
+            "$.metadata.name",
+            "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', starting and "
+            'ending with a letter or digit, at most 253 characters), got "Demo_1"',
+        ),
+        Issue(
+            "$.metadata.namespace",
+            "must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending "
+            'with a letter or digit, at most 63 characters), got "a.b"',
+        ),
     ]
 
 
@@ -284,6 +309,11 @@ def test_missing_name_and_metadata_fields() -> None:
 
 
 def test_builtin_configmap_is_strict() -> None:
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"a": "b"},
-          "dta": {}}
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "x"},
+        "data": {"a": "b"},
+        "dta": {},
+    }
     assert store().validate(cm) == [Issue("$", 'unknown field "dta"')]

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -76,22 +76,33 @@ def test_issue_lines_name_file_doc_kind_and_name() -> None:
 
 
 def test_json_report() -> None:
-    report = _run(_v1b2("  name: demo-md-0\n  namespace: default\nspec:\n  clusterName",
-                        "  name: Demo-md-0\n  namespace: default\nspec:\n  clusterName"))
+    report = _run(
+        _v1b2(
+            "  name: demo-md-0\n  namespace: default\nspec:\n  clusterName",
+            "  name: Demo-md-0\n  namespace: default\nspec:\n  clusterName",
+        )
+    )
     data = json.loads(report.render_json())
     assert data["valid"] is False
     assert data["summary"] == {"files": 1, "documents": 10, "documentsWithIssues": 1, "issues": 1}
     bad = [d for d in data["documents"] if d["issues"]]
     assert bad == [
         {
-            "file": "c.yaml", "doc": 8, "apiVersion": "cluster.x-k8s.io/v1beta2",
-            "kind": "MachineDeployment", "name": "Demo-md-0", "namespace": "default",
-            "issues": [{
-                "path": "$.metadata.name",
-                "message": "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', "
-                "starting and ending with a letter or digit, at most 253 characters), "
-                'got "Demo-md-0"',
-            }],
+            "file": "c.yaml",
+            "doc": 8,
+            "apiVersion": "cluster.x-k8s.io/v1beta2",
+            "kind": "MachineDeployment",
+            "name": "Demo-md-0",
+            "namespace": "default",
+            "issues": [
+                {
+                    "path": "$.metadata.name",
+                    "message": "must be a DNS-1123 subdomain (lowercase letters, digits, "
+                    "'-' and '.', "
+                    "starting and ending with a letter or digit, at most 253 characters), "
+                    'got "Demo-md-0"',
+                }
+            ],
         }
     ]
 
@@ -105,14 +116,15 @@ def test_yaml_syntax_error_is_a_file_issue() -> None:
 
 def test_duplicate_objects() -> None:
     text = V1B2.read_text()
-    cm = text[text.index("apiVersion: v1\nkind: ConfigMap"):]
+    cm = text[text.index("apiVersion: v1\nkind: ConfigMap") :]
     report = _run(text + "---\n" + cm)
     assert report.lines() == [
-        "c.yaml:doc 11 (ConfigMap/kured): $.metadata.name: duplicate of c.yaml:doc 10 (ConfigMap/kured)"
+        "c.yaml:doc 11 (ConfigMap/kured): $.metadata.name: "
+        "duplicate of c.yaml:doc 10 (ConfigMap/kured)"
     ]
 
 
-# --- CLC ---------------------------------------------------------------------------------------------
+# --- CLC -----------------------------------------------------------------------------------------
 
 
 def test_clc_file_without_mode() -> None:
@@ -124,7 +136,12 @@ def test_clc_file_without_mode() -> None:
 
 
 def test_clc_unknown_key_in_template() -> None:
-    report = _run(_v1b2("                  mode: 0755\n", "                  mode: 0755\n                  owner: core\n"))
+    report = _run(
+        _v1b2(
+            "                  mode: 0755\n",
+            "                  mode: 0755\n                  owner: core\n",
+        )
+    )
     assert report.lines() == [
         "c.yaml:doc 7 (KubeadmConfigTemplate/demo-md-0): "
         "$.spec.template.spec.ignition.containerLinuxConfig.additionalConfig: "
@@ -133,7 +150,9 @@ def test_clc_unknown_key_in_template() -> None:
 
 
 def test_clc_butane_syntax_is_caught() -> None:
-    report = _run(_v1b2("                  remote:\n                    url:", "                  source:"))
+    report = _run(
+        _v1b2("                  remote:\n                    url:", "                  source:")
+    )
     assert report.lines() == [
         f"c.yaml:doc 4 (KubeadmControlPlane/demo-control-plane): {CLC_PATH}: "
         'CLC $.storage.files[0].contents: unknown field "source"'
@@ -178,32 +197,48 @@ passwd:
   users: [{name: core, ssh_authorized_keys: [k]}]
 """
     assert check_clc(clc) == [
-        Issue("$.storage.files[0].contents",
-              "only one of inline, local, remote may be set; got inline, local"),
-        Issue("$.storage.files[0].contents.local",
-              "cannot be used through CABPK (ct runs without --files-dir)"),
-        Issue("$.storage.files[0].mode", "644 looks like an octal mode written in decimal; write 0644"),
+        Issue(
+            "$.storage.files[0].contents",
+            "only one of inline, local, remote may be set; got inline, local",
+        ),
+        Issue(
+            "$.storage.files[0].contents.local",
+            "cannot be used through CABPK (ct runs without --files-dir)",
+        ),
+        Issue(
+            "$.storage.files[0].mode", "644 looks like an octal mode written in decimal; write 0644"
+        ),
         Issue("$.storage.files[0].path", 'must be an absolute path, got "etc/x"'),
-        Issue("$.storage.files[1].contents.remote.verification.hash.function",
-              'must be "sha512" (the only hash CLC supports), got string "sha256"'),
-        Issue("$.storage.files[1].contents.remote.verification.hash.sum",
-              "must be 128 hexadecimal digits (a sha512 sum)"),
+        Issue(
+            "$.storage.files[1].contents.remote.verification.hash.function",
+            'must be "sha512" (the only hash CLC supports), got string "sha256"',
+        ),
+        Issue(
+            "$.storage.files[1].contents.remote.verification.hash.sum",
+            "must be 128 hexadecimal digits (a sha512 sum)",
+        ),
         Issue("$.systemd.units[0].dropins[0].name", 'must end with ".conf", got "10-x"'),
-        Issue("$.systemd.units[0].name",
-              "must end with one of .service, .socket, .device, .mount, .automount, .swap, "
-              '.target, .path, .timer, .slice, .scope; got "kubelet"'),
+        Issue(
+            "$.systemd.units[0].name",
+            "must end with one of .service, .socket, .device, .mount, .automount, .swap, "
+            '.target, .path, .timer, .slice, .scope; got "kubelet"',
+        ),
     ]
     assert check_clc("") == []
     assert check_clc("- a\n") == [Issue("$", "must be object, got array")]
     assert check_clc("systemd: {units: [{name: a.service, enabled: yes}]}") == []
 
 
-# --- references --------------------------------------------------------------------------------------
+# --- references ----------------------------------------------------------------------------------
 
 
 def test_dangling_reference() -> None:
-    report = _run(_v1b2("        kind: AzureMachineTemplate\n        name: demo-md-0",
-                        "        kind: AzureMachineTemplate\n        name: demo-md-1"))
+    report = _run(
+        _v1b2(
+            "        kind: AzureMachineTemplate\n        name: demo-md-0",
+            "        kind: AzureMachineTemplate\n        name: demo-md-1",
+        )
+    )
     assert report.lines() == [
         "c.yaml:doc 8 (MachineDeployment/demo-md-0): $.spec.template.spec.infrastructureRef: "
         "refers to AzureMachineTemplate/demo-md-1, which is not in the input"
@@ -212,8 +247,11 @@ def test_dangling_reference() -> None:
 
 def test_dangling_reference_v1beta1_shape() -> None:
     text = (FIXTURES / "azure-v1beta1.yaml").read_text()
-    text = text.replace("    kind: KubeadmControlPlane\n    name: demo-control-plane",
-                        "    kind: KubeadmControlPlane\n    name: demo-cp", 1)
+    text = text.replace(
+        "    kind: KubeadmControlPlane\n    name: demo-control-plane",
+        "    kind: KubeadmControlPlane\n    name: demo-cp",
+        1,
+    )
     assert _run(text).lines() == [
         "c.yaml:doc 1 (Cluster/demo): $.spec.controlPlaneRef: "
         "refers to KubeadmControlPlane/demo-cp, which is not in the input"
@@ -222,10 +260,16 @@ def test_dangling_reference_v1beta1_shape() -> None:
 
 def test_reference_into_another_namespace() -> None:
     text = (FIXTURES / "azure-v1beta1.yaml").read_text()
-    text = text.replace("    kind: AzureCluster\n    name: demo",
-                        "    kind: AzureCluster\n    name: demo\n    namespace: other", 1)
-    text = text.replace("metadata:\n  name: demo\nspec:\n  location",
-                        "metadata:\n  name: demo\n  namespace: prod\nspec:\n  location", 1)
+    text = text.replace(
+        "    kind: AzureCluster\n    name: demo",
+        "    kind: AzureCluster\n    name: demo\n    namespace: other",
+        1,
+    )
+    text = text.replace(
+        "metadata:\n  name: demo\nspec:\n  location",
+        "metadata:\n  name: demo\n  namespace: prod\nspec:\n  location",
+        1,
+    )
     assert _run(text).lines() == [
         "c.yaml:doc 1 (Cluster/demo): $.spec.infrastructureRef: "
         "refers to AzureCluster/demo in namespace other, which is not in the input"
@@ -240,8 +284,10 @@ def test_references_to_groups_not_in_the_input_are_not_dangling() -> None:
 
 def test_reference_to_unserved_version() -> None:
     text = (FIXTURES / "aws-v1beta2.yaml").read_text().split("---\n")[0]
-    text = text.replace("    apiGroup: infrastructure.cluster.x-k8s.io\n",
-                        "    apiVersion: infrastructure.cluster.x-k8s.io/v1beta1\n")
+    text = text.replace(
+        "    apiGroup: infrastructure.cluster.x-k8s.io\n",
+        "    apiVersion: infrastructure.cluster.x-k8s.io/v1beta1\n",
+    )
     text = text.replace("cluster.x-k8s.io/v1beta2", "cluster.x-k8s.io/v1beta1", 1)
     assert _run(text).lines() == [
         "c.yaml:doc 1 (Cluster/aws-demo): $.spec.infrastructureRef: no CRD serves "
@@ -281,8 +327,9 @@ def test_cli_stdin_and_json_exit_1() -> None:
     assert data["summary"]["issues"] == 1
     [doc] = [d for d in data["documents"] if d["issues"]]
     assert doc["file"] == "<stdin>"
-    assert doc["issues"] == [{"path": "$.spec.template.spec",
-                              "message": 'required field "vmSize" is missing'}]
+    assert doc["issues"] == [
+        {"path": "$.spec.template.spec", "message": 'required field "vmSize" is missing'}
+    ]
 
 
 def test_cli_requires_a_crd_source() -> None:
@@ -297,31 +344,46 @@ def test_cli_unreadable_file_is_usage_error(tmp_path: Path) -> None:
     assert "cannot read" in result.output
 
 
-# --- --from-cluster against a fake API server ------------------------------------------------------
+# --- --from-cluster against a fake API server ----------------------------------------------------
 
 
 class _FakeCRDServer(BaseHTTPRequestHandler):
     """A fake Kubernetes API server (not a cluster): it answers only the CRD list call, in pages."""
 
-    crds: list[dict[str, Any]] = []
+    crds: ClassVar[list[dict[str, Any]]] = []
     page = 4
-    requests: list[str] = []
+    requests: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
         type(self).requests.append(self.path)
         if url.path != "/apis/apiextensions.k8s.io/v1/customresourcedefinitions":
-            self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                             "reason": "NotFound", "code": 404})
+            self._send(
+                404,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "reason": "NotFound",
+                    "code": 404,
+                },
+            )
             return
         start = int(parse_qs(url.query).get("continue", ["0"])[0])
-        items = self.crds[start:start + self.page]
+        items = self.crds[start : start + self.page]
         nxt = start + self.page
         meta = {"resourceVersion": "1"}
         if nxt < len(self.crds):
             meta["continue"] = str(nxt)
-        self._send(200, {"kind": "CustomResourceDefinitionList",
-                         "apiVersion": "apiextensions.k8s.io/v1", "metadata": meta, "items": items})
+        self._send(
+            200,
+            {
+                "kind": "CustomResourceDefinitionList",
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "metadata": meta,
+                "items": items,
+            },
+        )
 
     def _send(self, code: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -337,7 +399,7 @@ class _FakeCRDServer(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_api_server(tmp_path: Path) -> Iterator[Path]:
-    crds = []
+    crds: list[dict[str, Any]] = []
     for d in ("cluster-api", "cluster-api-provider-azure"):
         for f in sorted((crds_root() / d).glob("*.yaml")):
             crds.extend(doc for doc in yaml.load_all(f.read_text(), Loader=yaml.CSafeLoader) if doc)
@@ -351,13 +413,21 @@ def fake_api_server(tmp_path: Path) -> Iterator[Path]:
     thread.start()
     port = server.server_address[1]
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "other",
-        "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-        "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}},
-                     {"name": "other", "context": {"cluster": "missing", "user": "fake"}}],
-    }))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "other",
+                "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
+                "contexts": [
+                    {"name": "fake", "context": {"cluster": "fake", "user": "fake"}},
+                    {"name": "other", "context": {"cluster": "missing", "user": "fake"}},
+                ],
+            }
+        )
+    )
     try:
         yield kubeconfig
     finally:
@@ -367,7 +437,9 @@ def fake_api_server(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_from_cluster_reads_crds_from_the_fake_api_server(fake_api_server: Path) -> None:
-    text = _v1b2("      vmSize: Standard_D2s_v3\n      image:", "      vmSize: Standard_D2s_v3\n      imag:")
+    text = _v1b2(
+        "      vmSize: Standard_D2s_v3\n      image:", "      vmSize: Standard_D2s_v3\n      imag:"
+    )
     args = ["validate", "--from-cluster", "--kubeconfig", str(fake_api_server), "--context", "fake"]
     result = CliRunner().invoke(cli, [*args, "-"], input=text)
     assert result.exit_code == 1, result.output

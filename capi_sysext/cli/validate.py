@@ -72,7 +72,7 @@ def load_store(
 @click.option(
     "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def validate_cmd(
+def validate_cmd(  # noqa: PLR0917 (one parameter per click option)
     files: tuple[str, ...],
     crds: tuple[Path, ...],
     from_cluster: bool,
