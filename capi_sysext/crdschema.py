@@ -15,7 +15,9 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -481,6 +483,38 @@ def _load_yaml_fast(text: str, source: str) -> list[Any]:
         raise InputError([Problem(f"{source}: not valid YAML: {exc}")]) from None
 
 
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "capi-sysext" / "crds"
+
+
+def _crds_in_file(data: bytes, path: Path, cache_dir: Path | None) -> list[Mapping[str, Any]]:
+    cached = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(data).hexdigest()
+        cached = cache_dir / f"{digest}.json"
+        try:
+            loaded = json.loads(cached.read_bytes())
+            if isinstance(loaded, list):
+                return loaded
+        except (OSError, ValueError):
+            pass  # missing or damaged: parse again
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError([Problem(f"cannot read CRD file {path}: {exc}")]) from None
+    crds = [doc for doc in _load_yaml_fast(text, str(path)) if _is_crd(doc)]
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(crds, default=str), "utf-8")
+            tmp.replace(cached)  # atomic: parallel runs never read half a file
+        except OSError:
+            pass  # a read-only home only costs speed
+    return crds
+
+
 def _yaml_files(directory: Path) -> list[Path]:
     if directory.is_file():
         return [directory]
@@ -510,19 +544,23 @@ class SchemaStore:
     _checker: Any = None
 
     @classmethod
-    def from_dirs(cls, dirs: Sequence[Path]) -> SchemaStore:
+    def from_dirs(cls, dirs: Sequence[Path], cache_dir: Path | None = None) -> SchemaStore:
+        """Read every CRD under `dirs` (recursively; non-CRD documents are skipped).
+
+        With `cache_dir`, each CRD file's parsed CRDs are kept there as JSON, keyed by the
+        file's sha256: parsing YAML is most of the cost, and the CRDs rarely change.
+        """
         store = cls()
         for d in dirs:
             for path in _yaml_files(Path(d)):
                 try:
-                    text = path.read_text("utf-8")
-                except (OSError, UnicodeDecodeError) as exc:
+                    data = path.read_bytes()
+                except OSError as exc:
                     raise InputError([Problem(f"cannot read CRD file {path}: {exc}")]) from None
-                if "CustomResourceDefinition" not in text:
+                if b"CustomResourceDefinition" not in data:
                     continue  # cheap skip for the many non-CRD files in a components dir
-                for doc in _load_yaml_fast(text, str(path)):
-                    if _is_crd(doc):
-                        store.add_crd(doc, str(path))
+                for doc in _crds_in_file(data, path, cache_dir):
+                    store.add_crd(doc, str(path))
         return store
 
     @classmethod

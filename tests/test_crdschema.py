@@ -317,3 +317,15 @@ def test_builtin_configmap_is_strict() -> None:
         "dta": {},
     }
     assert store().validate(cm) == [Issue("$", 'unknown field "dta"')]
+
+
+def test_disk_cache_round_trip(tmp_path: Path) -> None:
+    src = crds_root() / "cluster-api-provider-gcp"
+    cache = tmp_path / "cache"
+    first = SchemaStore.from_dirs([src], cache_dir=cache)
+    files = sorted(cache.glob("*.json"))
+    assert len(files) == 2
+    files[0].write_text("{damaged")  # a broken entry is parsed again, not trusted
+    second = SchemaStore.from_dirs([src], cache_dir=cache)
+    assert second.kinds() == first.kinds()
+    assert second.versions == first.versions

@@ -33,7 +33,11 @@ def _read_sources(files: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 def load_store(
-    crds: tuple[Path, ...], from_cluster: bool, kubeconfig: str | None, context: str | None
+    crds: tuple[Path, ...],
+    from_cluster: bool,
+    kubeconfig: str | None,
+    context: str | None,
+    use_cache: bool = True,
 ) -> SchemaStore:
     if not crds and not from_cluster:
         raise InputError(
@@ -51,9 +55,9 @@ def load_store(
         from capi_sysext.kubecrds import store_from_cluster
 
         return store_from_cluster(kubeconfig=kubeconfig, context=context)
-    from capi_sysext.crdschema import SchemaStore
+    from capi_sysext.crdschema import SchemaStore, default_cache_dir
 
-    return SchemaStore.from_dirs(list(crds))
+    return SchemaStore.from_dirs(list(crds), cache_dir=default_cache_dir() if use_cache else None)
 
 
 @cli.command("validate")
@@ -70,6 +74,12 @@ def load_store(
 @click.option("--kubeconfig", type=str, default=None, help="Kubeconfig for --from-cluster.")
 @click.option("--context", type=str, default=None, help="Kubeconfig context for --from-cluster.")
 @click.option(
+    "--cache/--no-cache",
+    default=True,
+    show_default=True,
+    help="Keep parsed CRD files in $XDG_CACHE_HOME/capi-sysext/crds (keyed by content hash).",
+)
+@click.option(
     "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def validate_cmd(  # noqa: PLR0917 (one parameter per click option)
@@ -78,6 +88,7 @@ def validate_cmd(  # noqa: PLR0917 (one parameter per click option)
     from_cluster: bool,
     kubeconfig: str | None,
     context: str | None,
+    cache: bool,
     output: str,
 ) -> None:
     """Validate cluster definitions (FILES, or - / nothing for stdin) strictly.
@@ -88,7 +99,7 @@ def validate_cmd(  # noqa: PLR0917 (one parameter per click option)
     """
     if (kubeconfig or context) and not from_cluster:
         raise InputError([Problem("--kubeconfig and --context need --from-cluster")])
-    store = load_store(crds, from_cluster, kubeconfig, context)
+    store = load_store(crds, from_cluster, kubeconfig, context, use_cache=cache)
     sources = _read_sources(files)
     from capi_sysext.validate import validate_documents
 
