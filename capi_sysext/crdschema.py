@@ -425,6 +425,23 @@ _BUILTIN: dict[tuple[str, str, str], dict[str, Any]] = {
 }
 
 
+# Built-in kinds a cluster definition may carry whose full schema is not embedded here: their
+# metadata is checked, their body is not (see SchemaStore.schema_checked).
+BUILTIN_METADATA_ONLY = frozenset(
+    {
+        ("", "v1", "Namespace"),
+        ("", "v1", "ServiceAccount"),
+        ("", "v1", "Service"),
+        ("apps", "v1", "Deployment"),
+        ("apps", "v1", "DaemonSet"),
+        ("rbac.authorization.k8s.io", "v1", "ClusterRole"),
+        ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"),
+        ("rbac.authorization.k8s.io", "v1", "Role"),
+        ("rbac.authorization.k8s.io", "v1", "RoleBinding"),
+    }
+)
+
+
 def split_api_version(api_version: str) -> tuple[str, str]:
     group, _, version = api_version.rpartition("/")
     return group, version
@@ -591,10 +608,15 @@ class SchemaStore:
 
     def served(self, api_version: str, kind: str) -> bool:
         group, version = split_api_version(api_version)
-        if (group, version, kind) in _BUILTIN:
+        if (group, version, kind) in _BUILTIN or (group, version, kind) in BUILTIN_METADATA_ONLY:
             return True
         v = self.versions.get((group, version, kind))
         return v is not None and v.served
+
+    def schema_checked(self, api_version: str, kind: str) -> bool:
+        """False for built-in kinds validated for metadata only (Namespace, RBAC, ...)."""
+        group, version = split_api_version(api_version)
+        return (group, version, kind) not in BUILTIN_METADATA_ONLY
 
     def has_kind(self, group: str, kind: str) -> bool:
         return bool(self.served_versions(group, kind))
@@ -649,6 +671,8 @@ class SchemaStore:
         group, version = split_api_version(api_version)
         key = (group, version, kind)
         crd = self.versions.get(key)
+        if key in BUILTIN_METADATA_ONLY:
+            return sorted(set(issues))
         if key not in _BUILTIN and (crd is None or not crd.served):
             served = self.served_versions(group, kind)
             hint = f" (served: {', '.join(served)})" if served else ""

@@ -96,6 +96,7 @@ def test_json_report() -> None:
             "kind": "MachineDeployment",
             "name": "Demo-md-0",
             "namespace": "default",
+            "schemaChecked": True,
             "issues": [
                 {
                     "path": "$.metadata.name",
@@ -463,3 +464,13 @@ def test_from_cluster_connection_failure_is_reported(fake_api_server: Path) -> N
     )
     assert result.exit_code == 2
     assert result.output.startswith("error: cannot load kubeconfig")
+
+
+def test_builtin_kinds_are_checked_for_metadata_only() -> None:
+    text = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: clusters\nspec: {anything: 1}\n"
+    report = _run(text)
+    assert report.render_text() == (
+        "valid: 1 document in 1 file (1 of built-in kinds: metadata checked only)\n"
+    )
+    bad = _run(text.replace("name: clusters", "name: Clusters"))
+    assert [i.path for d in bad.documents for i in d.issues] == ["$.metadata.name"]
