@@ -21,3 +21,10 @@ CABPK_IGNITION = GateRequirement(
     deployment="capi-kubeadm-bootstrap-controller-manager",
     how_to_enable="run `clusterctl init` with EXP_KUBEADM_BOOTSTRAP_FORMAT_IGNITION=true",
 )
+
+CAPA_IGNITION = GateRequirement(
+    gate="BootstrapFormatIgnition",
+    namespace="capa-system",
+    deployment="capa-controller-manager",
+    how_to_enable="run `clusterctl init` with EXP_BOOTSTRAP_FORMAT_IGNITION=true",
+)
