@@ -11,12 +11,12 @@ from typing import Any
 
 from capi_sysext import capi, features, providers
 from capi_sysext.catalog import Catalog, Image
-from capi_sysext.errors import RenderError
+from capi_sysext.errors import InputError, RenderError
 from capi_sysext.features.base import ClusterContext
 from capi_sysext.node import NodeRelease, build_node_config
 from capi_sysext.providers.base import Ref
 from capi_sysext.render.clc import render_clc
-from capi_sysext.spec import ClusterSpec, NodeSpec
+from capi_sysext.spec import ROLES, ClusterSpec, NodeSpec
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,18 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     version = str(release.image.version)
     shape = capi.Shape(spec.capi_api)
     names = capi.Names(spec.name)
-
-    def kubeadm(role: str, name: str) -> dict[str, Any]:
+    clc_by_role: dict[str, str] = {}
+    for role in ROLES:
         try:
-            clc = render_clc(build_node_config(spec.node, release, role, provider))
+            clc_by_role[role] = render_clc(build_node_config(spec.node, release, role, provider))
         except RenderError as exc:
             raise RenderError(f"{role} nodes: {exc}") from None
-        return capi.kubeadm_config_spec(spec, provider, shape, role, clc, name)
+    problems = provider.check_node_configs(spec, clc_by_role)
+    if problems:
+        raise InputError(problems)
+
+    def kubeadm(role: str, name: str) -> dict[str, Any]:
+        return capi.kubeadm_config_spec(spec, provider, shape, role, clc_by_role[role], name)
 
     infra = provider.infrastructure(spec)
     cp_machine = provider.machine_template(spec, "control-plane", names.control_plane)

@@ -246,6 +246,13 @@ def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> Clus
     values, p = resolve(variables, layered)
     problems += p
     problems += unknown_keys(_all_known_keys(), layered)
+    if provider is not None:
+        used = {v.key for v in (*variables, PROVIDER_VARIABLE)}
+        problems += [
+            Problem(f"{key} does not apply to provider {provider_name}", "drop it")
+            for key in layered.flags
+            if key not in used
+        ]
     if problems or provider is None:
         raise InputError(problems)
     settings = provider.settings(values)

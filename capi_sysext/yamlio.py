@@ -11,6 +11,7 @@ strings become literal blocks, no anchors/aliases. Same data, same bytes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,20 @@ def _literal_safe(text: str) -> bool:
     return all(line == line.rstrip() for line in text.split("\n")) and "\t" not in text
 
 
+# Strings some reader would take for a number even where PyYAML's YAML 1.1 resolver would not:
+# go-yaml (kubectl) parses `075585003325` as a float, YAML 1.2 readers take `0o644` as octal.
+_NUMBER_LIKE = re.compile(
+    r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?$"
+    r"|^0o[0-7]+$|^0x[0-9a-fA-F]+$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
+)
+
+
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in data and _literal_safe(data) else None
+    style = None
+    if "\n" in data and _literal_safe(data):
+        style = "|"
+    elif _NUMBER_LIKE.match(data):
+        style = "'"
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 

@@ -483,3 +483,16 @@ def test_empty_config() -> None:
     assert parse_clc(render_clc(empty)) == empty
     assert parse_ignition(render_ignition(empty)) == empty
     assert render_butane(empty) == "variant: flatcar\nversion: 1.0.0\n"
+
+
+@pytest.mark.parametrize(
+    "text", ["075585003325", "0644", "0o644", "1.30", "1e3", "yes", "on", "null", "~", "12:30"]
+)
+def test_number_and_bool_like_strings_stay_strings_for_every_reader(text: str) -> None:
+    import yaml
+
+    from capi_sysext import yamlio
+
+    out = yamlio.dump({"v": text})
+    assert out != f"v: {text}\n", "must be quoted"
+    assert yaml.safe_load(out) == {"v": text}

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from capi_sysext import providers
 from capi_sysext.cli import cli, warn
 from capi_sysext.cli.catalogopts import choose_catalog, freshness_options
 from capi_sysext.cli.options import raw_inputs, values_options, variable_options
@@ -19,7 +20,16 @@ from capi_sysext.spec import (
     feature_variables,
 )
 
-_VARIABLES = (PROVIDER_VARIABLE, *NODE_VARIABLES, *CLUSTER_VARIABLES, *feature_variables())
+_PROVIDER_FLAGGED = tuple(
+    v for name in providers.NAMES for v in providers.get(name).variables if v.flag
+)
+_VARIABLES = (
+    PROVIDER_VARIABLE,
+    *NODE_VARIABLES,
+    *CLUSTER_VARIABLES,
+    *feature_variables(),
+    *_PROVIDER_FLAGGED,
+)
 
 
 @cli.command()

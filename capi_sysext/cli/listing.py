@@ -27,7 +27,7 @@ def print_variables(raw: RawInputs) -> None:
     for required in (True, False):
         click.echo("\nRequired:" if required else "\nOptional:")
         for r in (r for r in rows if r["required"] == required):
-            ways = ", ".join(w for w in (r["flag"], r["env"] and f"${{{r['env']}}}"[1:]) if w)
+            ways = ", ".join(w for w in (r["flag"], r["env"] and f"${r['env']}") if w)
             default = "" if required else f"  [default: {_fmt(r['default'])}]"
             choices = f"  ({'|'.join(r['choices'])})" if r["choices"] else ""
             click.echo(f"  {r['key']:<34} {ways}")

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 _MODULES = {
     "azure": "capi_sysext.providers.azure",
+    "aws": "capi_sysext.providers.aws",
+    "gcp": "capi_sysext.providers.gcp",
 }
 NAMES: tuple[str, ...] = tuple(_MODULES)
 

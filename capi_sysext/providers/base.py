@@ -89,6 +89,12 @@ class Provider(ABC):
         """Extra KubeadmConfigSpec fields (files, diskSetup, mounts); same in v1beta1/v1beta2."""
         return {}
 
+    def check_node_configs(
+        self, spec: ClusterSpec, clc_by_role: Mapping[str, str]
+    ) -> list[Problem]:
+        """Checks on the rendered node configs (CLC per role), e.g. a user-data size limit."""
+        return []
+
     def notes(self, spec: ClusterSpec) -> list[str]:
         """Things the user must know (printed on stderr), e.g. management-cluster gates."""
         return []
