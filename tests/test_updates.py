@@ -579,6 +579,14 @@ def test_mhc_timeout_check_ignores_drain_timeout_without_kured() -> None:
                     "--health-check-node-timeout", "1m").exit_code == 0  # fmt: skip
 
 
+def test_kured_settings_without_kured_are_noted() -> None:
+    result = generate("--k8s", "1.33", "--kured-window", "01:00-02:00")
+    assert result.exit_code == 0
+    assert "Kured is off (add --kured)" in result.stderr
+    assert "Kured is off" not in generate("--k8s", "1.33").stderr
+    assert "Kured is off" not in generate("--k8s", "1.33", "--kured").stderr
+
+
 def test_render_node_accepts_the_same_options() -> None:
     result = CliRunner().invoke(
         cli,

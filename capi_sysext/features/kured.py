@@ -422,6 +422,12 @@ class Kured(Feature):
         }
         return [configmap, crs]
 
+    def notes(self, spec: ClusterSpec) -> list[str]:
+        defaults = self.settings({v.key: v.default for v in self.variables})
+        if not self.enabled(spec) and spec.node.features[self.name] != defaults:
+            return ["kured.* settings are ignored: Kured is off (add --kured)"]
+        return []
+
 
 def _selectors(value: Any) -> tuple[str, ...]:
     """Selectors contain commas, so a flag or string value is one selector per line."""

@@ -73,7 +73,6 @@ class Updates(Feature):
             parse_bool,
             default=False,
             flag="--sysupdate/--no-sysupdate",
-            env="SYSUPDATE",
         ),
         Variable(
             "sysupdate.instancesMax",
@@ -97,7 +96,6 @@ class Updates(Feature):
             parse_bool,
             default=False,
             flag="--kured/--no-kured",
-            env="KURED",
         ),
         Variable(
             "flatcar.updates",
