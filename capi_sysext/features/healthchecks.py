@@ -14,7 +14,8 @@ from typing import Any
 
 from capi_sysext.capi import CAPI_GROUP, Names
 from capi_sysext.errors import Problem
-from capi_sysext.features.base import ClusterContext, Feature
+from capi_sysext.features import kured
+from capi_sysext.features.base import ClusterContext, Feature, typed
 from capi_sysext.inputs import Variable, format_duration, parse_bool, parse_duration
 
 CONTROL_PLANE_NAME_LABEL = "cluster.x-k8s.io/control-plane-name"
@@ -48,33 +49,35 @@ class HealthChecks(Feature):
             "replace a machine whose node is NotReady/Unknown this long; must exceed the Kured "
             "drain timeout plus the reboot allowance",
             parse_duration(60),
-            default=3600,
+            default="1h",
             flag="--health-check-node-timeout",
         ),
         Variable(
             "healthChecks.nodeStartupTimeout",
             "replace a machine whose node has not joined after this long",
             parse_duration(60),
-            default=20 * 60,
+            default="20m",
             flag="--health-check-startup-timeout",
         ),
         Variable(
             "healthChecks.rebootAllowance",
             "how long a node may take to reboot and become Ready again",
             parse_duration(60),
-            default=10 * 60,
+            default="10m",
             flag="--health-check-reboot-allowance",
         ),
     )
 
     def settings(self, values: Mapping[str, Any]) -> HealthCheckSettings:
+        v = {var.key: typed(values, var) for var in self.variables}
+        (drain,) = [var for var in kured.FEATURE.variables if var.key == "kured.drainTimeout"]
         return HealthCheckSettings(
-            enabled=values["healthChecks.enabled"],
-            node_timeout_s=values["healthChecks.unhealthyNodeTimeout"],
-            startup_timeout_s=values["healthChecks.nodeStartupTimeout"],
-            reboot_allowance_s=values["healthChecks.rebootAllowance"],
+            enabled=v["healthChecks.enabled"],
+            node_timeout_s=v["healthChecks.unhealthyNodeTimeout"],
+            startup_timeout_s=v["healthChecks.nodeStartupTimeout"],
+            reboot_allowance_s=v["healthChecks.rebootAllowance"],
             kured=values["kured.enabled"],
-            drain_timeout_s=values["kured.drainTimeout"],
+            drain_timeout_s=typed(values, drain),
         )
 
     def check(self, settings: Any) -> list[Problem]:

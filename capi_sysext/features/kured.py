@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from capi_sysext import yamlio
-from capi_sysext.features.base import ClusterContext, Feature
+from capi_sysext.features.base import ClusterContext, Feature, typed
 from capi_sysext.inputs import (
     Variable,
     format_duration,
@@ -291,14 +291,14 @@ class Kured(Feature):
             "kured.window",
             "reboot window START-END (24-hour HH:MM, may span midnight)",
             parse_window,
-            default=("00:00", "23:59"),
+            default="00:00-23:59",
             flag="--kured-window",
         ),
         Variable(
             "kured.rebootDays",
             "days on which Kured may reboot (comma-separated: mon,tue,...)",
             parse_days,
-            default=WEEKDAYS,
+            default=",".join(WEEKDAYS),
             flag="--kured-days",
         ),
         Variable(
@@ -319,14 +319,14 @@ class Kured(Feature):
             "kured.drainTimeout",
             "give up draining a node after this long (e.g. 30m)",
             parse_duration(60),
-            default=30 * 60,
+            default="30m",
             flag="--kured-drain-timeout",
         ),
         Variable(
             "kured.lockTtl",
             "release a reboot lock held this long by a node that never came back (0s: never)",
             parse_duration(0),
-            default=0,
+            default="0s",
             flag="--kured-lock-ttl",
         ),
         Variable(
@@ -343,12 +343,12 @@ class Kured(Feature):
             default=DEFAULT_IMAGE,
             flag="--kured-image",
         ),
-        Variable("kured.period", "how often Kured checks the sentinel", parse_duration(10), 3600),
+        Variable("kured.period", "how often Kured checks the sentinel", parse_duration(10), "1h"),
         Variable(
             "kured.lockReleaseDelay",
             "wait this long after a reboot before releasing the lock",
             parse_duration(0),
-            0,
+            "0s",
         ),
         Variable(
             "kured.forceReboot", "reboot even when the drain failed or timed out", parse_bool, False
@@ -371,21 +371,22 @@ class Kured(Feature):
     )
 
     def settings(self, values: Mapping[str, Any]) -> KuredSettings:
+        v = {var.key: typed(values, var) for var in self.variables}
         return KuredSettings(
-            image=values["kured.image"],
-            window=tuple(values["kured.window"]),
-            days=tuple(values["kured.rebootDays"]),
-            timezone=values["kured.timeZone"],
-            concurrency=values["kured.concurrency"],
-            drain_timeout_s=values["kured.drainTimeout"],
-            lock_ttl_s=values["kured.lockTtl"],
-            lock_release_delay_s=values["kured.lockReleaseDelay"],
-            period_s=values["kured.period"],
-            blocking_pod_selectors=tuple(values["kured.blockingPodSelectors"]),
-            force_reboot=values["kured.forceReboot"],
-            annotate_nodes=values["kured.annotateNodes"],
-            prometheus_url=values["kured.prometheusUrl"],
-            alert_filter_regexp=values["kured.alertFilterRegexp"],
+            image=v["kured.image"],
+            window=v["kured.window"],
+            days=tuple(v["kured.rebootDays"]),
+            timezone=v["kured.timeZone"],
+            concurrency=v["kured.concurrency"],
+            drain_timeout_s=v["kured.drainTimeout"],
+            lock_ttl_s=v["kured.lockTtl"],
+            lock_release_delay_s=v["kured.lockReleaseDelay"],
+            period_s=v["kured.period"],
+            blocking_pod_selectors=tuple(v["kured.blockingPodSelectors"]),
+            force_reboot=v["kured.forceReboot"],
+            annotate_nodes=v["kured.annotateNodes"],
+            prometheus_url=v["kured.prometheusUrl"],
+            alert_filter_regexp=v["kured.alertFilterRegexp"],
         )
 
     @staticmethod
