@@ -403,6 +403,7 @@ def test_kured_daemonset_semantics() -> None:
         "--kured-image", "registry.example.com/kured:1.23.0",
         "--set", "kured.prometheusUrl=http://prometheus.monitoring:9090",
         "--set", "kured.alertFilterRegexp=^(Watchdog|RebootRequired)$",
+        "--set", "kured.rebootDelay=90s", "--set", "kured.drainGracePeriod=30",
         "--health-check-node-timeout", "2h",
     )  # fmt: skip
     manifests = _kured_manifests(docs)
@@ -432,6 +433,7 @@ def test_kured_daemonset_semantics() -> None:
     assert flags["--blocking-pod-selector"] == "app=db,tier=storage"
     assert flags["--prometheus-url"] == "http://prometheus.monitoring:9090"
     assert flags["--alert-filter-regexp"] == "^(Watchdog|RebootRequired)$"
+    assert flags["--reboot-delay"] == "1m30s" and flags["--drain-grace-period"] == "30"
     assert container["image"] == "registry.example.com/kured:1.23.0"
     assert {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
             "effect": "NoSchedule"} in pod["tolerations"]  # fmt: skip
@@ -553,6 +555,8 @@ def test_values_file_sets_kured(tmp_path: Path) -> None:
         (["--set", "kured.prometheusUrl=http://p/$TOKEN"], "kured.prometheusUrl"),
         (["--set", "kured.period=5s"], "kured.period"),
         (["--set", "kured.forceReboot=maybe"], "kured.forceReboot"),
+        (["--set", "kured.drainGracePeriod=-2"], "kured.drainGracePeriod"),
+        (["--set", "kured.rebootDelay=1d"], "kured.rebootDelay"),
         (["--sysupdate-instances-max", "1"], "--sysupdate-instances-max"),
         (["--sysupdate", "--set", "sysupdate.verify=perhaps"], "sysupdate.verify"),
         (["--health-check-startup-timeout", "1y"], "--health-check-startup-timeout"),

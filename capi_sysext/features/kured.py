@@ -132,6 +132,8 @@ class KuredSettings:
     blocking_pod_selectors: tuple[str, ...]
     force_reboot: bool
     annotate_nodes: bool
+    reboot_delay_s: int
+    drain_grace_period_s: int
     prometheus_url: str | None
     alert_filter_regexp: str | None
 
@@ -155,6 +157,11 @@ def kured_args(s: KuredSettings) -> list[str]:
         f"--annotate-nodes={'true' if s.annotate_nodes else 'false'}",
     ]
     args += [f"--blocking-pod-selector={sel}" for sel in s.blocking_pod_selectors]
+    # Flags left at Kured's own default are not spelled out (keeps the manifest short).
+    if s.reboot_delay_s:
+        args.append(f"--reboot-delay={format_duration(s.reboot_delay_s)}")
+    if s.drain_grace_period_s != -1:
+        args.append(f"--drain-grace-period={s.drain_grace_period_s}")
     if s.prometheus_url:
         args.append(f"--prometheus-url={s.prometheus_url}")
     if s.alert_filter_regexp:
@@ -351,6 +358,18 @@ class Kured(Feature):
             "0s",
         ),
         Variable(
+            "kured.rebootDelay",
+            "wait this long after draining before rebooting",
+            parse_duration(0),
+            "0s",
+        ),
+        Variable(
+            "kured.drainGracePeriod",
+            "seconds each pod gets to terminate during the drain (-1: the pod's own setting)",
+            parse_int(-1, 86400),
+            -1,
+        ),
+        Variable(
             "kured.forceReboot", "reboot even when the drain failed or timed out", parse_bool, False
         ),
         Variable(
@@ -385,6 +404,8 @@ class Kured(Feature):
             blocking_pod_selectors=tuple(v["kured.blockingPodSelectors"]),
             force_reboot=v["kured.forceReboot"],
             annotate_nodes=v["kured.annotateNodes"],
+            reboot_delay_s=v["kured.rebootDelay"],
+            drain_grace_period_s=v["kured.drainGracePeriod"],
             prometheus_url=v["kured.prometheusUrl"],
             alert_filter_regexp=v["kured.alertFilterRegexp"],
         )
