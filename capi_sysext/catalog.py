@@ -27,6 +27,8 @@ ARCH_ALIASES = {
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
 _IMAGE_RE = re.compile(r"^kubernetes-v(\d+)\.(\d+)\.(\d+)-(x86-64|arm64)\.raw$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# The bakery, through its redirect service (FACTS.md s.2); a mirror replaces it.
+DEFAULT_BASE_URL = "https://extensions.flatcar.org/extensions"
 
 
 def normalize_arch(value: str) -> str | None:

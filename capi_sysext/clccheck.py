@@ -195,14 +195,14 @@ _SHA512 = re.compile(r"^[0-9a-fA-F]{128}$")
 
 
 def _load(text: str) -> tuple[Any, Issue | None]:
-    from ruamel.yaml import YAML
+    import yaml
+
+    from capi_sysext.yamlio import LOADER
 
     # ct reads YAML with go-yaml, where `mode: 0644` is octal 420; YAML 1.1 rules agree.
-    y = YAML(typ="safe", pure=True)
-    y.version = (1, 1)
     try:
-        return y.load(text), None
-    except Exception as exc:  # ruamel raises several unrelated error classes
+        return yaml.load(text, Loader=LOADER), None
+    except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()
         return None, Issue("$", f"not valid YAML: {' '.join(line.strip() for line in first)}")
 

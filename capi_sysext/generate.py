@@ -95,9 +95,6 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     return GenerateResult(documents=documents, release=release.image, notes=notes)
 
 
-FORMATS = ("clc", "butane", "ignition")
-
-
 @dataclass(frozen=True)
 class NodeRenderResult:
     text: str

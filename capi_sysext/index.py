@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from capi_sysext.catalog import (
+    DEFAULT_BASE_URL,
     SHA256_RE,
     Catalog,
     Image,
@@ -31,7 +32,6 @@ from capi_sysext.catalog import (
 from capi_sysext.errors import CapiSysextError, Problem
 from capi_sysext.fetch import FetchError, HttpClient
 
-DEFAULT_BASE_URL = "https://extensions.flatcar.org/extensions"
 INDEX_PATH = "kubernetes/SHA256SUMS"
 DEFAULT_MAX_AGE = timedelta(hours=24)
 CACHE_FORMAT = 1

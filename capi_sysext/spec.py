@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from capi_sysext import features, providers
-from capi_sysext.catalog import ARCH_ALIASES, ARCHES
+from capi_sysext.catalog import ARCH_ALIASES, ARCHES, DEFAULT_BASE_URL
 from capi_sysext.errors import InputError, Problem
 from capi_sysext.inputs import (
     Layered,
@@ -26,7 +26,6 @@ from capi_sysext.inputs import (
     unknown_keys,
 )
 
-DEFAULT_SYSEXT_BASE_URL = "https://extensions.flatcar.org/extensions"
 CHANNELS = ("stable", "beta", "alpha", "lts")
 CAPI_APIS = ("v1beta2", "v1beta1")
 ROLES = ("control-plane", "worker")
@@ -42,6 +41,9 @@ def _parse_flatcar_version(value: Any) -> str:
 
 def _parse_k8s(value: Any) -> str:
     # Resolution against the catalog happens later; here only the shape is checked.
+    if isinstance(value, float):
+        # YAML reads an unquoted 1.30 as the number 1.3.
+        raise ValueError(f'{value!r} was read as a number; quote it, e.g. "1.30"')
     return parse_str(value)
 
 
@@ -75,7 +77,7 @@ NODE_VARIABLES: tuple[Variable, ...] = (
         "sysext.baseUrl",
         "where nodes download the Kubernetes sysext (bakery or mirror)",
         parse_url,
-        default=DEFAULT_SYSEXT_BASE_URL,
+        default=DEFAULT_BASE_URL,
         flag="--sysext-base-url",
         env="CAPI_SYSEXT_BASE_URL",
     ),

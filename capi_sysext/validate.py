@@ -189,16 +189,16 @@ def parse_documents(text: str, source: str) -> tuple[list[tuple[int, Any]], Issu
 
     YAML 1.1 rules, as kubectl's reader applies them (`on`/`yes` are booleans, `0644` is octal).
     """
-    from ruamel.yaml import YAML
+    import yaml
 
-    y = YAML(typ="safe", pure=True)
-    y.version = (1, 1)
+    from capi_sysext.yamlio import LOADER
+
     docs: list[tuple[int, Any]] = []
     try:
-        for i, d in enumerate(y.load_all(text), start=1):
+        for i, d in enumerate(yaml.load_all(text, Loader=LOADER), start=1):
             if d is not None:
                 docs.append((i, d))
-    except Exception as exc:  # ruamel raises several unrelated error classes
+    except yaml.YAMLError as exc:
         msg = " ".join(line.strip() for line in str(exc).strip().splitlines())
         return docs, Issue("$", f"not valid YAML: {msg}")
     return docs, None

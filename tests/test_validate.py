@@ -22,8 +22,12 @@ from capi_sysext.crdschema import Issue
 from capi_sysext.validate import Report, validate_documents
 
 FIXTURE_FILES = sorted(FIXTURES.glob("*.yaml"))
-# Golden generator outputs (tests/golden/<case>.out, from the generate command's tests).
-GOLDEN_FILES = sorted((Path(__file__).resolve().parent / "golden").glob("*.out"))
+# Golden generator outputs (tests/golden/<case>.out whose case runs `generate`).
+GOLDEN_FILES = sorted(
+    case.with_name(case.name.removesuffix(".case.yaml") + ".out")
+    for case in (Path(__file__).resolve().parent / "golden").glob("*.case.yaml")
+    if yaml.safe_load(case.read_text())["args"][0] == "generate"
+)
 CLC_PATH = "$.spec.kubeadmConfigSpec.ignition.containerLinuxConfig.additionalConfig"
 V1B2 = FIXTURES / "azure-v1beta2.yaml"
 

@@ -7,6 +7,7 @@ returns. This package is the one boundary where domain errors become messages an
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 from typing import Any
 
 import click
@@ -16,6 +17,21 @@ from capi_sysext.errors import CapiSysextError
 
 
 class _Group(click.Group):
+    """Loads a command's module only when that command runs: `generate` must not pay for the
+    imports of `apply` or `validate` (start-up time is a product requirement)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from capi_sysext.cli.commands import COMMANDS
+
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from capi_sysext.cli.commands import COMMANDS
+
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            import_module(COMMANDS[cmd_name])  # its @cli.command decorator registers it
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -48,11 +64,5 @@ def cli() -> None:
     """Cluster API clusters of stock Flatcar nodes that pull Kubernetes as a systemd-sysext."""
 
 
-def _register() -> None:
-    # Command modules import only what their command needs at run time (start-up stays fast).
-    from capi_sysext.cli import commands  # noqa: F401
-
-
 def main() -> None:
-    _register()
     cli(prog_name="capi-sysext")

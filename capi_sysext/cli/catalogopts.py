@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from capi_sysext.index import DEFAULT_BASE_URL, CatalogChoice, load_catalog, parse_max_age
+from capi_sysext.catalog import DEFAULT_BASE_URL
+
+if TYPE_CHECKING:
+    from capi_sysext.index import CatalogChoice
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
     # A callback rather than a ParamType subclass: ParamType is generic only in newer click.
+    from capi_sysext.index import parse_max_age
+
     try:
         return parse_max_age(value)
     except ValueError as exc:
@@ -68,6 +73,8 @@ def choose_catalog(
     max_age: timedelta = timedelta(hours=24),
 ) -> CatalogChoice:
     """load_catalog plus the stderr report: the note, then one warning per malformed index line."""
+    from capi_sysext.index import load_catalog
+
     choice = load_catalog(sysext_base_url, offline=offline, refresh=refresh, max_age=max_age)
     click.echo(choice.note, err=True)
     for w in choice.warnings:

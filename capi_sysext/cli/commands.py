@@ -1,3 +1,10 @@
-"""Registers every command module with the group. One import line per command module."""
+"""The command table: command name -> module defining it. Modules load on first use."""
 
-from capi_sysext.cli import apply, generate, mirror, render_node, validate, versions  # noqa: F401
+COMMANDS = {
+    "apply": "capi_sysext.cli.apply",
+    "generate": "capi_sysext.cli.generate",
+    "mirror": "capi_sysext.cli.mirror",
+    "render-node": "capi_sysext.cli.render_node",
+    "validate": "capi_sysext.cli.validate",
+    "versions": "capi_sysext.cli.versions",
+}

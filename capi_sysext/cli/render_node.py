@@ -12,7 +12,7 @@ import click
 from capi_sysext.cli import cli, warn
 from capi_sysext.cli.catalogopts import choose_catalog, freshness_options
 from capi_sysext.cli.options import raw_inputs, values_options, variable_options
-from capi_sysext.generate import FORMATS
+from capi_sysext.render import FORMATS
 from capi_sysext.spec import NODE_VARIABLES, ROLES, feature_variables
 
 _VARIABLES = (*NODE_VARIABLES, *feature_variables())
