@@ -144,6 +144,39 @@ def parse_url(value: Any) -> str:
     return text
 
 
+_DURATION_PART = re.compile(r"(\d+)(h|m|s)")
+_DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(minimum_s: int = 0) -> Parser:
+    """A Go-style duration of hours/minutes/seconds (30m, 1h30m, 90s) -> whole seconds."""
+
+    def parse(value: Any) -> int:
+        text = parse_str(value).lower()
+        pos, total = 0, 0
+        for m in _DURATION_PART.finditer(text):
+            if m.start() != pos:
+                break
+            total += int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+            pos = m.end()
+        if pos != len(text) or pos == 0:
+            raise ValueError(f"must be a duration like 30m, 1h30m or 90s, got {value!r}")
+        if total < minimum_s:
+            raise ValueError(f"must be at least {format_duration(minimum_s)}, got {text}")
+        return total
+
+    return parse
+
+
+def format_duration(seconds: int) -> str:
+    """Seconds as a compact Go duration (1h30m, 45s, 0s); Go's time.ParseDuration reads it."""
+    if seconds == 0:
+        return "0s"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
+
+
 _CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
 
 

@@ -60,10 +60,8 @@ def verify_check_script(release: NodeRelease) -> str:
 def _sysext(release: NodeRelease) -> NodeConfig:
     sha = release.image.sha256
     files = [File(release.image_path, 0o644, remote=Remote(release.image_url, sha))]
-    units: list[Unit] = [
-        # Flatcar >= 4515 enables sysupdate's timer by default: say explicitly what we want.
-        Unit("systemd-sysupdate.timer", enabled=False),
-    ]
+    # systemd-sysupdate (timer included) belongs to features/updates.py.
+    units: list[Unit] = []
     verify = None
     if sha is not None:
         verify = VERIFY_UNIT

@@ -54,3 +54,12 @@ class Feature(ABC):
 
     def notes(self, spec: ClusterSpec) -> list[str]:
         return []
+
+
+def typed(values: Mapping[str, Any], var: Variable) -> Any:
+    """A variable's typed value. Defaults are spelled the way a user types them ("30m",
+    "00:00-23:59"), so --list-variables shows them readably; such a default is parsed here."""
+    value = values[var.key]
+    if isinstance(value, str) and value == var.default:
+        return var.parse(value)
+    return value

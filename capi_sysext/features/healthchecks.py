@@ -1,0 +1,174 @@
+"""MachineHealthChecks for control plane and workers that tolerate planned reboots.
+
+A node that Kured drains and reboots is NotReady for the drain plus the reboot; the unhealthy-node
+timeout must be longer than that or CAPI replaces the machine mid-update. The drain timeout and
+whether Kured runs are read from the values of the variables the kured/updates features declare
+(never declared twice here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from capi_sysext.capi import CAPI_GROUP, Names
+from capi_sysext.errors import Problem
+from capi_sysext.features import kured
+from capi_sysext.features.base import ClusterContext, Feature, typed
+from capi_sysext.inputs import Variable, format_duration, parse_bool, parse_duration
+
+CONTROL_PLANE_NAME_LABEL = "cluster.x-k8s.io/control-plane-name"
+DEPLOYMENT_NAME_LABEL = "cluster.x-k8s.io/deployment-name"
+WORKER_MAX_UNHEALTHY = "40%"  # stop remediating when this many workers are down at once
+
+
+@dataclass(frozen=True)
+class HealthCheckSettings:
+    enabled: bool
+    node_timeout_s: int
+    startup_timeout_s: int
+    reboot_allowance_s: int
+    # From the kured/updates features' variables, for the cross-check only.
+    kured: bool
+    drain_timeout_s: int
+
+
+class HealthChecks(Feature):
+    name = "healthChecks"
+    variables = (
+        Variable(
+            "healthChecks.enabled",
+            "MachineHealthChecks that replace machines whose node stays unhealthy",
+            parse_bool,
+            default=True,
+            flag="--health-checks/--no-health-checks",
+        ),
+        Variable(
+            "healthChecks.unhealthyNodeTimeout",
+            "replace a machine whose node is NotReady/Unknown this long; must exceed the Kured "
+            "drain timeout plus the reboot allowance",
+            parse_duration(60),
+            default="1h",
+            flag="--health-check-node-timeout",
+        ),
+        Variable(
+            "healthChecks.nodeStartupTimeout",
+            "replace a machine whose node has not joined after this long",
+            parse_duration(60),
+            default="20m",
+            flag="--health-check-startup-timeout",
+        ),
+        Variable(
+            "healthChecks.rebootAllowance",
+            "how long a node may take to reboot and become Ready again",
+            parse_duration(60),
+            default="10m",
+            flag="--health-check-reboot-allowance",
+        ),
+    )
+
+    def settings(self, values: Mapping[str, Any]) -> HealthCheckSettings:
+        v = {var.key: typed(values, var) for var in self.variables}
+        (drain,) = [var for var in kured.FEATURE.variables if var.key == "kured.drainTimeout"]
+        return HealthCheckSettings(
+            enabled=v["healthChecks.enabled"],
+            node_timeout_s=v["healthChecks.unhealthyNodeTimeout"],
+            startup_timeout_s=v["healthChecks.nodeStartupTimeout"],
+            reboot_allowance_s=v["healthChecks.rebootAllowance"],
+            kured=values["kured.enabled"],
+            drain_timeout_s=typed(values, drain),
+        )
+
+    def check(self, settings: Any) -> list[Problem]:
+        s: HealthCheckSettings = settings
+        if not s.enabled:
+            return []
+        needed = s.reboot_allowance_s + (s.drain_timeout_s if s.kured else 0)
+        if s.node_timeout_s > needed:
+            return []
+        what = (
+            f"the Kured drain timeout ({format_duration(s.drain_timeout_s)}) plus the reboot "
+            f"allowance ({format_duration(s.reboot_allowance_s)})"
+            if s.kured
+            else f"the reboot allowance ({format_duration(s.reboot_allowance_s)})"
+        )
+        return [
+            Problem(
+                f"healthChecks.unhealthyNodeTimeout ({format_duration(s.node_timeout_s)}) must "
+                f"be longer than {what}, or CAPI replaces nodes while they reboot",
+                "raise it with flag --health-check-node-timeout (values key "
+                "healthChecks.unhealthyNodeTimeout), or lower --kured-drain-timeout / "
+                "--health-check-reboot-allowance",
+            )
+        ]
+
+    def documents(self, ctx: ClusterContext) -> list[dict[str, Any]]:
+        s: HealthCheckSettings = ctx.spec.node.features[self.name]
+        if not s.enabled:
+            return []
+        names = Names(ctx.spec.name)
+        out = [
+            self._mhc(
+                ctx,
+                s,
+                f"{names.control_plane}-mhc",
+                CONTROL_PLANE_NAME_LABEL,
+                names.control_plane,
+                None,
+            ),
+        ]
+        if ctx.spec.worker_count:
+            out.append(
+                self._mhc(
+                    ctx,
+                    s,
+                    f"{names.workers}-mhc",
+                    DEPLOYMENT_NAME_LABEL,
+                    names.workers,
+                    WORKER_MAX_UNHEALTHY,
+                )
+            )
+        return out
+
+    @staticmethod
+    def _mhc(
+        ctx: ClusterContext,
+        s: HealthCheckSettings,
+        name: str,
+        label: str,
+        value: str,
+        max_unhealthy: str | None,
+    ) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "clusterName": ctx.spec.name,
+            "selector": {"matchLabels": {label: value}},
+        }
+        conditions = ("False", "Unknown")
+        if ctx.shape.v2:
+            spec["checks"] = {
+                "nodeStartupTimeoutSeconds": s.startup_timeout_s,
+                "unhealthyNodeConditions": [
+                    {"type": "Ready", "status": c, "timeoutSeconds": s.node_timeout_s}
+                    for c in conditions
+                ],
+            }
+            if max_unhealthy:
+                spec["remediation"] = {"triggerIf": {"unhealthyLessThanOrEqualTo": max_unhealthy}}
+        else:
+            if max_unhealthy:
+                spec["maxUnhealthy"] = max_unhealthy
+            spec["nodeStartupTimeout"] = format_duration(s.startup_timeout_s)
+            spec["unhealthyConditions"] = [
+                {"type": "Ready", "status": c, "timeout": format_duration(s.node_timeout_s)}
+                for c in conditions
+            ]
+        return {
+            "apiVersion": ctx.shape.api(CAPI_GROUP),
+            "kind": "MachineHealthCheck",
+            "metadata": {"name": name, "namespace": ctx.spec.namespace},
+            "spec": spec,
+        }
+
+
+FEATURE = HealthChecks()
