@@ -266,6 +266,7 @@ def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> Clus
         provider_settings=settings,
     )
     problems = provider.check(spec)
+    problems += [p for f in features.all_features() for p in f.check_cluster(spec)]
     if problems:
         raise InputError(problems)
     return spec

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from capi_sysext.features.base import Feature
 
 # Order matters only for output order of documents; keep it stable.
-_MODULES: tuple[str, ...] = ()
+_MODULES: tuple[str, ...] = ("capi_sysext.features.addons",)
 
 
 @cache
