@@ -338,3 +338,12 @@ def test_generate_notes_the_helm_addon_provider(monkeypatch: pytest.MonkeyPatch)
     assert "clusterctl init --addon helm" in result.stderr
     result = run([*AZURE, "--k8s", "1.33", "--cni", "none", "--no-ccm"], monkeypatch)
     assert "--addon helm" not in result.stderr
+
+
+def test_render_node_ignores_addon_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run(
+        ["render-node", "--k8s", "1.33", "--role", "worker"],
+        monkeypatch,
+        env={"CAPI_SYSEXT_ADDONS_VIA": "crs"},
+    )
+    assert result.exit_code == 0, result.output

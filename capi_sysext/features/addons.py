@@ -290,12 +290,12 @@ class AddonsFeature(Feature):
             cni=values["addons.cni"], ccm=values["addons.ccm"], via=values["addons.via"]
         )
 
-    def check(self, settings: AddonSettings) -> list[Problem]:
-        return _crs_problems(settings)
-
     def check_cluster(self, spec: ClusterSpec) -> list[Problem]:
+        # Not in check(): render-node shares these variables but delivers no add-ons, so an
+        # exported CAPI_SYSEXT_ADDONS_VIA=crs must not break it.
         settings: AddonSettings = spec.node.features[self.name]
-        return resolve_charts(settings, spec.provider, spec.node.kubernetes)[1]
+        charts_problems = resolve_charts(settings, spec.provider, spec.node.kubernetes)[1]
+        return [*_crs_problems(settings), *charts_problems]
 
     def cluster_labels(self, spec: ClusterSpec) -> dict[str, str]:
         labels: dict[str, str] = {}
