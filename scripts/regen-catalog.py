@@ -45,11 +45,18 @@ def read_index(source: str, timeout: float) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("source", nargs="?", default=DEFAULT_BASE_URL,
-                    help="SHA256SUMS file, its URL, or a base URL (default: the bakery)")
+    ap.add_argument(
+        "source",
+        nargs="?",
+        default=DEFAULT_BASE_URL,
+        help="SHA256SUMS file, its URL, or a base URL (default: the bakery)",
+    )
     ap.add_argument("-o", "--output", type=Path, default=REPO / "capi_sysext/data/catalog.json")
-    ap.add_argument("--snapshot", default="",
-                    help="label for the note, e.g. 2026-11 (kept out by default: deterministic)")
+    ap.add_argument(
+        "--snapshot",
+        default="",
+        help="label for the note, e.g. 2026-11 (kept out by default: deterministic)",
+    )
     ap.add_argument("--check", action="store_true", help="do not write; exit 1 if output differs")
     ap.add_argument("--timeout", type=float, default=30.0)
     args = ap.parse_args(argv)
