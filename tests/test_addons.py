@@ -5,23 +5,20 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from crd_fixtures import store
 
 from capi_sysext.cli import cli, commands  # noqa: F401  (importing commands registers them)
 from capi_sysext.features import addons
 from capi_sysext.features.addons import AddonSettings, addon_table, resolve_charts
-from tests.conftest import shared_reference
 
 REPO = Path(__file__).resolve().parent.parent
 AZURE = ["generate", "--provider", "azure", "--name", "demo", "--values", "examples/azure.yaml"]
-HCP_CRD = "cluster-api-addon-provider-helm/addons.cluster.x-k8s.io_helmchartproxies.yaml"
 
 
 def run(
@@ -44,29 +41,11 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 # ---- validation against the HelmChartProxy CRD ----
 
 
-def _strict(schema: Any) -> Any:
-    """CRDs leave objects open (the API server prunes); close them so a typo is an error."""
-    if isinstance(schema, dict):
-        out = {k: _strict(v) for k, v in schema.items()}
-        if "properties" in out and not out.get("x-kubernetes-preserve-unknown-fields"):
-            out.setdefault("additionalProperties", False)
-        return out
-    if isinstance(schema, list):
-        return [_strict(v) for v in schema]
-    return schema
-
-
-@cache
-def hcp_validator() -> jsonschema.Draft7Validator:
-    crd = yaml.safe_load((shared_reference() / "crds" / HCP_CRD).read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
-    schema = _strict(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
-    return jsonschema.Draft7Validator(schema)
-
-
 def hcp_errors(doc: Mapping[str, Any]) -> list[str]:
+    """Strict validation against the pinned CAAPH CRD (closed objects: a typo is an error)."""
     assert doc["apiVersion"] == "addons.cluster.x-k8s.io/v1alpha1"
-    return [f"{list(e.absolute_path)}: {e.message}" for e in hcp_validator().iter_errors(doc)]
+    assert store().schema_checked(doc["apiVersion"], doc["kind"])
+    return [str(issue) for issue in store().validate(doc)]
 
 
 # ---- a small stand-in for CAAPH's template evaluation ----
