@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from capi_sysext.errors import Problem
+from capi_sysext.errors import InputError, Problem
 from capi_sysext.features.base import ClusterContext, Feature
 from capi_sysext.inputs import Variable, parse_bool, parse_choice
 
@@ -315,13 +315,12 @@ class AddonsFeature(Feature):
         return [CAAPH_PREREQUISITE] if settings.wants_helm else []
 
     def _charts(self, spec: ClusterSpec) -> list[Chart]:
-        charts, problems = resolve_charts(
-            spec.node.features[self.name], spec.provider, spec.node.kubernetes
-        )
-        # check_cluster ran in build_cluster_spec; a spec built another way must not lose add-ons.
+        settings: AddonSettings = spec.node.features[self.name]
+        charts, problems = resolve_charts(settings, spec.provider, spec.node.kubernetes)
+        # check_cluster ran in build_cluster_spec; a spec built another way must not silently
+        # lose its add-ons either.
+        problems = [*_crs_problems(settings), *problems]
         if problems:
-            from capi_sysext.errors import InputError
-
             raise InputError(problems)
         return charts
 
