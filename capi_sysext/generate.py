@@ -43,6 +43,11 @@ def pinning_notes(release: NodeRelease) -> list[str]:
 def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     provider = providers.get(spec.provider)
     release = resolve_release(spec.node, catalog)
+    # After the release: checks that depend on the Kubernetes minor (pinned add-on charts) only
+    # make sense for a version that exists.
+    problems = [p for f in features.all_features() for p in f.check_cluster(spec)]
+    if problems:
+        raise InputError(problems)
     version = str(release.image.version)
     shape = capi.Shape(spec.capi_api)
     names = capi.Names(spec.name)

@@ -113,15 +113,7 @@ def crd_errors(doc: dict[str, Any]) -> list[str]:
     return [f"{key} {list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
 
 
-GOLDEN_OUTS = sorted(GOLDEN.glob("*.out"))
-
-
-@pytest.mark.parametrize("out", GOLDEN_OUTS, ids=[o.stem for o in GOLDEN_OUTS])
-def test_golden_documents_validate_strictly_against_crds(out: Path) -> None:
-    docs = [d for d in yaml.safe_load_all(out.read_text()) if d]
-    assert docs
-    errors = [e for d in docs for e in crd_errors(d)]
-    assert errors == []
+# Every generated golden document is validated strictly in test_validate.py.
 
 
 def test_strict_validation_catches_a_typo() -> None:

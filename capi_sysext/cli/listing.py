@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import click
 
-from capi_sysext import providers, yamlio
+from capi_sysext import features, providers, yamlio
 from capi_sysext.errors import InputError, Problem
 from capi_sysext.inputs import RawInputs, layer, resolve
-from capi_sysext.spec import PROVIDER_VARIABLE, cluster_variables, describe_variables
+from capi_sysext.spec import (
+    PROVIDER_VARIABLE,
+    cluster_variables,
+    describe_variables,
+    feature_variables,
+)
 
 
 def print_variables(raw: RawInputs) -> None:
@@ -22,8 +27,15 @@ def print_variables(raw: RawInputs) -> None:
             ]
         )
     provider = providers.get(values["provider"])
+    layered = layer(raw, yamlio.load_file)
     rows = describe_variables(cluster_variables(provider.name))
     click.echo(f"{provider.title}: {provider.prerequisites}")
+    # What the chosen features need too (e.g. the Helm add-on provider); a bad value falls back to
+    # its default here, `generate` reports it.
+    feature_values, _ = resolve(feature_variables(), layered)
+    for feature in features.all_features():
+        for line in feature.prerequisites(feature.settings(feature_values)):
+            click.echo(f"  also: {line}")
     for required in (True, False):
         click.echo("\nRequired:" if required else "\nOptional:")
         for r in (r for r in rows if r["required"] == required):

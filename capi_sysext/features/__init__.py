@@ -18,6 +18,7 @@ _MODULES: tuple[str, ...] = (
     "capi_sysext.features.updates",
     "capi_sysext.features.kured",
     "capi_sysext.features.healthchecks",
+    "capi_sysext.features.addons",
 )
 
 

@@ -41,6 +41,10 @@ class Feature(ABC):
     def check(self, settings: Any) -> list[Problem]:
         return []
 
+    def check_cluster(self, spec: ClusterSpec) -> list[Problem]:
+        """Checks that need the whole cluster spec (provider, Kubernetes minor); `generate` only."""
+        return []
+
     def node_config(self, settings: Any, release: NodeRelease, role: str) -> NodeConfig:
         return NodeConfig()
 
@@ -53,6 +57,10 @@ class Feature(ABC):
         return []
 
     def notes(self, spec: ClusterSpec) -> list[str]:
+        return []
+
+    def prerequisites(self, settings: Any) -> list[str]:
+        """Management-cluster components these settings need (--list-variables, README)."""
         return []
 
 
