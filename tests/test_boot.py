@@ -494,6 +494,16 @@ def test_clc_guard_unit(
     image = root / image_path(HOST_ARCH).lstrip("/")
     link = root / SYSEXT_LINK.lstrip("/")
 
+    unit_file = root / "etc/systemd/system" / VERIFY_UNIT
+    # systemd's own parser accepts the unit (quoting, specifiers, $ escapes, ExecStart path).
+    analyze = subprocess.run(
+        ["systemd-analyze", "verify", str(unit_file)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert analyze.returncode == 0 and analyze.stderr == "", analyze.stderr
     argv, unit = guard_command(root)
     assert argv[:2] == ["/usr/bin/sh", "-c"] and len(argv) == 3
     assert Path(argv[0]).exists()
