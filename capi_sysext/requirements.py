@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,3 +23,106 @@ CABPK_IGNITION = GateRequirement(
     deployment="capi-kubeadm-bootstrap-controller-manager",
     how_to_enable="run `clusterctl init` with EXP_KUBEADM_BOOTSTRAP_FORMAT_IGNITION=true",
 )
+
+
+@dataclass(frozen=True)
+class GateRule:
+    """Documents of these (API group, kind) pairs need ``requirement``; ``when`` narrows it further.
+
+    ``kinds`` empty means every kind of the group. ``when`` is a predicate on one document (for
+    instance: uses `format: ignition`); None means the kind alone is enough.
+    """
+
+    group: str
+    kinds: frozenset[str]
+    requirement: GateRequirement
+    when: Callable[[Mapping[str, Any]], bool] | None = None
+
+    def matches(self, doc: Mapping[str, Any]) -> bool:
+        api_version = str(doc.get("apiVersion", ""))
+        group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+        if group != self.group:
+            return False
+        if self.kinds and str(doc.get("kind", "")) not in self.kinds:
+            return False
+        return self.when is None or self.when(doc)
+
+
+CAPA_IGNITION = GateRequirement(
+    gate="BootstrapFormatIgnition",
+    namespace="capa-system",
+    deployment="capa-controller-manager",
+    how_to_enable="run `clusterctl init` with EXP_BOOTSTRAP_FORMAT_IGNITION=true",
+)
+
+
+def _ignition_format(doc: Mapping[str, Any]) -> bool:
+    """KubeadmConfig(Template) and KubeadmControlPlane(Template) nest the config differently."""
+    stack: list[Any] = [doc.get("spec")]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            if node.get("format") == "ignition":
+                return True
+            stack.extend(node.values())
+    return False
+
+
+_KUBEADM_KINDS = frozenset(
+    {"KubeadmConfig", "KubeadmConfigTemplate", "KubeadmControlPlane", "KubeadmControlPlaneTemplate"}
+)
+_AWS_INFRA_KINDS = frozenset(
+    {
+        "AWSCluster",
+        "AWSClusterTemplate",
+        "AWSMachine",
+        "AWSMachineTemplate",
+        "AWSMachinePool",
+        "AWSManagedMachinePool",
+        "AWSManagedCluster",
+    }
+)
+
+# Data, not code: provider modules append their rules here (register_gate_rule) instead of
+# growing an if/else chain.
+GATE_RULES: list[GateRule] = [
+    GateRule("bootstrap.cluster.x-k8s.io", _KUBEADM_KINDS, CABPK_IGNITION, _ignition_format),
+    GateRule("controlplane.cluster.x-k8s.io", _KUBEADM_KINDS, CABPK_IGNITION, _ignition_format),
+    GateRule("infrastructure.cluster.x-k8s.io", _AWS_INFRA_KINDS, CAPA_IGNITION),
+]
+
+
+def register_gate_rule(rule: GateRule) -> None:
+    if rule not in GATE_RULES:
+        GATE_RULES.append(rule)
+
+
+def requirements_for(docs: Iterable[Mapping[str, Any]]) -> list[GateRequirement]:
+    """The feature gates the management cluster must have on for these documents, deduplicated."""
+    found: list[GateRequirement] = []
+    for doc in docs:
+        for rule in GATE_RULES:
+            if rule.requirement not in found and rule.matches(doc):
+                found.append(rule.requirement)
+    return found
+
+
+@dataclass(frozen=True)
+class CRDRequirement:
+    """A kind that only works when another provider's CRD is installed (checked before writing)."""
+
+    group: str
+    kind: str
+    crd_name: str
+    how_to_install: str
+
+
+# HelmChartProxy documents need the Cluster API add-on provider for Helm (CAAPH).
+CRD_REQUIREMENTS: list[CRDRequirement] = [
+    CRDRequirement(
+        group="addons.cluster.x-k8s.io",
+        kind="HelmChartProxy",
+        crd_name="helmchartproxies.addons.cluster.x-k8s.io",
+        how_to_install="install the Helm add-on provider: `clusterctl init --addon helm`",
+    ),
+]

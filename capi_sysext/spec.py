@@ -77,7 +77,7 @@ NODE_VARIABLES: tuple[Variable, ...] = (
         parse_url,
         default=DEFAULT_SYSEXT_BASE_URL,
         flag="--sysext-base-url",
-        env="SYSEXT_BASE_URL",
+        env="CAPI_SYSEXT_BASE_URL",
     ),
 )
 

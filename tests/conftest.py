@@ -46,5 +46,8 @@ def _clean_input_env(
     """A developer's exported AZURE_* or CLUSTER_NAME must not change test results."""
     for name in _input_env_names():
         monkeypatch.delenv(name, raising=False)
+    # Tests never reach the real bakery: tests that exercise refresh pass a 127.0.0.1 URL and
+    # call the core with offline=False explicitly.
+    monkeypatch.setenv("CAPI_SYSEXT_OFFLINE", "1")
     # Never read or write the user's real cache from tests.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
 from capi_sysext.cli import cli, warn
+from capi_sysext.cli.catalogopts import choose_catalog, freshness_options
 from capi_sysext.cli.options import raw_inputs, values_options, variable_options
 from capi_sysext.spec import (
     CLUSTER_VARIABLES,
@@ -31,15 +33,23 @@ _VARIABLES = (PROVIDER_VARIABLE, *NODE_VARIABLES, *CLUSTER_VARIABLES, *feature_v
     help="Write to FILE, or DIR/<name>.yaml; default stdout.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@freshness_options
 @click.option(
     "--list-variables",
     is_flag=True,
     help="List the inputs the provider needs (required and optional) and exit.",
 )
-def generate(output: Path | None, force: bool, list_variables: bool, **params: Any) -> None:
+def generate(
+    output: Path | None,
+    force: bool,
+    list_variables: bool,
+    offline: bool,
+    refresh: bool,
+    max_age: timedelta,
+    **params: Any,
+) -> None:
     """Generate the cluster definition (Cluster, infrastructure, control plane, workers)."""
     from capi_sysext import yamlio
-    from capi_sysext.catalog import load_embedded
     from capi_sysext.generate import generate as run
     from capi_sysext.output import check_writable, output_path, write_atomic
     from capi_sysext.spec import build_cluster_spec
@@ -56,7 +66,10 @@ def generate(output: Path | None, force: bool, list_variables: bool, **params: A
         target = output_path(output, f"{name}.yaml")
         check_writable(target, force)
     spec = build_cluster_spec(raw, yamlio.load_file)
-    result = run(spec, load_embedded())
+    catalog = choose_catalog(
+        spec.node.sysext_base_url, offline=offline, refresh=refresh, max_age=max_age
+    ).catalog
+    result = run(spec, catalog)
     text = yamlio.dump_all(result.documents)
     for note in result.notes:
         warn(note)

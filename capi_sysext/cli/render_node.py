@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
 from capi_sysext.cli import cli, warn
+from capi_sysext.cli.catalogopts import choose_catalog, freshness_options
 from capi_sysext.cli.options import raw_inputs, values_options, variable_options
 from capi_sysext.generate import FORMATS
 from capi_sysext.spec import NODE_VARIABLES, ROLES, feature_variables
@@ -42,12 +44,20 @@ _VARIABLES = (*NODE_VARIABLES, *feature_variables())
     help="Write to FILE (or DIR/<role>.<ext>); default stdout.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@freshness_options
 def render_node(
-    role: str, fmt: str, provider: str | None, output: Path | None, force: bool, **params: Any
+    role: str,
+    fmt: str,
+    provider: str | None,
+    output: Path | None,
+    force: bool,
+    offline: bool,
+    refresh: bool,
+    max_age: timedelta,
+    **params: Any,
 ) -> None:
     """Render a Flatcar node config that pulls Kubernetes as a sysext, for use outside CAPI."""
     from capi_sysext import providers, yamlio
-    from capi_sysext.catalog import load_embedded
     from capi_sysext.errors import InputError, Problem
     from capi_sysext.generate import render_node as run
     from capi_sysext.output import check_writable, output_path, write_atomic
@@ -68,7 +78,10 @@ def render_node(
         target = output_path(output, f"{role}.{ext}")
         check_writable(target, force)
     node, _ = build_node_spec(raw_inputs(_VARIABLES, params), yamlio.load_file)
-    result = run(node, role, fmt, load_embedded(), provider)
+    catalog = choose_catalog(
+        node.sysext_base_url, offline=offline, refresh=refresh, max_age=max_age
+    ).catalog
+    result = run(node, role, fmt, catalog, provider)
     for note in result.notes:
         warn(note)
     if target is None:

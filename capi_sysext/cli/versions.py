@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import click
 
 from capi_sysext.cli import cli
+from capi_sysext.cli.catalogopts import catalog_options, choose_catalog
 
 
 @cli.command()
@@ -20,11 +22,16 @@ from capi_sysext.cli import cli
     help="Output format.",
 )
 @click.option("--all", "show_all", is_flag=True, help="List every image, not one line per minor.")
-def versions(fmt: str, show_all: bool) -> None:
+@catalog_options
+def versions(
+    fmt: str, show_all: bool, sysext_base_url: str, offline: bool, refresh: bool, max_age: timedelta
+) -> None:
     """List the published Kubernetes sysext versions per minor and arch."""
-    from capi_sysext.catalog import ARCHES, load_embedded
+    from capi_sysext.catalog import ARCHES
 
-    catalog = load_embedded()
+    catalog = choose_catalog(
+        sysext_base_url, offline=offline, refresh=refresh, max_age=max_age
+    ).catalog
     if fmt == "json":
         rows: list[dict[str, Any]] = [
             {

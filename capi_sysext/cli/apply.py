@@ -1,0 +1,133 @@
+"""`capi-sysext apply`: server-side apply of generated documents, optionally waiting for them."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from capi_sysext.cli import cli
+from capi_sysext.errors import InputError, Problem
+
+if TYPE_CHECKING:
+    from capi_sysext.apply import ClusterStatus
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> float:
+    """`20m`, `1h30m`, `90s` or plain seconds, as seconds."""
+    text = text.strip()
+    if text.replace(".", "", 1).isdigit():
+        return float(text)
+    match = _DURATION.match(text)
+    if not text or not match or not any(match.groups()):
+        raise InputError([Problem(f"--timeout {text!r} is not a duration", "use e.g. 20m, 90s")])
+    h, m, s = (int(g or 0) for g in match.groups())
+    return float(h * 3600 + m * 60 + s)
+
+
+def _read_inputs(files: tuple[str, ...]) -> list[Any]:
+    from pathlib import Path
+
+    from capi_sysext.yamlio import load_all
+
+    docs: list[Any] = []
+    for name in files:
+        if name == "-":
+            docs.extend(load_all(sys.stdin.read(), "<stdin>"))
+            continue
+        try:
+            text = Path(name).read_text("utf-8")
+        except OSError as exc:
+            raise InputError([Problem(f"cannot read {name}: {exc.strerror}")]) from None
+        docs.extend(load_all(text, name))
+    if not docs:
+        raise InputError([Problem("no documents to apply", "pass -f FILE (or - for stdin)")])
+    return docs
+
+
+@cli.command("apply")
+@click.option(
+    "-f",
+    "--filename",
+    "files",
+    multiple=True,
+    required=True,
+    help="YAML file with the documents to apply; - reads stdin. Repeatable.",
+)
+@click.option(
+    "--kubeconfig", type=click.Path(dir_okay=False), help="Management cluster kubeconfig."
+)
+@click.option("--context", help="Kubeconfig context to use.")
+@click.option("--dry-run", is_flag=True, help="Let the API server validate without storing.")
+@click.option(
+    "--force-conflicts", is_flag=True, help="Take over fields owned by another field manager."
+)
+@click.option("--create-namespace", is_flag=True, help="Create missing target namespaces.")
+@click.option("--wait", is_flag=True, help="Follow the Cluster until its control plane is up.")
+@click.option("--timeout", default="20m", show_default=True, help="How long --wait waits.")
+def apply_command(
+    *,
+    files: tuple[str, ...],
+    kubeconfig: str | None,
+    context: str | None,
+    dry_run: bool,
+    force_conflicts: bool,
+    create_namespace: bool,
+    wait: bool,
+    timeout: str,
+) -> None:
+    """Server-side apply the documents (field manager capi-sysext) in dependency order."""
+    from capi_sysext.apply import ApplyFailed, ApplyOptions, apply_documents, wait_for_clusters
+    from capi_sysext.requirements import requirements_for
+
+    if wait and dry_run:
+        raise InputError([Problem("--wait cannot follow a --dry-run", "drop one of them")])
+    options = ApplyOptions(
+        kubeconfig=kubeconfig,
+        context=context,
+        dry_run=dry_run,
+        force_conflicts=force_conflicts,
+        create_namespace=create_namespace,
+        wait_timeout=parse_duration(timeout),
+    )
+    docs = _read_inputs(files)
+    try:
+        result = apply_documents(docs, options, requirements_for(docs))
+    except ApplyFailed as exc:
+        for line in exc.result.lines():
+            click.echo(line)
+        raise
+    for line in result.lines():
+        click.echo(line)
+    if wait:
+        printer = _ProgressPrinter(sys.stdout.isatty())
+        try:
+            wait_for_clusters(docs, options, printer)
+        finally:
+            printer.close()
+
+
+class _ProgressPrinter:
+    """One rewritten line on a terminal; plain lines (only on change) otherwise."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.open_line = False
+
+    def __call__(self, status: ClusterStatus) -> None:
+        if not self.tty:
+            click.echo(status.line())
+            return
+        # color=True: we already know this is a terminal; click would strip the escape otherwise.
+        click.echo(f"\r\033[K{status.line()}", nl=False, color=True)
+        self.open_line = True
+
+    def close(self) -> None:
+        # Leave the cursor on a fresh line so the summary or error does not overwrite progress.
+        if self.open_line:
+            click.echo()
+            self.open_line = False

@@ -1,0 +1,441 @@
+"""The live version catalog: the bakery's sha256sum index, a per-URL cache, and the fallbacks.
+
+`load_catalog` is the one entry point commands use. Order of preference: a fresh cache, a
+(conditional) refresh of the index, the cache however old, the embedded catalog. The returned note
+says which one was used so the CLI can print it on stderr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from capi_sysext.catalog import (
+    SHA256_RE,
+    Catalog,
+    Image,
+    catalog_from_json,
+    catalog_to_json,
+    load_embedded,
+    parse_image_filename,
+)
+from capi_sysext.errors import CapiSysextError, Problem
+from capi_sysext.fetch import FetchError, HttpClient
+
+DEFAULT_BASE_URL = "https://extensions.flatcar.org/extensions"
+INDEX_PATH = "kubernetes/SHA256SUMS"
+DEFAULT_MAX_AGE = timedelta(hours=24)
+CACHE_FORMAT = 1
+# Names that look like a Kubernetes image but do not parse are worth a warning (a truncated line
+# or a typo); confs and other extensions in the same index are expected and ignored silently.
+_K8S_IMAGE_LIKE = re.compile(r"^kubernetes-v\d(?!.*\.conf$)")
+_HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
+
+
+class IndexFormatError(CapiSysextError):
+    """The index answered but lists no usable Kubernetes image (wrong URL, HTML page, garbage)."""
+
+
+def normalize_base_url(base_url: str) -> str:
+    return base_url.strip().rstrip("/")
+
+
+def index_url(base_url: str) -> str:
+    return f"{normalize_base_url(base_url)}/{INDEX_PATH}"
+
+
+def image_url(base_url: str, filename: str) -> str:
+    """Where first boot downloads an image: directly under the base URL."""
+    return f"{normalize_base_url(base_url)}/{filename}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+def parse_index(text: str, source: str) -> tuple[list[Image], list[str]]:
+    """Kubernetes images listed in a sha256sum-format index, plus warnings for malformed lines.
+
+    Lines are `<64 hex>  <file>` (or `<hex> *<file>`, sha256sum's binary mode). Other files in
+    the index are skipped silently; malformed lines become warnings naming source and line number.
+    Raises IndexFormatError when not a single usable image line remains.
+    """
+    images: dict[str, Image] = {}
+    warnings: list[str] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"{source}:{lineno}"
+        parts = line.split(None, 1)
+        digest = parts[0]
+        if len(parts) == 1:
+            warnings.append(f"{where}: incomplete line (no file name): {_clip(line)}")
+            continue
+        rest = line[len(digest) :]
+        if rest.startswith(("  ", " *")):
+            name = rest[2:]
+        else:
+            warnings.append(
+                f"{where}: expected '<sha256>  <file>' (two spaces) but got: {_clip(line)}"
+            )
+            continue
+        name = name.strip().removeprefix("./")
+        parsed = parse_image_filename(name)
+        if parsed is None:
+            if _K8S_IMAGE_LIKE.match(name):
+                warnings.append(f"{where}: not a valid Kubernetes image name: {_clip(name)}")
+            continue
+        if not (_HEX_RE.match(digest) and len(digest) == 64):
+            warnings.append(f"{where}: bad sha256 for {name} (need 64 hex digits): {_clip(digest)}")
+            continue
+        digest = digest.lower()
+        previous = images.get(name)
+        if previous is not None:
+            if previous.sha256 != digest:
+                warnings.append(
+                    f"{where}: {name} listed again with a different sha256; keeping the first"
+                )
+            continue
+        images[name] = Image(parsed[0], parsed[1], digest)
+    if not images:
+        detail = f" ({len(warnings)} malformed lines, first: {warnings[0]})" if warnings else ""
+        raise IndexFormatError(
+            [
+                Problem(
+                    f"{source} lists no Kubernetes sysext image{detail}",
+                    "check --sysext-base-url points at a sysext-bakery layout, or use --offline",
+                )
+            ]
+        )
+    ordered = sorted(images.values(), key=lambda i: (i.arch, i.version))
+    return ordered, warnings
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """What we keep per base URL: the parsed index plus what a conditional request needs."""
+
+    base_url: str
+    fetched_at: datetime
+    images: tuple[Image, ...]
+    etag: str | None = None
+    last_modified: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def index_url(self) -> str:
+        return index_url(self.base_url)
+
+    def catalog(self, source: str) -> Catalog:
+        return Catalog.from_images(self.images, source)
+
+    def to_json(self) -> dict[str, object]:
+        table = catalog_to_json(Catalog.from_images(self.images, "cache"), "")["images"]
+        return {
+            "format": CACHE_FORMAT,
+            "base_url": self.base_url,
+            "index_url": self.index_url,
+            "fetched_at": self.fetched_at.astimezone(UTC).isoformat(),
+            "etag": self.etag,
+            "last_modified": self.last_modified,
+            "warnings": list(self.warnings),
+            "images": table,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> CacheEntry:
+        """Raises ValueError on any shape problem: the caller treats the cache as corrupt."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        if data.get("format") != CACHE_FORMAT:
+            raise ValueError(f"unknown cache format {data.get('format')!r}")
+        base_url = data.get("base_url")
+        fetched = data.get("fetched_at")
+        etag = data.get("etag")
+        last_modified = data.get("last_modified")
+        warnings = data.get("warnings", [])
+        if not isinstance(base_url, str) or not isinstance(fetched, str):
+            raise ValueError("missing base_url or fetched_at")
+        if not (etag is None or isinstance(etag, str)) or not (
+            last_modified is None or isinstance(last_modified, str)
+        ):
+            raise ValueError("bad etag or last_modified")
+        if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+            raise ValueError("bad warnings list")
+        fetched_at = datetime.fromisoformat(fetched)
+        if fetched_at.tzinfo is None:
+            raise ValueError("fetched_at has no time zone")
+        catalog = catalog_from_json(data, "cache")
+        images = tuple(catalog.all_images())
+        if not images:
+            raise ValueError("no images")
+        if any(img.sha256 is None or not SHA256_RE.match(img.sha256) for img in images):
+            raise ValueError("image without sha256")
+        return cls(base_url, fetched_at, images, etag, last_modified, tuple(warnings))
+
+
+def default_cache_dir() -> Path:
+    # XDG Base Directory spec: a relative XDG_CACHE_HOME is invalid and must be ignored.
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return root / "capi-sysext"
+
+
+def cache_path(base_url: str, cache_dir: Path | None = None) -> Path:
+    """One file per base URL; hashed because a URL is not a safe file name."""
+    digest = hashlib.sha256(normalize_base_url(base_url).encode()).hexdigest()[:20]
+    return (cache_dir or default_cache_dir()) / f"index-{digest}.json"
+
+
+def read_cache(path: Path, base_url: str) -> tuple[CacheEntry | None, str | None]:
+    """(entry, None), (None, None) when absent, or (None, why) when the file is corrupt."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"cannot read cache {path}: {exc.strerror}"
+    try:
+        entry = CacheEntry.from_json(json.loads(text))
+    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        return None, f"corrupt cache {path} ({exc}); it will be replaced"
+    if normalize_base_url(entry.base_url) != normalize_base_url(base_url):
+        return None, f"cache {path} belongs to {entry.base_url}; it will be replaced"
+    return entry, None
+
+
+def write_cache(path: Path, entry: CacheEntry) -> None:
+    """Atomic: a reader (or a crash) sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(entry.to_json(), indent=1, sort_keys=True) + "\n"
+    write_atomic(path, text.encode())
+
+
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            Path(tmp).chmod(mode)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetching
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    entry: CacheEntry
+    not_modified: bool  # the server answered 304: the cached images were re-validated
+    warnings: list[str] = field(default_factory=list)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def fetch_index(
+    base_url: str,
+    *,
+    cache_dir: Path | None = None,
+    timeout: float | None = None,
+    retries: int | None = None,
+    sleep: Callable[[float], None] | None = None,
+    client: HttpClient | None = None,
+    now: Callable[[], datetime] = _utcnow,
+) -> FetchResult:
+    """GET <base>/kubernetes/SHA256SUMS (conditional when cached), parse it, update the cache.
+
+    Raises FetchError (naming the URL) when unreachable after retries or on an HTTP error, and
+    IndexFormatError when the body lists no usable image. The cache is left untouched on errors.
+    """
+    client = client or HttpClient()
+    overrides: dict[str, object] = {
+        k: v
+        for k, v in (("timeout", timeout), ("retries", retries), ("sleep", sleep))
+        if v is not None
+    }
+    if overrides:
+        client = dataclasses.replace(client, _pool=None, **overrides)  # type: ignore[arg-type]
+    base = normalize_base_url(base_url)
+    url = index_url(base)
+    path = cache_path(base, cache_dir)
+    cached, _ = read_cache(path, base)
+
+    headers: dict[str, str] = {}
+    if cached is not None:
+        if cached.etag:
+            headers["If-None-Match"] = cached.etag
+        if cached.last_modified:
+            headers["If-Modified-Since"] = cached.last_modified
+
+    def attempt() -> tuple[int, bytes, str | None, str | None]:
+        resp = client.open(url, headers, ok=frozenset({304}))
+        body = client.read_all(url, resp)
+        return resp.status, body, resp.headers.get("ETag"), resp.headers.get("Last-Modified")
+
+    status, body, etag, last_modified = client.with_retries(attempt)
+    if status == 304 and cached is not None:
+        entry = CacheEntry(
+            base,
+            now(),
+            cached.images,
+            etag or cached.etag,
+            last_modified or cached.last_modified,
+            cached.warnings,
+        )
+        return FetchResult(entry, not_modified=True, warnings=_try_write(path, entry))
+    if status == 304:
+        raise FetchError(url, "HTTP 304 for an unconditional request", transient=False)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = body.decode("utf-8", errors="replace")
+    images, warnings = parse_index(text, url)
+    entry = CacheEntry(base, now(), tuple(images), etag, last_modified, tuple(warnings))
+    return FetchResult(entry, not_modified=False, warnings=warnings + _try_write(path, entry))
+
+
+def _try_write(path: Path, entry: CacheEntry) -> list[str]:
+    """A cache we cannot write (read-only home, full disk) must not fail the command."""
+    try:
+        write_cache(path, entry)
+    except OSError as exc:
+        return [f"cannot write cache {path}: {exc.strerror or exc}"]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# The entry point for commands
+
+
+@dataclass(frozen=True)
+class CatalogChoice:
+    """The catalog to resolve versions against, and one line for stderr saying where it came from.
+
+    `warnings` are malformed index lines from a fetch made just now (print them as warnings);
+    `kind` is "index" (fetched or re-validated now), "cache" or "embedded".
+    """
+
+    catalog: Catalog
+    note: str
+    kind: Literal["index", "cache", "embedded"]
+    warnings: tuple[str, ...] = ()
+    fetched_at: datetime | None = None
+
+
+def _when(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def load_catalog(
+    base_url: str = DEFAULT_BASE_URL,
+    *,
+    offline: bool = False,
+    refresh: bool = False,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+    cache_dir: Path | None = None,
+    client: HttpClient | None = None,
+    now: Callable[[], datetime] = _utcnow,
+) -> CatalogChoice:
+    """The freshest catalog available for base_url.
+
+    offline: never touch the network (cache, else embedded). refresh: fetch even if the cache is
+    fresh. Otherwise fetch when the cache is missing, corrupt or older than max_age. When the index
+    is unreachable (network error, timeout, 5xx after retries) fall back to the cache, then to the
+    embedded catalog. An index that answers 404/4xx or lists nothing usable is an error: the base
+    URL is wrong, and nodes pointed at it would fail at first boot.
+    """
+    base = normalize_base_url(base_url)
+    url = index_url(base)
+    path = cache_path(base, cache_dir)
+    cached, cache_problem = read_cache(path, base)
+    problem = f"; {cache_problem}" if cache_problem else ""
+
+    def from_cache(why: str) -> CatalogChoice:
+        assert cached is not None
+        return CatalogChoice(
+            cached.catalog(f"cache of {url}"),
+            f"catalog: cache of {url} (fetched {_when(cached.fetched_at)}; {why})",
+            "cache",
+            fetched_at=cached.fetched_at,
+        )
+
+    def embedded(why: str) -> CatalogChoice:
+        # The embedded catalog describes the bakery; a mirror may hold only some of it.
+        caveat = "" if base == DEFAULT_BASE_URL else f"; it lists the bakery's images, not {base}'s"
+        note = f"catalog: embedded ({why}{problem}{caveat})"
+        return CatalogChoice(load_embedded(), note, "embedded")
+
+    if offline:
+        return from_cache("offline") if cached else embedded("offline, no cached index")
+    if cached is not None and not refresh:
+        age = now() - cached.fetched_at
+        if timedelta(0) <= age < max_age:
+            return from_cache(f"younger than {_duration(max_age)}")
+    try:
+        result = fetch_index(base, cache_dir=cache_dir, client=client, now=now)
+    except FetchError as exc:
+        if not exc.transient:
+            fix = "check --sysext-base-url, or use --offline for the cached/embedded catalog"
+            raise exc.replace(fix=fix) from exc
+        if cached is not None:
+            return from_cache(f"index unreachable: {exc.reason}")
+        return embedded(f"index unreachable: {exc.reason}")
+    entry = result.entry
+    state = "not modified, checked" if result.not_modified else "fetched"
+    return CatalogChoice(
+        entry.catalog(url),
+        f"catalog: {url} ({state} {_when(entry.fetched_at)})",
+        "index",
+        tuple(result.warnings),
+        entry.fetched_at,
+    )
+
+
+def _duration(d: timedelta) -> str:
+    secs = int(d.total_seconds())
+    if secs % 3600 == 0:
+        return f"{secs // 3600} h"
+    if secs % 60 == 0:
+        return f"{secs // 60} min"
+    return f"{secs} s"
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
+
+
+def parse_max_age(text: str) -> timedelta:
+    """'24h', '90m', '2d', '3600' (seconds) -> timedelta; ValueError otherwise. For --max-age."""
+    m = _DURATION_RE.match(text.lower())
+    if not m:
+        raise ValueError(f"not a duration like 24h, 90m, 2d or 3600: {text!r}")
+    value = float(m.group(1))
+    unit = m.group(2) or "s"
+    seconds = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[unit] * value
+    return timedelta(seconds=seconds)

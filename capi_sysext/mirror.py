@@ -1,0 +1,328 @@
+"""Mirror chosen Kubernetes sysext images into a directory that is a complete --sysext-base-url.
+
+Layout written under DIR (serve it over plain HTTP):
+
+    kubernetes-vX.Y.Z-<arch>.raw             first boot downloads <base>/<file>
+    kubernetes/kubernetes-vX.Y.Z-<arch>.raw  sysupdate downloads <base>/kubernetes/<file>
+    kubernetes/SHA256SUMS                    what the mirror holds (sysupdate checks against it)
+    kubernetes/kubernetes-vX.Y.conf          minor-pinned transfer file (only with serve_base_url)
+    noop.conf                                silences sysupdate's default component
+
+The two image names are hard links to one file. Downloads go to DIR/.partial/<file>.part, resume
+with HTTP Range, are verified against the index sha256 and only then renamed into place, so a
+final name never holds an unverified or partial file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from capi_sysext.catalog import Catalog, Image, Version, parse_image_filename
+from capi_sysext.errors import CapiSysextError, CatalogError, Problem
+from capi_sysext.fetch import FetchError, HttpClient, describe_network_error
+from capi_sysext.index import image_url, normalize_base_url, write_atomic
+
+PARTIAL_DIR = ".partial"
+_CHUNK = 1 << 16
+_PUBLIC = 0o644  # served over HTTP: world-readable
+
+
+class MirrorError(CapiSysextError):
+    """A download failed verification, or the plan cannot be verified at all."""
+
+
+class Progress(Protocol):
+    """Per-file progress; the CLI draws a bar, the core does not care."""
+
+    def start(self, image: Image, total: int | None, done: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    def start(self, image: Image, total: int | None, done: int) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass
+class MirrorResult:
+    dest: Path
+    downloaded: list[Image] = field(default_factory=list)
+    present: list[Image] = field(default_factory=list)  # already there and verified: skipped
+    resumed: list[Image] = field(default_factory=list)
+    bytes_downloaded: int = 0
+    listed: int = 0  # images in kubernetes/SHA256SUMS after the run
+    confs: list[str] = field(default_factory=list)
+
+
+def plan_mirror(catalog: Catalog, requests: Sequence[str], arches: Sequence[str]) -> list[Image]:
+    """Resolve each request (minor or exact) per arch; every image must carry a sha256."""
+    problems: list[Problem] = []
+    chosen: dict[str, Image] = {}
+    for arch in arches:
+        for request in requests:
+            try:
+                img = catalog.resolve(request, arch)
+            except CatalogError as exc:
+                problems.extend(exc.problems)
+                continue
+            if img.sha256 is None:
+                problems.append(
+                    Problem(
+                        f"{img.filename}: no sha256 in catalog {catalog.source}, so a download "
+                        "cannot be verified",
+                        "make the index reachable (drop --offline) or refresh the cache first",
+                    )
+                )
+                continue
+            chosen[img.filename] = img
+    if problems:
+        raise CatalogError(problems)
+    return sorted(chosen.values(), key=lambda i: (i.version, i.arch))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def transfer_conf(serve_base_url: str, minor: str) -> str:
+    """Minor-pinned sysupdate transfer, same shape as the bakery's, pointing at the mirror."""
+    base = normalize_base_url(serve_base_url)
+    return (
+        "[Transfer]\n"
+        "Verify=false\n"
+        "\n"
+        "[Source]\n"
+        "Type=url-file\n"
+        f"Path={base}/kubernetes/\n"
+        f"MatchPattern=kubernetes-{minor}.@v-%a.raw\n"
+        "\n"
+        "[Target]\n"
+        "InstancesMax=3\n"
+        "Type=regular-file\n"
+        "Path=/opt/extensions/kubernetes\n"
+        "CurrentSymlink=/etc/extensions/kubernetes.raw\n"
+    )
+
+
+# A transfer whose source pattern never matches: sysupdate's default component then has a
+# definition (no "No transfer definitions found") and does nothing.
+NOOP_CONF = (
+    "[Source]\n"
+    "Type=regular-file\n"
+    "Path=/\n"
+    "MatchPattern=capi-sysext-noop-@v.raw\n"
+    "\n"
+    "[Target]\n"
+    "Type=regular-file\n"
+    "Path=/\n"
+)
+
+
+def _read_sums(path: Path) -> dict[str, str]:
+    """The mirror's own previous SHA256SUMS (file -> sha256); tolerant, it is our own output."""
+    sums: dict[str, str] = {}
+    try:
+        text = path.read_text("utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        return sums
+    for line in text.splitlines():
+        digest, sep, name = line.partition("  ")
+        if sep and len(digest) == 64 and parse_image_filename(name.strip()):
+            sums[name.strip()] = digest.lower()
+    return sums
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """dst becomes the same file as src: a hard link, or a copy across filesystems."""
+    try:
+        if dst.exists() and src.samefile(dst):
+            return
+    except OSError:
+        pass
+    tmp = dst.with_name(f".{dst.name}.link")
+    tmp.unlink(missing_ok=True)
+    try:
+        tmp.hardlink_to(src)
+    except OSError:  # EXDEV across filesystems, EPERM where links are not allowed
+        shutil.copy2(src, tmp)
+    tmp.replace(dst)
+
+
+def _download(
+    client: HttpClient, url: str, part: Path, expected: str, progress: Progress
+) -> tuple[int, bool]:
+    """Fetch url into part (resuming what is there), verify; returns (bytes fetched, resumed).
+
+    On a sha256 mismatch the part file is deleted; a resumed download gets one clean retry
+    (the corruption may be in the old bytes), a fresh one fails.
+    """
+    import urllib3.exceptions as ue
+
+    fetched = 0
+    resumed = False
+
+    def attempt() -> None:
+        nonlocal fetched, resumed
+        offset = part.stat().st_size if part.exists() else 0
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        resp = client.open(url, headers, ok=frozenset({206, 416}))
+        try:
+            if resp.status == 416:
+                # Our part is longer than the file (it changed upstream): start over.
+                part.unlink(missing_ok=True)
+                raise FetchError(url, "range not satisfiable; restarting", transient=True)
+            if resp.status == 206:
+                start = _content_range_start(resp.headers.get("Content-Range", ""))
+                if start != offset:
+                    part.unlink(missing_ok=True)
+                    raise FetchError(url, "server resumed at the wrong offset", transient=True)
+                resumed = True
+            else:
+                offset = 0  # 200: the server ignored Range (or none was sent); restart
+            length = resp.headers.get("Content-Length")
+            total = offset + int(length) if length and length.isdigit() else None
+            progress.start(Image(*_image_key(part)), total, offset)
+            try:
+                with part.open("ab" if offset else "wb") as fh:
+                    for chunk in resp.stream(_CHUNK):
+                        fh.write(chunk)
+                        fetched += len(chunk)
+                        progress.advance(len(chunk))
+            except ue.HTTPError as exc:
+                raise FetchError(
+                    url, describe_network_error(exc, client.timeout), transient=True
+                ) from exc
+            finally:
+                progress.finish()
+        finally:
+            resp.release_conn()
+
+    for clean_retry in (False, True):
+        client.with_retries(attempt)
+        actual = sha256_file(part)
+        if actual == expected:
+            return fetched, resumed
+        part.unlink(missing_ok=True)
+        if not resumed or clean_retry:
+            break
+        resumed = False
+    raise MirrorError(
+        [
+            Problem(
+                f"{url}: sha256 mismatch (index says {expected}, download is {actual}); "
+                "the download was discarded",
+                "retry; if it persists, the source or a proxy serves another file than its index",
+            )
+        ]
+    )
+
+
+def _image_key(part: Path) -> tuple[Version, str]:
+    parsed = parse_image_filename(part.name.removesuffix(".part"))
+    assert parsed is not None
+    return parsed
+
+
+def _minor_key(minor: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in minor.removeprefix("v").split("."))
+
+
+def _content_range_start(value: str) -> int | None:
+    # "bytes 100-199/200"
+    unit, _, spec = value.partition(" ")
+    if unit != "bytes":
+        return None
+    first, _, _ = spec.partition("-")
+    return int(first) if first.isdigit() else None
+
+
+def run_mirror(
+    images: Sequence[Image],
+    dest: Path,
+    source_base_url: str,
+    *,
+    serve_base_url: str | None = None,
+    client: HttpClient | None = None,
+    progress: Progress | None = None,
+) -> MirrorResult:
+    """Download images (verified against their sha256) into dest and write the index and confs.
+
+    Idempotent: images already in place with the right sha256 are not downloaded again, and the
+    index keeps what earlier runs mirrored (as long as the files are still there).
+    """
+    client = client or HttpClient()
+    progress = progress or NoProgress()
+    result = MirrorResult(dest=dest)
+    kdir = dest / "kubernetes"
+    partial = dest / PARTIAL_DIR
+    kdir.mkdir(parents=True, exist_ok=True)
+    partial.mkdir(exist_ok=True)
+    sums_path = kdir / "SHA256SUMS"
+    sums = {name: sha for name, sha in _read_sums(sums_path).items() if (kdir / name).is_file()}
+
+    try:
+        for img in images:
+            assert img.sha256 is not None, "plan_mirror guarantees a sha256"
+            final = kdir / img.filename
+            if final.is_file() and sha256_file(final) == img.sha256:
+                result.present.append(img)
+            else:
+                part = partial / f"{img.filename}.part"
+                url = image_url(source_base_url, img.filename)
+                fetched, resumed = _download(client, url, part, img.sha256, progress)
+                part.chmod(_PUBLIC)
+                part.replace(final)
+                result.downloaded.append(img)
+                result.bytes_downloaded += fetched
+                if resumed:
+                    result.resumed.append(img)
+            sums[img.filename] = img.sha256
+    finally:
+        # Also after a failed download: what did verify is listed and servable.
+        _write_layout(dest, sums, serve_base_url, result)
+    return result
+
+
+def _write_layout(
+    dest: Path, sums: dict[str, str], serve_base_url: str | None, result: MirrorResult
+) -> None:
+    kdir = dest / "kubernetes"
+    # Every listed image must also exist at the first-boot location (repairs earlier runs too).
+    for name in sums:
+        _link_or_copy(kdir / name, dest / name)
+
+    def order(name: str) -> tuple[Version, str]:
+        parsed = parse_image_filename(name)
+        assert parsed is not None
+        return parsed
+
+    lines = [f"{sums[name]}  {name}\n" for name in sorted(sums, key=order)]
+    write_atomic(kdir / "SHA256SUMS", "".join(lines).encode(), _PUBLIC)
+    result.listed = len(lines)
+    write_atomic(dest / "noop.conf", NOOP_CONF.encode(), _PUBLIC)
+    if serve_base_url:
+        for minor in sorted({order(n)[0].minor_str for n in sums}, key=_minor_key):
+            conf = kdir / f"kubernetes-{minor}.conf"
+            write_atomic(conf, transfer_conf(serve_base_url, minor).encode(), _PUBLIC)
+            result.confs.append(str(conf.relative_to(dest)))
+    with contextlib.suppress(OSError):
+        (dest / PARTIAL_DIR).rmdir()  # only when empty: keep other interrupted downloads resumable

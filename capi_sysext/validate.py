@@ -1,0 +1,348 @@
+"""Validate multi-document cluster definitions: CRD schemas, embedded CLC, cross-references.
+
+Checks per document: the CRD schema (strict, see crdschema), metadata names, and the Container
+Linux Config inside kubeadm bootstrap specs. Checks across documents: duplicates and references
+(Cluster -> infrastructure / control plane, KCP -> machine template, MachineDeployment ->
+bootstrap config template / machine template, clusterName -> Cluster).
+
+A reference is reported as dangling only when the input holds some document of the referenced
+group: validating `cluster.yaml` alone must not complain that the AzureCluster lives in another
+file, but once the input contains infrastructure objects, a reference to a missing one is a bug.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from capi_sysext.clccheck import check_clc
+from capi_sysext.crdschema import Issue, json_path, split_api_version
+
+if TYPE_CHECKING:
+    from capi_sysext.crdschema import SchemaStore
+
+CAPI_GROUP = "cluster.x-k8s.io"
+BOOTSTRAP_GROUP = "bootstrap.cluster.x-k8s.io"
+CONTROLPLANE_GROUP = "controlplane.cluster.x-k8s.io"
+
+# (group, kind) -> where its kubeadm spec lives; the CLC sits under <spec>.ignition.
+_KUBEADM_SPECS: dict[tuple[str, str], tuple[str, ...]] = {
+    (BOOTSTRAP_GROUP, "KubeadmConfig"): ("spec",),
+    (BOOTSTRAP_GROUP, "KubeadmConfigTemplate"): ("spec", "template", "spec"),
+    (CONTROLPLANE_GROUP, "KubeadmControlPlane"): ("spec", "kubeadmConfigSpec"),
+    (CONTROLPLANE_GROUP, "KubeadmControlPlaneTemplate"): (
+        "spec",
+        "template",
+        "spec",
+        "kubeadmConfigSpec",
+    ),
+}
+_CLC_FIELD = ("ignition", "containerLinuxConfig", "additionalConfig")
+
+# (group, kind) -> object references it holds (v1beta1 and v1beta2 locations both listed;
+# only the ones present are followed).
+_REFS: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
+    (CAPI_GROUP, "Cluster"): (("spec", "infrastructureRef"), ("spec", "controlPlaneRef")),
+    (CONTROLPLANE_GROUP, "KubeadmControlPlane"): (
+        ("spec", "machineTemplate", "infrastructureRef"),
+        ("spec", "machineTemplate", "spec", "infrastructureRef"),
+    ),
+    (CAPI_GROUP, "MachineDeployment"): (
+        ("spec", "template", "spec", "bootstrap", "configRef"),
+        ("spec", "template", "spec", "infrastructureRef"),
+    ),
+    (CAPI_GROUP, "MachineSet"): (
+        ("spec", "template", "spec", "bootstrap", "configRef"),
+        ("spec", "template", "spec", "infrastructureRef"),
+    ),
+    (CAPI_GROUP, "Machine"): (
+        ("spec", "bootstrap", "configRef"),
+        ("spec", "infrastructureRef"),
+    ),
+    ("infrastructure.cluster.x-k8s.io", "AzureCluster"): (("spec", "identityRef"),),
+    ("infrastructure.cluster.x-k8s.io", "AWSCluster"): (("spec", "identityRef"),),
+}
+# Kinds whose spec.clusterName names a Cluster in the same namespace.
+_CLUSTER_NAME = {
+    (CAPI_GROUP, "MachineDeployment"),
+    (CAPI_GROUP, "MachineSet"),
+    (CAPI_GROUP, "Machine"),
+    (CAPI_GROUP, "MachineHealthCheck"),
+    (CAPI_GROUP, "MachinePool"),
+}
+
+
+@dataclass
+class DocResult:
+    source: str
+    index: int  # 1-based position in its file, counting every YAML document
+    api_version: str
+    kind: str
+    name: str
+    namespace: str
+    issues: list[Issue] = field(default_factory=list)
+    schema_checked: bool = True  # False: a built-in kind checked for metadata only
+
+    @property
+    def group(self) -> str:
+        return split_api_version(self.api_version)[0]
+
+    def label(self) -> str:
+        return f"{self.source}:doc {self.index} ({self.kind or '?'}/{self.name or '?'})"
+
+
+@dataclass
+class FileIssue:
+    source: str
+    issue: Issue
+
+
+@dataclass
+class Report:
+    documents: list[DocResult]
+    file_issues: list[FileIssue] = field(default_factory=list)
+    files: int = 0
+
+    @property
+    def issue_count(self) -> int:
+        return len(self.file_issues) + sum(len(d.issues) for d in self.documents)
+
+    @property
+    def ok(self) -> bool:
+        return self.issue_count == 0
+
+    def lines(self) -> list[str]:
+        out = [f"{f.source}: {f.issue.path}: {f.issue.message}" for f in self.file_issues]
+        for d in self.documents:
+            out.extend(f"{d.label()}: {i.path}: {i.message}" for i in d.issues)
+        return out
+
+    def summary(self) -> str:
+        docs = len(self.documents)
+        where = f"{_plural(docs, 'document')} in {_plural(self.files, 'file')}"
+        unchecked = sum(1 for d in self.documents if not d.schema_checked)
+        if unchecked:
+            where += f" ({unchecked} of built-in kinds: metadata checked only)"
+        if self.ok:
+            return f"valid: {where}"
+        bad = sum(1 for d in self.documents if d.issues)
+        extra = (
+            f", {_plural(len(self.file_issues), 'file-level issue')}" if self.file_issues else ""
+        )
+        return f"invalid: {_plural(self.issue_count, 'issue')} in {bad} of {where}{extra}"
+
+    def render_text(self) -> str:
+        return "".join(line + "\n" for line in [*self.lines(), self.summary()])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "valid": self.ok,
+            "summary": {
+                "files": self.files,
+                "documents": len(self.documents),
+                "documentsWithIssues": sum(1 for d in self.documents if d.issues),
+                "issues": self.issue_count,
+            },
+            "fileIssues": [
+                {"file": f.source, "path": f.issue.path, "message": f.issue.message}
+                for f in self.file_issues
+            ],
+            "documents": [
+                {
+                    "file": d.source,
+                    "doc": d.index,
+                    "apiVersion": d.api_version,
+                    "kind": d.kind,
+                    "name": d.name,
+                    "namespace": d.namespace,
+                    "schemaChecked": d.schema_checked,
+                    "issues": [{"path": i.path, "message": i.message} for i in d.issues],
+                }
+                for d in self.documents
+            ],
+        }
+
+    def render_json(self) -> str:
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _dig(doc: Any, parts: tuple[str, ...]) -> Any:
+    for p in parts:
+        if not isinstance(doc, Mapping):
+            return None
+        doc = doc.get(p)
+    return doc
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def parse_documents(text: str, source: str) -> tuple[list[tuple[int, Any]], Issue | None]:
+    """(1-based index, document) for each non-empty document, or the YAML error.
+
+    YAML 1.1 rules, as kubectl's reader applies them (`on`/`yes` are booleans, `0644` is octal).
+    """
+    from ruamel.yaml import YAML
+
+    y = YAML(typ="safe", pure=True)
+    y.version = (1, 1)
+    docs: list[tuple[int, Any]] = []
+    try:
+        for i, d in enumerate(y.load_all(text), start=1):
+            if d is not None:
+                docs.append((i, d))
+    except Exception as exc:  # ruamel raises several unrelated error classes
+        msg = " ".join(line.strip() for line in str(exc).strip().splitlines())
+        return docs, Issue("$", f"not valid YAML: {msg}")
+    return docs, None
+
+
+def _clc_issues(doc: Mapping[str, Any], group: str, kind: str) -> tuple[list[Issue], set[str]]:
+    """CLC findings, plus paths whose schema maxLength issue the CLC size message replaces."""
+    spec_path = _KUBEADM_SPECS.get((group, kind))
+    if spec_path is None:
+        return [], set()
+    spec = _dig(doc, spec_path)
+    if not isinstance(spec, Mapping):
+        return [], set()
+    issues: list[Issue] = []
+    replaced: set[str] = set()
+    clc = _dig(spec, _CLC_FIELD)
+    field_path = json_path([*spec_path, *_CLC_FIELD])
+    if isinstance(clc, str):
+        for i in check_clc(clc):
+            issues.append(Issue(field_path, f"CLC {i.path}: {i.message}"))
+            if i.path == "$" and "limit is" in i.message:
+                replaced.add(field_path)
+    if _dig(spec, ("ignition",)) is not None and spec.get("format") != "ignition":
+        issues.append(
+            Issue(
+                json_path([*spec_path, "format"]),
+                'ignition is set but format is not "ignition"; CABPK would ignore it',
+            )
+        )
+    return issues, replaced
+
+
+def _ref_target(ref: Mapping[str, Any], referrer: DocResult) -> tuple[str, str, str, str, str]:
+    """(group, version or "", kind, name, namespace) of a v1beta1 or v1beta2 reference."""
+    version = ""
+    if isinstance(ref.get("apiVersion"), str):
+        group, version = split_api_version(ref["apiVersion"])
+    elif isinstance(ref.get("apiGroup"), str):
+        group = ref["apiGroup"]
+    else:
+        group = referrer.group  # identity refs carry only kind + name
+    ns = _str(ref.get("namespace")) or referrer.namespace
+    return group, version, _str(ref.get("kind")), _str(ref.get("name")), ns
+
+
+def _check_refs(results: list[tuple[DocResult, Mapping[str, Any]]], store: SchemaStore) -> None:
+    index: dict[tuple[str, str, str], list[str]] = {}
+    groups_in_input: set[str] = set()
+    for d, _doc in results:
+        index.setdefault((d.group, d.kind, d.name), []).append(d.namespace)
+        groups_in_input.add(d.group)
+
+    def exists(group: str, kind: str, name: str, ns: str) -> bool:
+        namespaces = index.get((group, kind, name))
+        if namespaces is None:
+            return False
+        if not store.namespaced(group, kind):
+            return True
+        # An unset namespace is whatever `kubectl apply -n` picks, so it matches any.
+        return any(n == ns or not n or not ns for n in namespaces)
+
+    for d, doc in results:
+        for parts in _REFS.get((d.group, d.kind), ()):
+            ref = _dig(doc, parts)
+            if not isinstance(ref, Mapping):
+                continue
+            group, version, kind, name, ns = _ref_target(ref, d)
+            where = json_path(parts)
+            if not kind or not name:
+                continue  # the schema reports missing kind/name
+            present = exists(group, kind, name, ns)
+            if present and not version:
+                continue  # the target document reports its own schema problems
+            if version and group in store.groups() and not store.served(f"{group}/{version}", kind):
+                served = store.served_versions(group, kind)
+                hint = f" (served: {', '.join(served)})" if served else ""
+                d.issues.append(Issue(where, f"no CRD serves {group}/{version} {kind}{hint}"))
+                continue
+            if not present and group in store.groups() and not store.has_kind(group, kind):
+                d.issues.append(Issue(where, f"no CRD in {group} serves kind {kind}"))
+                continue
+            if group in groups_in_input and not present:
+                in_ns = f" in namespace {ns}" if ns and ns != d.namespace else ""
+                d.issues.append(
+                    Issue(where, f"refers to {kind}/{name}{in_ns}, which is not in the input")
+                )
+        if (d.group, d.kind) in _CLUSTER_NAME:
+            cluster = _dig(doc, ("spec", "clusterName"))
+            if (
+                isinstance(cluster, str)
+                and cluster
+                and CAPI_GROUP in groups_in_input
+                and any(r.kind == "Cluster" and r.group == CAPI_GROUP for r, _ in results)
+                and not exists(CAPI_GROUP, "Cluster", cluster, d.namespace)
+            ):
+                d.issues.append(
+                    Issue(
+                        "$.spec.clusterName",
+                        f"refers to Cluster/{cluster}, which is not in the input",
+                    )
+                )
+
+
+def validate_documents(sources: list[tuple[str, str]], store: SchemaStore) -> Report:
+    """Validate (source name, YAML text) pairs. Never raises for content problems: reports them."""
+    report = Report(documents=[], files=len(sources))
+    results: list[tuple[DocResult, Mapping[str, Any]]] = []
+    seen: dict[tuple[str, str, str, str], DocResult] = {}
+    for source, text in sources:
+        docs, err = parse_documents(text, source)
+        if err is not None:
+            report.file_issues.append(FileIssue(source, err))
+        for index, doc in docs:
+            meta = doc.get("metadata") if isinstance(doc, Mapping) else None
+            meta = meta if isinstance(meta, Mapping) else {}
+            d = DocResult(
+                source=source,
+                index=index,
+                api_version=_str(doc.get("apiVersion")) if isinstance(doc, Mapping) else "",
+                kind=_str(doc.get("kind")) if isinstance(doc, Mapping) else "",
+                name=_str(meta.get("name")),
+                namespace=_str(meta.get("namespace")),
+            )
+            report.documents.append(d)
+            d.schema_checked = store.schema_checked(d.api_version, d.kind)
+            issues = store.validate(doc)
+            if isinstance(doc, Mapping):
+                clc, replaced = _clc_issues(doc, d.group, d.kind)
+                issues = [
+                    i
+                    for i in issues
+                    if not (i.path in replaced and i.message.startswith("must be at most"))
+                ]
+                issues.extend(clc)
+                results.append((d, doc))
+                key = (d.group, d.kind, d.namespace, d.name)
+                if d.name and d.kind:
+                    first = seen.get(key)
+                    if first is not None:
+                        issues.append(Issue("$.metadata.name", f"duplicate of {first.label()}"))
+                    else:
+                        seen[key] = d
+            d.issues = issues
+    _check_refs(results, store)
+    for d in report.documents:
+        d.issues = sorted(set(d.issues))
+    return report
