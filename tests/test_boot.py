@@ -32,7 +32,7 @@ import enginelib
 import pytest
 
 from capi_sysext import providers, yamlio
-from capi_sysext.catalog import ARCHES, Catalog, Image, Version
+from capi_sysext.catalog import ARCHES, Catalog, Image, Version, load_embedded
 from capi_sysext.generate import render_node, resolve_release
 from capi_sysext.inputs import RawInputs
 from capi_sysext.model import PINNED_SUMS_PATH, NodeConfig
@@ -95,6 +95,12 @@ def bakery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bakery]:
         TAMPERED_VERSION,
         HOST_ARCH,
         name=enginelib.sysext_file_name(VERSION, HOST_ARCH),
+    )
+    # The bakery's index: <base>/kubernetes/SHA256SUMS naming images that sit under <base>.
+    index = base / "good/kubernetes/SHA256SUMS"
+    index.parent.mkdir()
+    index.write_text(
+        "".join(f"{sums[a]}  {enginelib.sysext_file_name(VERSION, a)}\n" for a in sorted(sums))
     )
     (base / "empty").mkdir()
     with enginelib.serve_directory(base) as served:
@@ -371,9 +377,10 @@ def test_foreign_arch_image_is_ignored(bakery: Bakery, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.engine
-def test_cli_unpinned_node_config_boots(bakery: Bakery, tmp_path: Path) -> None:
-    provider = providers.NAMES[0]
+def run_cli(
+    bakery: Bakery, kind: str, role: str, provider: str, *, offline: bool
+) -> tuple[str, str]:
+    """``python -m capi_sysext render-node`` from this checkout; returns (stdout, stderr)."""
     cmd = [
         sys.executable,
         "-m",
@@ -382,7 +389,7 @@ def test_cli_unpinned_node_config_boots(bakery: Bakery, tmp_path: Path) -> None:
         "--format",
         "ignition",
         "--role",
-        "control-plane",
+        role,
         "--provider",
         provider,
         "--k8s",
@@ -390,32 +397,78 @@ def test_cli_unpinned_node_config_boots(bakery: Bakery, tmp_path: Path) -> None:
         "--arch",
         HOST_ARCH,
         "--sysext-base-url",
-        bakery.url("good"),
+        bakery.url(kind),
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout, not the installed one
+    # The checkout first on sys.path, not another one installed in site-packages; no proxies,
+    # so the only traffic goes straight to 127.0.0.1.
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["PYTHONPATH"] = str(REPO)
+    if offline:
+        env["CAPI_SYSEXT_OFFLINE"] = "1"
+    else:
+        env.pop("CAPI_SYSEXT_OFFLINE", None)
+        cmd.append("--refresh")
     proc = subprocess.run(
         cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=30, check=False
     )
     assert proc.returncode == 0, proc.stderr
-    name = enginelib.sysext_file_name(VERSION, HOST_ARCH)
-    assert "not pinned" in proc.stderr and name in proc.stderr
-    config = json.loads(proc.stdout)
-    image = next(f for f in config["storage"]["files"] if f["path"] == image_path(HOST_ARCH))
-    assert "verification" not in image["contents"]
+    return proc.stdout, proc.stderr
 
-    ok, output = enginelib.ignition_validate(proc.stdout, strict=True)
+
+def image_source(config: dict[str, Any]) -> dict[str, Any]:
+    contents: dict[str, Any] = next(
+        f["contents"] for f in config["storage"]["files"] if f["path"] == image_path(HOST_ARCH)
+    )
+    return contents
+
+
+def boot_cli_config(
+    bakery: Bakery, tmp_path: Path, text: str, provider: str, role: str, *, pinned: bool
+) -> None:
+    ok, output = enginelib.ignition_validate(text, strict=True)
     assert ok, output
     root = enginelib.make_scratch_root(tmp_path)
     mark = bakery.mark()
-    run = enginelib.run_ignition(proc.stdout, root, timeout=40)
+    run = enginelib.run_ignition(text, root, timeout=40)
     assert run.ok, run.log
+    name = enginelib.sysext_file_name(VERSION, HOST_ARCH)
     assert bakery.requests_since(mark) == [("127.0.0.1", f"/good/{name}", 200)]
-    assert (
-        enginelib.sha256_file(root / image_path(HOST_ARCH).lstrip("/")) == bakery.sha256[HOST_ARCH]
-    )
-    assert_node_units(root, provider, "control-plane", pinned=False)
+    written = root / image_path(HOST_ARCH).lstrip("/")
+    assert enginelib.sha256_file(written) == bakery.sha256[HOST_ARCH]
+    assert_node_units(root, provider, role, pinned=pinned)
     assert_merges_kubelet(root)
-    assert_systemd_agrees(root, pinned=False)
+    assert_systemd_agrees(root, pinned=pinned)
+
+
+@pytest.mark.engine
+def test_cli_pins_from_the_index_and_boots(bakery: Bakery, tmp_path: Path) -> None:
+    # The whole real path: the CLI reads <base>/kubernetes/SHA256SUMS, pins the image, and the
+    # node it describes boots from the same server.
+    provider, role = providers.NAMES[0], "control-plane"
+    mark = bakery.mark()
+    stdout, stderr = run_cli(bakery, "good", role, provider, offline=False)
+    assert bakery.requests_since(mark) == [("127.0.0.1", "/good/kubernetes/SHA256SUMS", 200)]
+    assert f"catalog: {bakery.url('good')}/kubernetes/SHA256SUMS (fetched" in stderr
+    assert "not pinned" not in stderr
+    sha = bakery.sha256[HOST_ARCH]
+    assert image_source(json.loads(stdout))["verification"] == {"hash": f"sha256-{sha}"}
+    boot_cli_config(bakery, tmp_path, stdout, provider, role, pinned=True)
+
+
+@pytest.mark.engine
+def test_cli_unpinned_node_config_boots(bakery: Bakery, tmp_path: Path) -> None:
+    # Offline, render-node falls back to the embedded catalog, which has no sums (yet).
+    assert load_embedded().resolve(VERSION, HOST_ARCH).sha256 is None, (
+        "the embedded catalog now pins this image: the unpinned path needs another source"
+    )
+    provider, role = providers.NAMES[0], "worker"
+    mark = bakery.mark()
+    stdout, stderr = run_cli(bakery, "good", role, provider, offline=True)
+    assert bakery.requests_since(mark) == []  # offline means offline
+    name = enginelib.sysext_file_name(VERSION, HOST_ARCH)
+    assert "not pinned" in stderr and name in stderr
+    assert "verification" not in image_source(json.loads(stdout))
+    boot_cli_config(bakery, tmp_path, stdout, provider, role, pinned=False)
 
 
 # --------------------------------------------------------------------------------------------
