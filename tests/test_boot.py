@@ -33,6 +33,7 @@ import pytest
 
 from capi_sysext import providers, yamlio
 from capi_sysext.catalog import ARCHES, Catalog, Image, Version, load_embedded
+from capi_sysext.clccheck import check_clc
 from capi_sysext.generate import render_node, resolve_release
 from capi_sysext.inputs import RawInputs
 from capi_sysext.model import PINNED_SUMS_PATH, NodeConfig
@@ -170,13 +171,13 @@ def parse_unit(text: str) -> dict[str, dict[str, list[str]]]:
 
 
 def unit_deps(texts: list[str], key: str, section: str = "Unit") -> set[str]:
-    """Every unit named by ``key`` (space-separated lists) across files read in order."""
-    merged: list[str] = []
-    for text in texts:
-        values = parse_unit(text).get(section, {}).get(key)
-        if values is not None:
-            merged = values if not merged else [*merged, *values]
-    return {word for value in merged for word in value.split()}
+    """Every unit named by ``key`` (space-separated lists) across files read in order.
+
+    Drop-ins act as if appended to the unit (each starts with its section header), so parsing
+    them concatenated gives systemd's result, including resets by an empty assignment.
+    """
+    values = parse_unit("\n".join(texts)).get(section, {}).get(key, [])
+    return {word for value in values for word in value.split()}
 
 
 def kubeadm_dropins(root: Path) -> dict[str, str]:
@@ -490,6 +491,8 @@ def test_clc_carries_the_same_model(
     clc = render_node(node, role, "clc", catalog, provider).text
     ign = render_node(node, role, "ignition", catalog, provider).text
     assert clc == render_clc(cfg)
+    # What CABPK's ct (strict) would say about it: nothing.
+    assert check_clc(clc) == []
     assert parse_clc(clc) == cfg == parse_ignition(json.loads(ign))
     units = {u.name for u in cfg.units}
     assert (VERIFY_UNIT in units) is pinned
@@ -571,7 +574,7 @@ def test_clc_guard_unit(
 
     if not tampered:
         guard = run_guard(root, argv)
-        assert guard.returncode == 0, guard.stderr
+        assert guard.returncode == 0 and guard.stderr == "", guard.stderr
         assert link.is_symlink() and image.is_file()
         assert_merges_kubelet(root)
         return
