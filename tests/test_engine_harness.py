@@ -296,9 +296,10 @@ def test_happy_path_ignition_then_sysext(engines: None, tmp_path: Path) -> None:
     assert enginelib.unit_state(root, "locksmithd.service") == "masked"
     assert enginelib.unit_state(root, "kubelet.service") == "unset"  # drop-in only
     preset = root / "etc/systemd/system-preset/20-ignition.preset"
-    assert preset.read_text().splitlines() == [
-        "enable systemd-sysupdate.timer",
+    # Ignition writes the lines in Go map order: compare as a set (one line per unit).
+    assert sorted(preset.read_text().splitlines()) == [
         "disable update-engine.service",
+        "enable systemd-sysupdate.timer",
     ]
     # systemd agrees once first boot applies the presets (stub units stand in for the OS's).
     assert enginelib.systemctl_state(root, "systemd-sysupdate.timer") == "enabled"
