@@ -34,14 +34,14 @@ import pytest
 from capi_sysext import providers, yamlio
 from capi_sysext.catalog import ARCHES, Catalog, Image, Version, load_embedded
 from capi_sysext.clccheck import check_clc
-from capi_sysext.generate import render_node, resolve_release
+from capi_sysext.generate import generate, render_node, resolve_release
 from capi_sysext.inputs import RawInputs
 from capi_sysext.model import PINNED_SUMS_PATH, NodeConfig
 from capi_sysext.node import KUBEADM_UNIT, SYSEXT_LINK, VERIFY_UNIT, build_node_config
 from capi_sysext.render.clc import render_clc
 from capi_sysext.render.clc_parse import parse_clc, parse_ignition
 from capi_sysext.render.ignition import render_ignition
-from capi_sysext.spec import ROLES, NodeSpec, build_node_spec
+from capi_sysext.spec import ROLES, NodeSpec, build_cluster_spec, build_node_spec
 
 REPO = Path(__file__).resolve().parent.parent
 VERSION = "v1.33.13"
@@ -589,3 +589,53 @@ def test_clc_guard_unit(
     assert not image.exists()
     merge = assert_merges_nothing(root)
     assert merge.extensions == ()
+
+
+def additional_configs(doc: Any) -> list[str]:
+    """Every CLC ``additionalConfig`` inside a CAPI document, wherever its API version puts it."""
+    if isinstance(doc, dict):
+        clc = doc.get("containerLinuxConfig", {}).get("additionalConfig")
+        found = [clc] if isinstance(clc, str) else []
+        return found + [
+            c for k, v in doc.items() if k != "containerLinuxConfig" for c in additional_configs(v)
+        ]
+    if isinstance(doc, list):
+        return [c for item in doc for c in additional_configs(item)]
+    return []
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("provider", providers.NAMES)
+def test_generated_cluster_carries_the_booted_node_config(
+    bakery: Bakery, tmp_path: Path, provider: str
+) -> None:
+    # The CLC that `generate` puts into CABPK's objects is the same node config proven above,
+    # and it boots through the guard path.
+    raw = RawInputs(
+        flags={
+            "provider": provider,
+            "kubernetesVersion": VERSION,
+            "arch": HOST_ARCH,
+            "sysext.baseUrl": bakery.url("good"),
+        },
+        values_files=[REPO / "examples" / f"{provider}.yaml"],
+    )
+    spec = build_cluster_spec(raw, yamlio.load_file)
+    docs = generate(spec, bakery.catalog).documents
+    by_kind = {d["kind"]: d for d in docs}
+    clcs = {
+        "control-plane": additional_configs(by_kind["KubeadmControlPlane"]),
+        "worker": additional_configs(by_kind["KubeadmConfigTemplate"]),
+    }
+    for role, found in clcs.items():
+        assert len(found) == 1, role
+        assert parse_clc(found[0]) == node_model(spec.node, role, provider, bakery.catalog), role
+
+    root = enginelib.make_scratch_root(tmp_path)
+    run = enginelib.run_ignition(ignition23_view(clcs["worker"][0]), root, timeout=40)
+    assert run.ok, run.log
+    assert_node_units(root, provider, "worker", pinned=True)
+    argv, _ = guard_command(root)
+    guard = run_guard(root, argv)
+    assert guard.returncode == 0, guard.stderr
+    assert_merges_kubelet(root)
