@@ -191,6 +191,21 @@ def parse_cidr(value: Any) -> str:
     return str(net)
 
 
+# clusterctl and Flux post-build substitution replace these in the output we write; a user value
+# carrying one would silently change after `generate`.
+_SUBSTITUTION = re.compile(r"\$(\{|[A-Za-z_])")
+
+
+def _refuse_substitution(value: Any) -> None:
+    items = value if isinstance(value, tuple | list) else (value,)
+    for item in items:
+        if isinstance(item, str) and _SUBSTITUTION.search(item):
+            raise ValueError(
+                f"{item!r} contains a $NAME or ${{...}} reference, which clusterctl and Flux "
+                "substitute in the generated YAML; use the literal value instead"
+            )
+
+
 # ---- the raw inputs and their resolution ----
 
 
@@ -276,6 +291,7 @@ def resolve(
         value, where = found
         try:
             values[var.key] = var.parse(value)
+            _refuse_substitution(values[var.key])
         except ValueError as exc:
             problems.append(Problem(f"{where}: {exc}", var.fixes()))
             values[var.key] = var.default

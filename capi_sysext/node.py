@@ -47,13 +47,20 @@ class NodeRelease:
 
 
 def verify_check_script(release: NodeRelease) -> str:
-    """The shell check the verify unit runs from /; tests run the same text in a scratch root."""
-    rel_sums = PINNED_SUMS_PATH.lstrip("/")
+    """The shell check the verify unit runs from /; tests run the same text in a scratch root.
+
+    On a mismatch it unlinks the image only while the link still points at it (sysupdate may have
+    moved the link to a newer, verified image), and keeps the bad file: the check then fails again
+    on every boot, visibly, instead of kubeadm failing later for a missing Kubernetes. No `$`
+    anywhere: this text travels through clusterctl/Flux substitution inside the CAPI objects.
+    """
+    link = SYSEXT_LINK.lstrip("/")
+    link_dir, link_name = link.rsplit("/", 1)
     return (
-        f"sha256sum --check --strict --status {rel_sums} || "
+        f"sha256sum --check --strict --status {PINNED_SUMS_PATH.lstrip('/')} || "
         f"{{ echo 'capi-sysext: {release.image.filename} does not match its pinned sha256; "
-        f"not merging it' >&2; rm -f {SYSEXT_LINK.lstrip('/')} {release.image_path.lstrip('/')}; "
-        f"exit 1; }}"
+        f"not merging it' >&2; find {link_dir} -maxdepth 1 -name {link_name} "
+        f"-lname {release.image_path} -delete; exit 1; }}"
     )
 
 

@@ -203,8 +203,13 @@ class ClusterSpec:
     provider_settings: Any  # the provider module's own typed settings object
 
 
-def feature_variables() -> list[Variable]:
-    return [v for f in features.all_features() for v in f.variables]
+def feature_variables(*, node_scope_only: bool = False) -> list[Variable]:
+    return [
+        v
+        for f in features.all_features()
+        if f.node_scope or not node_scope_only
+        for v in f.variables
+    ]
 
 
 def _node_spec(v: Mapping[str, Any]) -> tuple[NodeSpec, list[Problem]]:

@@ -586,9 +586,11 @@ def test_clc_guard_unit(
     assert guard.returncode != 0
     assert "does not match its pinned sha256" in guard.stderr
     assert not link.exists() and not link.is_symlink()
-    assert not image.exists()
+    assert image.exists()  # kept, so the check fails visibly on every boot
     merge = assert_merges_nothing(root)
     assert merge.extensions == ()
+    again = run_guard(root, argv)
+    assert again.returncode != 0 and "does not match its pinned sha256" in again.stderr
 
 
 def additional_configs(doc: Any) -> list[str]:
@@ -639,3 +641,21 @@ def test_generated_cluster_carries_the_booted_node_config(
     guard = run_guard(root, argv)
     assert guard.returncode == 0, guard.stderr
     assert_merges_kubelet(root)
+
+
+@pytest.mark.engine
+def test_guard_leaves_a_link_to_a_newer_image_alone(bakery: Bakery, tmp_path: Path) -> None:
+    """After sysupdate moved the link to a verified newer image, a tampered old image must not
+    take the new one down with it."""
+    node = node_spec(bakery.url("tampered"), HOST_ARCH)
+    clc = render_node(node, "worker", "clc", bakery.catalog, None).text
+    root = enginelib.make_scratch_root(tmp_path)
+    assert enginelib.run_ignition(ignition23_view(clc), root, timeout=40).ok
+    newer = "/opt/extensions/kubernetes/kubernetes-v1.33.14-x86-64.raw"
+    (root / newer.lstrip("/")).write_bytes((root / image_path(HOST_ARCH).lstrip("/")).read_bytes())
+    link = root / SYSEXT_LINK.lstrip("/")
+    link.unlink()
+    link.symlink_to(newer)
+    guard = run_guard(root, guard_command(root)[0])
+    assert guard.returncode != 0 and "does not match its pinned sha256" in guard.stderr
+    assert link.is_symlink() and str(link.readlink()) == newer

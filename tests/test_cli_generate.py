@@ -263,3 +263,16 @@ def test_python_dash_m_and_no_traceback_on_error() -> None:
     )
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and bad.stderr.startswith("error:")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--set", "azure.location=${REGION}"], "values key azure.location"),
+        (["--sysext-base-url", "https://mirror/$PATH"], "--sysext-base-url"),
+        (["--set", "ssh.authorizedKeys=ssh-ed25519 AAAA $USER@host"], "ssh.authorizedKeys"),
+    ],
+)
+def test_user_values_cannot_smuggle_substitution_references(args: list[str], needle: str) -> None:
+    result = run([*BASE, *args])
+    assert_usage_error(result, needle, "which clusterctl and Flux substitute")

@@ -15,7 +15,7 @@ from capi_sysext.cli.options import raw_inputs, values_options, variable_options
 from capi_sysext.render import FORMATS
 from capi_sysext.spec import NODE_VARIABLES, ROLES, feature_variables
 
-_VARIABLES = (*NODE_VARIABLES, *feature_variables())
+_VARIABLES = (*NODE_VARIABLES, *feature_variables(node_scope_only=True))
 
 
 @cli.command("render-node")

@@ -31,8 +31,11 @@ class ClusterContext:
 
 class Feature(ABC):
     name: ClassVar[str]
-    # Every variable is available to both `generate` and `render-node` (one option set).
+    # Every variable is a values key of both `generate` and `render-node` (one option set, one
+    # values file). Flags: `generate` shows all; `render-node` only those of features that change
+    # the node config (node_scope), so it offers no flags it would ignore.
     variables: ClassVar[tuple[Variable, ...]]
+    node_scope: ClassVar[bool] = False
 
     @abstractmethod
     def settings(self, values: Mapping[str, Any]) -> Any:

@@ -65,6 +65,7 @@ def compare_after_script() -> str:
 
 class Updates(Feature):
     name = "updates"
+    node_scope = True
     variables = (
         Variable(
             "sysupdate.enabled",
