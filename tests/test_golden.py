@@ -20,9 +20,23 @@ CASES = sorted(GOLDEN.glob("*.case.yaml"))
 REPO = GOLDEN.parent.parent
 
 
+def _seed_index_cache(base_url: str, index_file: Path) -> None:
+    """A case may pin hashes: `index: {baseUrl, file}` puts that index in the (test) cache, as
+    `capi-sysext versions --refresh` against a mirror would have, and the case runs --offline."""
+    from datetime import UTC, datetime
+
+    from capi_sysext.index import CacheEntry, cache_path, parse_index, write_cache
+
+    images, _ = parse_index(index_file.read_text(), str(index_file))
+    fetched = datetime(2026, 11, 1, tzinfo=UTC)
+    write_cache(cache_path(base_url), CacheEntry(base_url, fetched, tuple(images)))
+
+
 def run_case(case: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     spec: dict[str, Any] = yaml.safe_load(case.read_text())
     monkeypatch.chdir(REPO)  # case args name files relative to the repository root
+    if "index" in spec:
+        _seed_index_cache(spec["index"]["baseUrl"], REPO / spec["index"]["file"])
     result = CliRunner().invoke(cli, spec["args"], env=spec.get("env", {}), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.stdout
