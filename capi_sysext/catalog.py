@@ -10,7 +10,6 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 
 from capi_sysext.errors import CatalogError, Problem
 
@@ -190,5 +189,7 @@ def catalog_to_json(catalog: Catalog, note: str) -> dict[str, object]:
 
 
 def load_embedded() -> Catalog:
-    text = resources.files("capi_sysext.data").joinpath("catalog.json").read_text("utf-8")
+    from capi_sysext.resources import data_dir
+
+    text = (data_dir("data") / "catalog.json").read_text("utf-8")
     return catalog_from_json(json.loads(text), "embedded")

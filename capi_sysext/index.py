@@ -8,11 +8,9 @@ says which one was used so the CLI can print it on stderr.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -201,6 +199,8 @@ def default_cache_dir() -> Path:
 
 def cache_path(base_url: str, cache_dir: Path | None = None) -> Path:
     """One file per base URL; hashed because a URL is not a safe file name."""
+    import hashlib
+
     digest = hashlib.sha256(normalize_base_url(base_url).encode()).hexdigest()[:20]
     return (cache_dir or default_cache_dir()) / f"index-{digest}.json"
 
@@ -230,6 +230,8 @@ def write_cache(path: Path, entry: CacheEntry) -> None:
 
 
 def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

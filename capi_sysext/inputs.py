@@ -8,7 +8,6 @@ missing or bad value can always be reported with the three ways to fix it.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -308,6 +307,8 @@ def unknown_keys(
     def check(key: str, where: str) -> None:
         if key in known_set or any(key.startswith(p) for p in ignore_prefixes):
             return
+        import difflib  # only when there is a typo to explain
+
         close = difflib.get_close_matches(key, sorted(known_set), n=1)
         hint = f"did you mean {close[0]}?" if close else "see --list-variables for the keys"
         problems.append(Problem(f"{where}: unknown key {key}", hint))
