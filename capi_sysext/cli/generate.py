@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,14 @@ import click
 from capi_sysext import providers
 from capi_sysext.cli import cli, warn
 from capi_sysext.cli.catalogopts import choose_catalog, freshness_options
-from capi_sysext.cli.options import raw_inputs, values_options, variable_options
+from capi_sysext.cli.options import (
+    emit,
+    output_options,
+    output_target,
+    raw_inputs,
+    values_options,
+    variable_options,
+)
 from capi_sysext.spec import (
     CLUSTER_VARIABLES,
     NODE_VARIABLES,
@@ -35,14 +41,7 @@ _VARIABLES = (
 @cli.command()
 @variable_options(_VARIABLES)
 @values_options
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write to FILE, or DIR/<name>.yaml; default stdout.",
-)
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@output_options("Write to FILE, or DIR/<name>.yaml; default stdout.")
 @freshness_options
 @click.option(
     "--list-variables",
@@ -61,7 +60,6 @@ def generate(
     """Generate the cluster definition (Cluster, infrastructure, control plane, workers)."""
     from capi_sysext import yamlio
     from capi_sysext.generate import generate as run
-    from capi_sysext.output import check_writable, output_path, write_atomic
     from capi_sysext.spec import build_cluster_spec
 
     raw = raw_inputs(_VARIABLES, params)
@@ -70,11 +68,7 @@ def generate(
 
         print_variables(raw)
         return
-    target = None
-    if output is not None:
-        name = params.get("name") or "cluster"
-        target = output_path(output, f"{name}.yaml")
-        check_writable(target, force)
+    target = output_target(output, f"{params.get('name') or 'cluster'}.yaml", force)
     spec = build_cluster_spec(raw, yamlio.load_file)
     catalog = choose_catalog(
         spec.node.sysext_base_url, offline=offline, refresh=refresh, max_age=max_age
@@ -83,8 +77,4 @@ def generate(
     text = yamlio.dump_all(result.documents)
     for note in result.notes:
         warn(note)
-    if target is None:
-        sys.stdout.write(text)
-    else:
-        write_atomic(target, text)
-        click.echo(f"wrote {target}", err=True)
+    emit(text, target)

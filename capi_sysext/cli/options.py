@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,3 +69,38 @@ def raw_inputs(variables: Sequence[Variable], params: dict[str, Any]) -> RawInpu
         values_files=params.get("values_files", ()),
         env=dict(os.environ),
     )
+
+
+def output_options(help_text: str) -> Callable[[F], F]:
+    """-o/--output FILE|DIR and --force, the same for every command that writes a result."""
+
+    def decorate(func: F) -> F:
+        func = click.option("--force", is_flag=True, help="Overwrite an existing output file.")(
+            func
+        )
+        return click.option(
+            "-o", "--output", type=click.Path(path_type=Path), default=None, help=help_text
+        )(func)
+
+    return decorate
+
+
+def output_target(output: Path | None, default_name: str, force: bool) -> Path | None:
+    """Where to write (None: stdout); refuses an existing file before any work is done."""
+    if output is None:
+        return None
+    from capi_sysext.output import check_writable, output_path
+
+    target = output_path(output, default_name)
+    check_writable(target, force)
+    return target
+
+
+def emit(text: str, target: Path | None) -> None:
+    if target is None:
+        sys.stdout.write(text)
+        return
+    from capi_sysext.output import write_atomic
+
+    write_atomic(target, text)
+    click.echo(f"wrote {target}", err=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,14 @@ import click
 
 from capi_sysext.cli import cli, warn
 from capi_sysext.cli.catalogopts import choose_catalog, freshness_options
-from capi_sysext.cli.options import raw_inputs, values_options, variable_options
+from capi_sysext.cli.options import (
+    emit,
+    output_options,
+    output_target,
+    raw_inputs,
+    values_options,
+    variable_options,
+)
 from capi_sysext.render import FORMATS
 from capi_sysext.spec import NODE_VARIABLES, ROLES, feature_variables
 
@@ -36,14 +42,7 @@ _VARIABLES = (*NODE_VARIABLES, *feature_variables(node_scope_only=True))
 )
 @variable_options(_VARIABLES)
 @values_options
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write to FILE (or DIR/<role>.<ext>); default stdout.",
-)
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@output_options("Write to FILE (or DIR/<role>.<ext>); default stdout.")
 @freshness_options
 def render_node(
     role: str,
@@ -60,7 +59,6 @@ def render_node(
     from capi_sysext import providers, yamlio
     from capi_sysext.errors import InputError, Problem
     from capi_sysext.generate import render_node as run
-    from capi_sysext.output import check_writable, output_path, write_atomic
     from capi_sysext.spec import build_node_spec
 
     if provider is not None and provider not in providers.NAMES:
@@ -72,11 +70,8 @@ def render_node(
                 )
             ]
         )
-    target = None
-    if output is not None:
-        ext = {"clc": "clc.yaml", "butane": "bu", "ignition": "ign"}[fmt]
-        target = output_path(output, f"{role}.{ext}")
-        check_writable(target, force)
+    ext = {"clc": "clc.yaml", "butane": "bu", "ignition": "ign"}[fmt]
+    target = output_target(output, f"{role}.{ext}", force)
     node, _ = build_node_spec(raw_inputs(_VARIABLES, params), yamlio.load_file)
     catalog = choose_catalog(
         node.sysext_base_url, offline=offline, refresh=refresh, max_age=max_age
@@ -84,8 +79,4 @@ def render_node(
     result = run(node, role, fmt, catalog, provider)
     for note in result.notes:
         warn(note)
-    if target is None:
-        sys.stdout.write(result.text)
-    else:
-        write_atomic(target, result.text)
-        click.echo(f"wrote {target}", err=True)
+    emit(result.text, target)

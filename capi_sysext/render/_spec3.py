@@ -34,7 +34,7 @@ def spec3_tree(cfg: NodeConfig, inline: InlineSpelling) -> dict[str, Any]:
     if storage:
         doc["storage"] = storage
     if cfg.units:
-        doc["systemd"] = {"units": [_unit(u) for u in cfg.units]}
+        doc["systemd"] = {"units": [unit_tree(u) for u in cfg.units]}
     return doc
 
 
@@ -61,7 +61,8 @@ def _link(link: Link) -> dict[str, Any]:
     return out
 
 
-def _unit(u: Unit) -> dict[str, Any]:
+def unit_tree(u: Unit) -> dict[str, Any]:
+    """A unit as spec 3 and CLC (2.x) both spell it: same keys in both."""
     out: dict[str, Any] = {"name": u.name}
     if u.enabled is not None:
         out["enabled"] = u.enabled

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from capi_sysext.errors import RenderError
-from capi_sysext.model import Directory, File, Link, NodeConfig, Unit
+from capi_sysext.model import Directory, File, Link, NodeConfig
 from capi_sysext.render._pins import pinned_sums
+from capi_sysext.render._spec3 import unit_tree
 from capi_sysext.yamlio import dump
 
 # CABPK's KubeadmConfig rejects a longer additionalConfig (CRD maxLength).
@@ -36,7 +37,7 @@ def render_clc(cfg: NodeConfig) -> str:
     if storage:
         doc["storage"] = storage
     if cfg.units:
-        doc["systemd"] = {"units": [_unit(u) for u in cfg.units]}
+        doc["systemd"] = {"units": [unit_tree(u) for u in cfg.units]}
     text = dump(doc)
     size = len(text.encode("utf-8"))
     if size > ADDITIONAL_CONFIG_MAX:
@@ -72,19 +73,6 @@ def _link(link: Link) -> dict[str, Any]:
         out["hard"] = True
     # We own these paths: replace whatever is there (e.g. a link left by an earlier provisioning).
     out["overwrite"] = True
-    return out
-
-
-def _unit(u: Unit) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": u.name}
-    if u.enabled is not None:
-        out["enabled"] = u.enabled
-    if u.mask:
-        out["mask"] = True
-    if u.contents is not None:
-        out["contents"] = u.contents
-    if u.dropins:
-        out["dropins"] = [{"name": d.name, "contents": d.contents} for d in u.dropins]
     return out
 
 
