@@ -48,14 +48,6 @@ class GateRule:
         return self.when is None or self.when(doc)
 
 
-CAPA_IGNITION = GateRequirement(
-    gate="BootstrapFormatIgnition",
-    namespace="capa-system",
-    deployment="capa-controller-manager",
-    how_to_enable="run `clusterctl init` with EXP_BOOTSTRAP_FORMAT_IGNITION=true",
-)
-
-
 def _ignition_format(doc: Mapping[str, Any]) -> bool:
     """KubeadmConfig(Template) and KubeadmControlPlane(Template) nest the config differently."""
     stack: list[Any] = [doc.get("spec")]
@@ -71,37 +63,35 @@ def _ignition_format(doc: Mapping[str, Any]) -> bool:
 _KUBEADM_KINDS = frozenset(
     {"KubeadmConfig", "KubeadmConfigTemplate", "KubeadmControlPlane", "KubeadmControlPlaneTemplate"}
 )
-_AWS_INFRA_KINDS = frozenset(
-    {
-        "AWSCluster",
-        "AWSClusterTemplate",
-        "AWSMachine",
-        "AWSMachineTemplate",
-        "AWSMachinePool",
-        "AWSManagedMachinePool",
-        "AWSManagedCluster",
-    }
-)
-
-# Data, not code: provider modules append their rules here (register_gate_rule) instead of
-# growing an if/else chain.
-GATE_RULES: list[GateRule] = [
+# The core rules; each provider adds its own from its `gates` and `kinds` (gate_rules()).
+CORE_GATE_RULES: tuple[GateRule, ...] = (
     GateRule("bootstrap.cluster.x-k8s.io", _KUBEADM_KINDS, CABPK_IGNITION, _ignition_format),
     GateRule("controlplane.cluster.x-k8s.io", _KUBEADM_KINDS, CABPK_IGNITION, _ignition_format),
-    GateRule("infrastructure.cluster.x-k8s.io", _AWS_INFRA_KINDS, CAPA_IGNITION),
-]
+)
 
 
-def register_gate_rule(rule: GateRule) -> None:
-    if rule not in GATE_RULES:
-        GATE_RULES.append(rule)
+def gate_rules() -> list[GateRule]:
+    """Core rules plus, per provider, its own gates for the infrastructure kinds it owns."""
+    from capi_sysext import providers
+
+    rules = list(CORE_GATE_RULES)
+    for name in providers.NAMES:
+        provider = providers.get(name)
+        group = provider.api_version.split("/")[0]
+        rules += [
+            GateRule(group, provider.kinds, gate)
+            for gate in provider.gates
+            if gate != CABPK_IGNITION  # the core rule decides that one, by format
+        ]
+    return rules
 
 
 def requirements_for(docs: Iterable[Mapping[str, Any]]) -> list[GateRequirement]:
     """The feature gates the management cluster must have on for these documents, deduplicated."""
     found: list[GateRequirement] = []
+    rules = gate_rules()
     for doc in docs:
-        for rule in GATE_RULES:
+        for rule in rules:
             if rule.requirement not in found and rule.matches(doc):
                 found.append(rule.requirement)
     return found

@@ -61,9 +61,22 @@ _REFS: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
         ("spec", "bootstrap", "configRef"),
         ("spec", "infrastructureRef"),
     ),
-    ("infrastructure.cluster.x-k8s.io", "AzureCluster"): (("spec", "identityRef"),),
-    ("infrastructure.cluster.x-k8s.io", "AWSCluster"): (("spec", "identityRef"),),
 }
+
+
+def _references() -> dict[tuple[str, str], tuple[tuple[str, ...], ...]]:
+    """Core reference paths plus each provider's own (e.g. an infra cluster's identityRef)."""
+    from capi_sysext import providers
+
+    table = dict(_REFS)
+    for name in providers.NAMES:
+        provider = providers.get(name)
+        group = provider.api_version.split("/")[0]
+        for kind, paths in provider.reference_paths.items():
+            table[(group, kind)] = paths
+    return table
+
+
 # Kinds whose spec.clusterName names a Cluster in the same namespace.
 _CLUSTER_NAME = {
     (CAPI_GROUP, "MachineDeployment"),
@@ -245,6 +258,7 @@ def _ref_target(ref: Mapping[str, Any], referrer: DocResult) -> tuple[str, str, 
 
 
 def _check_refs(results: list[tuple[DocResult, Mapping[str, Any]]], store: SchemaStore) -> None:
+    refs = _references()
     index: dict[tuple[str, str, str], list[str]] = {}
     groups_in_input: set[str] = set()
     for d, _doc in results:
@@ -261,7 +275,7 @@ def _check_refs(results: list[tuple[DocResult, Mapping[str, Any]]], store: Schem
         return any(n == ns or not n or not ns for n in namespaces)
 
     for d, doc in results:
-        for parts in _REFS.get((d.group, d.kind), ()):
+        for parts in refs.get((d.group, d.kind), ()):
             ref = _dig(doc, parts)
             if not isinstance(ref, Mapping):
                 continue

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_choice, parse_str
 from capi_sysext.model import Dropin, NodeConfig, Unit
 from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER, InfraCluster, Provider
-from capi_sysext.requirements import CABPK_IGNITION, CAPA_IGNITION
+from capi_sysext.requirements import CABPK_IGNITION, GateRequirement
 from capi_sysext.resources import provider_table
 from capi_sysext.spec import ClusterSpec
 
@@ -27,6 +28,15 @@ HOSTNAME_KEY = "COREOS_EC2_HOSTNAME"
 _BUCKET_FIX = (
     "set the bucket with values key aws.s3Bucket.name or env AWS_S3_BUCKET_NAME "
     "(--set aws.ignition.storageType=ClusterObjectStore)"
+)
+
+
+# CAPA's own gate: without it CAPA ignores the Ignition bootstrap data.
+CAPA_IGNITION = GateRequirement(
+    gate="BootstrapFormatIgnition",
+    namespace="capa-system",
+    deployment="capa-controller-manager",
+    how_to_enable="run `clusterctl init` with EXP_BOOTSTRAP_FORMAT_IGNITION=true",
 )
 
 
@@ -81,9 +91,20 @@ class AWSProvider(Provider):
     name = "aws"
     title = "AWS (CAPA)"
     api_version = "infrastructure.cluster.x-k8s.io/v1beta2"
-    kinds = frozenset({"AWSCluster", "AWSMachineTemplate", "AWSMachine"})
+    kinds = frozenset(
+        {
+            "AWSCluster",
+            "AWSClusterTemplate",
+            "AWSMachine",
+            "AWSMachineTemplate",
+            "AWSMachinePool",
+            "AWSManagedMachinePool",
+            "AWSManagedCluster",
+        }
+    )
     arches = ("x86-64", "arm64")
     gates = (CABPK_IGNITION, CAPA_IGNITION)
+    reference_paths = MappingProxyType({"AWSCluster": (("spec", "identityRef"),)})
     prerequisites = (
         "management cluster: Cluster API >= 1.11 with KubeadmBootstrapFormatIgnition=true "
         "(clusterctl init with EXP_KUBEADM_BOOTSTRAP_FORMAT_IGNITION=true) and CAPA with "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from capi_sysext.errors import Problem
@@ -51,6 +52,7 @@ class AzureProvider(Provider):
     )
     arches = ("x86-64", "arm64")
     gates = (CABPK_IGNITION,)
+    reference_paths = MappingProxyType({"AzureCluster": (("spec", "identityRef"),)})
     prerequisites = (
         "management cluster: Cluster API >= 1.11 with KubeadmBootstrapFormatIgnition=true "
         "(clusterctl init with EXP_KUBEADM_BOOTSTRAP_FORMAT_IGNITION=true) and CAPZ"

@@ -53,6 +53,8 @@ class Provider(ABC):
     variables: ClassVar[tuple[Variable, ...]]
     gates: ClassVar[tuple[GateRequirement, ...]] = ()
     prerequisites: ClassVar[str]  # one line for --list-variables and the README
+    # Infrastructure kind -> paths of object references it holds, for `validate`'s checks.
+    reference_paths: ClassVar[Mapping[str, tuple[tuple[str, ...], ...]]] = {}
 
     @abstractmethod
     def settings(self, values: Mapping[str, Any]) -> Any:
