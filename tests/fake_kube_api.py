@@ -273,7 +273,13 @@ class FakeKubeAPIServer:
         self, group: str, kind: str, versions: Mapping[str, bool], namespaced: bool = True
     ) -> None:
         """Register a CRD: discovery lists the served versions, the CRD object lists all."""
-        plural = kind.lower() + ("es" if kind.lower().endswith(("s", "x")) else "s")
+        lower = kind.lower()
+        if lower.endswith(("s", "x")):
+            plural = lower + "es"
+        elif lower.endswith("y") and lower[-2:-1] not in "aeiou":
+            plural = lower[:-1] + "ies"  # HelmChartProxy -> helmchartproxies
+        else:
+            plural = lower + "s"
         for version, served in versions.items():
             self.add_resource(group, version, kind, plural, namespaced=namespaced, served=served)
 

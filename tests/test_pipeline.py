@@ -1,0 +1,67 @@
+"""The user's whole flow through the real CLI: generate | validate, and generate | apply against
+the fake Kubernetes API server (tests/fake_kube_api.py: a test double on 127.0.0.1, not a
+cluster)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import shared_reference
+from fake_kube_api import FakeKubeAPIServer
+
+from capi_sysext.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = str(REPO / "examples" / "azure.yaml")
+GENERATE = ["generate", "--provider", "azure", "--k8s", "1.33", "--name", "demo",
+            "--values", EXAMPLE, "--sysupdate", "--kured"]  # fmt: skip
+
+
+def generated() -> str:
+    result = CliRunner().invoke(cli, GENERATE)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_generate_then_validate_against_the_real_crds() -> None:
+    crds = shared_reference() / "crds"
+    if not crds.is_dir():
+        pytest.skip(f"shared reference CRDs not found at {crds}")
+    args = ["validate", "-", "--no-cache"]
+    for d in ("cluster-api", "cluster-api-provider-azure", "cluster-api-addon-provider-helm"):
+        args += ["--crds", str(crds / d)]
+    result = CliRunner().invoke(cli, args, input=generated())
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith("valid: ")
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeAPIServer]:
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with FakeKubeAPIServer() as server:
+        server.install_cluster_api()
+        both = {"v1beta1": True, "v1beta2": True}
+        server.add_crd("addons.cluster.x-k8s.io", "ClusterResourceSet", both)
+        server.add_crd("addons.cluster.x-k8s.io", "HelmChartProxy", {"v1alpha1": True})
+        server.add_resource("", "v1", "ConfigMap", "configmaps", namespaced=True)
+        server.add_namespace("default")
+        yield server
+
+
+def test_generate_then_apply_is_idempotent(fake: FakeKubeAPIServer, tmp_path: Path) -> None:
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+    text = generated()
+    first = CliRunner().invoke(cli, ["apply", "-f", "-", "--kubeconfig", str(kubeconfig)],
+                               input=text)  # fmt: skip
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines()[-1].endswith(" 0 changed, 0 unchanged")
+    assert fake.get("cluster.x-k8s.io/v1beta2", "Cluster", "demo", "default") is not None
+    again = CliRunner().invoke(cli, ["apply", "-f", "-", "--kubeconfig", str(kubeconfig)],
+                               input=text)  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert again.stdout.splitlines()[-1].startswith("0 created, 0 changed, ")
