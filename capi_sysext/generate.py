@@ -23,7 +23,8 @@ from capi_sysext.spec import ROLES, ClusterSpec, NodeSpec
 class GenerateResult:
     documents: list[dict[str, Any]]
     release: Image
-    notes: list[str] = field(default_factory=list)  # stderr information for the user
+    warnings: list[str] = field(default_factory=list)  # stderr: something is not as it should be
+    notes: list[str] = field(default_factory=list)  # stderr: what the user must know or do
 
 
 def resolve_release(node: NodeSpec, catalog: Catalog) -> NodeRelease:
@@ -31,7 +32,7 @@ def resolve_release(node: NodeSpec, catalog: Catalog) -> NodeRelease:
     return NodeRelease(image, node.sysext_base_url)
 
 
-def pinning_notes(release: NodeRelease) -> list[str]:
+def pinning_warnings(release: NodeRelease) -> list[str]:
     if release.image.sha256:
         return []
     return [
@@ -98,18 +99,22 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     # everything) after its parts, add-ons and health checks last.
     documents = [*infra.documents, cp_machine, md_machine, kct, kcp, md, cluster, *extra]
     notes = [
-        *pinning_notes(release),
         *provider.notes(spec),
         *(n for f in features.all_features() for n in f.notes(spec)),
     ]
-    return GenerateResult(documents=documents, release=release.image, notes=notes)
+    return GenerateResult(
+        documents=documents,
+        release=release.image,
+        warnings=pinning_warnings(release),
+        notes=notes,
+    )
 
 
 @dataclass(frozen=True)
 class NodeRenderResult:
     text: str
     release: Image
-    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def render_node(
@@ -123,4 +128,4 @@ def render_node(
     provider = providers.get(provider_name) if provider_name else None
     release = resolve_release(node, catalog)
     text = renderers[fmt](build_node_config(node, release, role, provider))
-    return NodeRenderResult(text=text, release=release.image, notes=pinning_notes(release))
+    return NodeRenderResult(text=text, release=release.image, warnings=pinning_warnings(release))

@@ -299,7 +299,7 @@ def test_pinned_node_config_boots(
     node = node_spec(bakery.url("good"), arch)
     cfg = node_model(node, role, provider, bakery.catalog)
     result = render_node(node, role, "ignition", bakery.catalog, provider)
-    assert result.notes == []  # pinned: no warning
+    assert result.warnings == []  # pinned: no warning
     assert parse_ignition(json.loads(result.text)) == cfg
 
     ok, output = enginelib.ignition_validate(result.text, strict=True)

@@ -58,6 +58,10 @@ def warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
+def note(message: str) -> None:
+    click.echo(f"note: {message}", err=True)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="capi-sysext")
 def cli() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from capi_sysext import providers
-from capi_sysext.cli import cli, warn
+from capi_sysext.cli import cli, note, warn
 from capi_sysext.cli.catalogopts import choose_catalog, freshness_options
 from capi_sysext.cli.options import (
     emit,
@@ -75,6 +75,8 @@ def generate(
     ).catalog
     result = run(spec, catalog)
     text = yamlio.dump_all(result.documents)
-    for note in result.notes:
-        warn(note)
+    for message in result.warnings:
+        warn(message)
+    for message in result.notes:
+        note(message)
     emit(text, target)

@@ -77,6 +77,6 @@ def render_node(
         node.sysext_base_url, offline=offline, refresh=refresh, max_age=max_age
     ).catalog
     result = run(node, role, fmt, catalog, provider)
-    for note in result.notes:
-        warn(note)
+    for message in result.warnings:
+        warn(message)
     emit(result.text, target)
