@@ -78,7 +78,8 @@ class HttpClient:
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES  # extra attempts after the first one
     backoff: float = DEFAULT_BACKOFF  # first delay; doubles each retry
-    sleep: Callable[[float], None] = time.sleep
+    # Looked up when called, so a test can patch time.sleep for commands it runs end to end.
+    sleep: Callable[[float], None] = field(default=lambda seconds: time.sleep(seconds))  # noqa: PLW0108
     _pool: Any = field(default=None, repr=False)
 
     def _manager(self) -> urllib3.PoolManager:

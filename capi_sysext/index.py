@@ -31,6 +31,7 @@ from capi_sysext.errors import CapiSysextError, Problem
 from capi_sysext.fetch import FetchError, HttpClient
 
 INDEX_PATH = "kubernetes/SHA256SUMS"
+AUTO_REFRESH_TIMEOUT = 5.0  # seconds, connect and read
 DEFAULT_MAX_AGE = timedelta(hours=24)
 CACHE_FORMAT = 1
 # Names that look like a Kubernetes image but do not parse are worth a warning (a truncated line
@@ -400,6 +401,11 @@ def load_catalog(
         age = now() - cached.fetched_at
         if timedelta(0) <= age < max_age:
             return from_cache(f"younger than {_duration(max_age)}")
+    if client is None and not refresh:
+        # An automatic refresh must not stall `generate` on a machine without network: one
+        # short attempt, then the cache or the embedded catalog. An explicit --refresh (and
+        # `mirror`) keeps the patient default with retries.
+        client = HttpClient(timeout=AUTO_REFRESH_TIMEOUT, retries=0)
     try:
         result = fetch_index(base, cache_dir=cache_dir, client=client, now=now)
     except FetchError as exc:

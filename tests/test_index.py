@@ -388,3 +388,35 @@ def test_fetch_index_keyword_overrides(bakery: BakeryServer, tmp_path: Path) -> 
     sleeps = Sleeps()
     result = fetch_index(bakery.url, cache_dir=tmp_path, timeout=1.0, retries=1, sleep=sleeps)
     assert not result.not_modified and sleeps.calls == [1.0]
+
+
+def test_automatic_refresh_makes_one_short_attempt_then_falls_back(
+    bakery: BakeryServer, tmp_path: Path
+) -> None:
+    # `generate` on a machine without network must not stall on retries.
+    bakery.fault(INDEX, "500", times=5)
+    choice = load_catalog(bakery.url, cache_dir=tmp_path)
+    assert choice.kind == "embedded" and "500" in choice.note
+    assert len(bakery.seen(INDEX)) == 1
+
+
+def test_explicit_refresh_that_falls_back_fails_the_versions_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import time
+
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # the retries, without the waiting
+    from click.testing import CliRunner
+
+    from capi_sysext.cli import cli
+
+    with socket.socket() as s:  # a port on 127.0.0.1 where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/extensions"
+    result = CliRunner().invoke(
+        cli, ["versions", "--refresh", "--sysext-base-url", url], env={"CAPI_SYSEXT_OFFLINE": ""}
+    )
+    assert result.exit_code == 1, result.output
+    assert f"could not refresh the catalog from {url}/kubernetes/SHA256SUMS" in result.stderr

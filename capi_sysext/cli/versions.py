@@ -28,10 +28,21 @@ def versions(
 ) -> None:
     """List the published Kubernetes sysext versions per minor and arch."""
     from capi_sysext.catalog import ARCHES
+    from capi_sysext.errors import CapiSysextError, Problem
+    from capi_sysext.index import index_url
 
-    catalog = choose_catalog(
-        sysext_base_url, offline=offline, refresh=refresh, max_age=max_age
-    ).catalog
+    choice = choose_catalog(sysext_base_url, offline=offline, refresh=refresh, max_age=max_age)
+    if refresh and not offline and choice.kind != "index":
+        # Asked for explicitly (e.g. in CI before a release): a fallback is a failure here.
+        raise CapiSysextError(
+            [
+                Problem(
+                    f"could not refresh the catalog from {index_url(sysext_base_url)}",
+                    "check the URL and the network, or drop --refresh to use the cache",
+                )
+            ]
+        )
+    catalog = choice.catalog
     if fmt == "json":
         rows: list[dict[str, Any]] = [
             {
