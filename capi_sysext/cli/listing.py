@@ -48,5 +48,5 @@ def print_variables(raw: RawInputs) -> None:
 
 def _fmt(value: object) -> str:
     if value in (None, ()):
-        return "none"
+        return "unset"
     return str(value)
