@@ -10,11 +10,15 @@ from pathlib import Path
 from capi_sysext.errors import InputError, Problem
 
 
-def output_path(target: Path, default_name: str) -> Path:
-    """-o FILE or -o DIR (existing directory, or a path ending in '/'): DIR/<default_name>."""
-    if target.is_dir() or str(target).endswith(os.sep):
-        return target / default_name
-    return target
+def output_path(target: str, default_name: str) -> Path:
+    """-o FILE or -o DIR (existing directory, or a path ending in '/'): DIR/<default_name>.
+
+    Takes the raw string: Path() drops a trailing '/', which would turn a missing DIR/ into FILE.
+    """
+    path = Path(target)
+    if target.endswith(os.sep) or path.is_dir():
+        return path / default_name
+    return path
 
 
 def check_writable(path: Path, force: bool) -> None:

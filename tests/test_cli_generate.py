@@ -200,6 +200,24 @@ def test_output_dir_gets_cluster_named_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.yaml"]  # no temp files left
 
 
+def test_output_dir_file_is_named_after_the_resolved_cluster_name(tmp_path: Path) -> None:
+    # The name comes from the values file here, not from --name.
+    args = ["generate", "--provider", "azure", "--k8s", "1.33", "--values", EXAMPLE]
+    result = run([*args, "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.yaml"]
+
+
+def test_output_path_ending_in_slash_is_a_directory_even_if_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "clusters"
+    assert_usage_error(run([*BASE, "-o", f"{missing}/"]), f"directory {missing} does not exist")
+    assert list(tmp_path.iterdir()) == []  # not a file named 'clusters'
+    missing.mkdir()
+    result = run([*BASE, "-o", f"{missing}/"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in missing.iterdir()) == ["demo.yaml"]
+
+
 def test_failed_generation_writes_nothing(tmp_path: Path) -> None:
     target = tmp_path / "cluster.yaml"
     assert_usage_error(run([*BASE, "--k8s", "1.29", "-o", str(target)]), "1.29")
