@@ -179,6 +179,22 @@ def test_bad_values_files(tmp_path: Path) -> None:
     assert_usage_error(run([*BASE, "--values", str(listing)]), "top level must be a mapping")
 
 
+def test_unreadable_values_file_is_the_only_problem_reported(tmp_path: Path) -> None:
+    """The required values were probably in that file: "missing required value" is noise."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("azure:\n  location: [westeurope\n")
+    args = ["generate", "--provider", "azure", "--k8s", "1.33", "--name", "demo"]
+    result = run([*args, "--values", str(broken)])
+    assert_usage_error(result, f"{broken}: not valid YAML at line 3, column 1")
+    assert "missing required value" not in result.stderr
+    assert "<unicode string>" not in result.stderr
+    result = run([*args, "--values", str(tmp_path / "nope.yaml")])
+    assert_usage_error(result, "cannot read")
+    assert "missing required value" not in result.stderr
+    result = run(["generate", "--values", str(broken), "--list-variables"])
+    assert_usage_error(result, "not valid YAML", "--list-variables needs the provider")
+
+
 # --- output files --------------------------------------------------------------------------------
 
 
