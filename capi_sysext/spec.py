@@ -322,8 +322,3 @@ def cluster_variables(provider_name: str) -> list[Variable]:
         *feature_variables(),
         *providers.get(provider_name).variables,
     ]
-
-
-def check_problems(problems: list[Problem]) -> None:
-    if problems:
-        raise InputError(problems)
