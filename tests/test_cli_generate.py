@@ -145,6 +145,8 @@ def test_unpublished_versions_are_refused_with_what_is_available(k8s: str, needl
         (["--namespace", "a" * 64], "--namespace: must be a DNS-1123 label"),
         (["--sysext-base-url", "ftp://x"], "must be an http:// or https:// URL"),
         (["--pod-cidr", "10.0.0.1/8"], "--pod-cidr: must be a CIDR block"),
+        (["--pod-cidr", "10.96.0.0/16"], "overlaps the service network 10.96.0.0/12"),
+        (["--service-cidr", "192.168.128.0/24"], "--pod-cidr or --service-cidr"),
         (["--flatcar-version", "4.5"], "must be 'latest' or a Flatcar release"),
         (["--set", "azure.locaton=x"], "unknown key azure.locaton (did you mean azure.location?)"),
         (["--set", "novalue"], "--set 'novalue' is not key=value"),
