@@ -84,7 +84,7 @@ def output_options(help_text: str) -> Callable[[F], F]:
 
 
 def output_target(output: str | None, default_name: str, force: bool) -> Path | None:
-    """Where to write (None: stdout); refuses an existing file before any work is done."""
+    """Where to write (None: stdout); refuses an existing file before the catalog or rendering."""
     if output is None:
         return None
     from capi_sysext.output import check_writable, output_path
