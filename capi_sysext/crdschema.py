@@ -668,9 +668,3 @@ class SchemaStore:
         for err in self._validator(key).iter_errors(doc):
             issues.extend(_issues_from_error(err))
         return sorted(set(issues))
-
-    def compile_all(self) -> int:
-        """Build every served validator now (benchmarks, long-running callers)."""
-        for key in self.kinds():
-            self._validator(key)
-        return len(self._validators)

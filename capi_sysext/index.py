@@ -226,25 +226,9 @@ def read_cache(path: Path, base_url: str) -> tuple[CacheEntry | None, str | None
 def write_cache(path: Path, entry: CacheEntry) -> None:
     """Atomic: a reader (or a crash) sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(entry.to_json(), indent=1, sort_keys=True) + "\n"
-    write_atomic(path, text.encode())
+    from capi_sysext.output import write_atomic
 
-
-def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(entry.to_json(), indent=1, sort_keys=True) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------

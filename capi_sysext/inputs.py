@@ -225,6 +225,8 @@ class Layered:
     files: dict[str, tuple[Any, str]]  # key -> (value, file name)
     env: Mapping[str, str]
     problems: list[Problem]
+    # A values file could not be read: it may hold the required values, so do not call them missing.
+    unread_files: bool = False
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -248,19 +250,22 @@ def layer(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> Layered:
             continue
         sets[key.strip()] = value
     files: dict[str, tuple[Any, str]] = {}
+    unread = False
     for path in raw.values_files:
         try:
             data = load_yaml(path)
         except InputError as exc:
             problems.extend(exc.problems)
+            unread = True
             continue
         if not isinstance(data, Mapping):
             problems.append(Problem(f"values file {path}: top level must be a mapping of keys"))
+            unread = True
             continue
         for key, value in _flatten(data).items():
             files[key] = (value, str(path))
     flags = {k: v for k, v in raw.flags.items() if v is not None}
-    return Layered(flags, sets, files, raw.env, problems)
+    return Layered(flags, sets, files, raw.env, problems, unread_files=unread)
 
 
 def resolve(
@@ -281,7 +286,7 @@ def resolve(
         elif var.env and layered.env.get(var.env, "").strip():
             found = (layered.env[var.env], f"env {var.env}")
         if found is None:
-            if var.required:
+            if var.required and not layered.unread_files:
                 problems.append(
                     Problem(f"missing required value {var.key} ({var.help})", var.fixes())
                 )

@@ -26,7 +26,8 @@ from typing import Protocol
 from capi_sysext.catalog import Catalog, Image, Version, parse_image_filename
 from capi_sysext.errors import CapiSysextError, CatalogError, Problem
 from capi_sysext.fetch import FetchError, HttpClient, describe_network_error
-from capi_sysext.index import image_url, normalize_base_url, write_atomic
+from capi_sysext.index import image_url, normalize_base_url
+from capi_sysext.output import write_atomic
 
 PARTIAL_DIR = ".partial"
 _CHUNK = 1 << 16

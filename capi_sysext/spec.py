@@ -234,6 +234,23 @@ def _all_known_keys() -> list[str]:
     return keys
 
 
+def _network_problems(values: Mapping[str, Any]) -> list[Problem]:
+    """Overlapping pod and service networks give a cluster whose Services and pods collide."""
+    import ipaddress
+
+    pods = ipaddress.ip_network(values["network.podCIDR"])
+    services = ipaddress.ip_network(values["network.serviceCIDR"])
+    if pods.version != services.version or not pods.overlaps(services):
+        return []
+    return [
+        Problem(
+            f"the pod network {pods} overlaps the service network {services}",
+            "choose disjoint ranges with --pod-cidr or --service-cidr (values keys "
+            "network.podCIDR, network.serviceCIDR)",
+        )
+    ]
+
+
 def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> ClusterSpec:
     """All problems in all sources are collected and raised together."""
     layered = layer(raw, load_yaml)
@@ -250,6 +267,7 @@ def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> Clus
     ]
     values, p = resolve(variables, layered)
     problems += p
+    problems += _network_problems(values)
     problems += unknown_keys(_all_known_keys(), layered)
     if provider is not None:
         used = {v.key for v in (*variables, PROVIDER_VARIABLE)}
@@ -322,8 +340,3 @@ def cluster_variables(provider_name: str) -> list[Variable]:
         *feature_variables(),
         *providers.get(provider_name).variables,
     ]
-
-
-def check_problems(problems: list[Problem]) -> None:
-    if problems:
-        raise InputError(problems)

@@ -6,7 +6,6 @@ unit files only through filters that escape for systemd, never by pasting.
 
 from __future__ import annotations
 
-import shlex
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +43,6 @@ def _env() -> jinja2.Environment:
     )
     env.filters["systemd_quote"] = systemd_quote
     env.filters["systemd_value"] = systemd_value
-    env.filters["shquote"] = shlex.quote
     return env
 
 

@@ -76,7 +76,16 @@ def load_all(text: str, source: str) -> list[Any]:
     try:
         return [d for d in yaml.load_all(text, Loader=LOADER) if d is not None]
     except yaml.YAMLError as exc:
-        raise InputError([Problem(f"{source}: not valid YAML: {exc}")]) from None
+        raise InputError([Problem(f"{source}: not valid YAML{describe_yaml_error(exc)}")]) from None
+
+
+def describe_yaml_error(exc: Exception) -> str:
+    """' at line L, column C: problem' on one line (PyYAML's text names "<unicode string>")."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return ": " + " ".join(line.strip() for line in str(exc).strip().splitlines())
+    return f" at line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def load_file(path: Path) -> Any:

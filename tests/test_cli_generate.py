@@ -145,6 +145,8 @@ def test_unpublished_versions_are_refused_with_what_is_available(k8s: str, needl
         (["--namespace", "a" * 64], "--namespace: must be a DNS-1123 label"),
         (["--sysext-base-url", "ftp://x"], "must be an http:// or https:// URL"),
         (["--pod-cidr", "10.0.0.1/8"], "--pod-cidr: must be a CIDR block"),
+        (["--pod-cidr", "10.96.0.0/16"], "overlaps the service network 10.96.0.0/12"),
+        (["--service-cidr", "192.168.128.0/24"], "--pod-cidr or --service-cidr"),
         (["--flatcar-version", "4.5"], "must be 'latest' or a Flatcar release"),
         (["--set", "azure.locaton=x"], "unknown key azure.locaton (did you mean azure.location?)"),
         (["--set", "novalue"], "--set 'novalue' is not key=value"),
@@ -179,6 +181,22 @@ def test_bad_values_files(tmp_path: Path) -> None:
     assert_usage_error(run([*BASE, "--values", str(listing)]), "top level must be a mapping")
 
 
+def test_unreadable_values_file_is_the_only_problem_reported(tmp_path: Path) -> None:
+    """The required values were probably in that file: "missing required value" is noise."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("azure:\n  location: [westeurope\n")
+    args = ["generate", "--provider", "azure", "--k8s", "1.33", "--name", "demo"]
+    result = run([*args, "--values", str(broken)])
+    assert_usage_error(result, f"{broken}: not valid YAML at line 3, column 1")
+    assert "missing required value" not in result.stderr
+    assert "<unicode string>" not in result.stderr
+    result = run([*args, "--values", str(tmp_path / "nope.yaml")])
+    assert_usage_error(result, "cannot read")
+    assert "missing required value" not in result.stderr
+    result = run(["generate", "--values", str(broken), "--list-variables"])
+    assert_usage_error(result, "not valid YAML", "--list-variables needs the provider")
+
+
 # --- output files --------------------------------------------------------------------------------
 
 
@@ -198,6 +216,24 @@ def test_output_dir_gets_cluster_named_file(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (tmp_path / "demo.yaml").read_text() == run(BASE).stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.yaml"]  # no temp files left
+
+
+def test_output_dir_file_is_named_after_the_resolved_cluster_name(tmp_path: Path) -> None:
+    # The name comes from the values file here, not from --name.
+    args = ["generate", "--provider", "azure", "--k8s", "1.33", "--values", EXAMPLE]
+    result = run([*args, "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.yaml"]
+
+
+def test_output_path_ending_in_slash_is_a_directory_even_if_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "clusters"
+    assert_usage_error(run([*BASE, "-o", f"{missing}/"]), f"directory {missing} does not exist")
+    assert list(tmp_path.iterdir()) == []  # not a file named 'clusters'
+    missing.mkdir()
+    result = run([*BASE, "-o", f"{missing}/"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in missing.iterdir()) == ["demo.yaml"]
 
 
 def test_failed_generation_writes_nothing(tmp_path: Path) -> None:

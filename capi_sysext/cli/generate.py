@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import click
@@ -49,7 +48,7 @@ _VARIABLES = (
     help="List the inputs the provider needs (required and optional) and exit.",
 )
 def generate(
-    output: Path | None,
+    output: str | None,
     force: bool,
     list_variables: bool,
     offline: bool,
@@ -68,8 +67,9 @@ def generate(
 
         print_variables(raw)
         return
-    target = output_target(output, f"{params.get('name') or 'cluster'}.yaml", force)
     spec = build_cluster_spec(raw, yamlio.load_file)
+    # Before the catalog (which may touch the network): refuse an existing file early.
+    target = output_target(output, f"{spec.name}.yaml", force)
     catalog = choose_catalog(
         spec.node.sysext_base_url, offline=offline, refresh=refresh, max_age=max_age
     ).catalog

@@ -16,18 +16,19 @@ from capi_sysext.spec import (
 
 
 def print_variables(raw: RawInputs) -> None:
-    values, problems = resolve([PROVIDER_VARIABLE], layer(raw, yamlio.load_file))
-    if problems:
+    layered = layer(raw, yamlio.load_file)
+    values, problems = resolve([PROVIDER_VARIABLE], layered)
+    if problems or values["provider"] is None:
         raise InputError(
             [
+                *layered.problems,  # e.g. the unreadable values file that named the provider
                 Problem(
                     "--list-variables needs the provider",
                     f"add --provider ({'|'.join(providers.NAMES)})",
-                )
+                ),
             ]
         )
     provider = providers.get(values["provider"])
-    layered = layer(raw, yamlio.load_file)
     rows = describe_variables(cluster_variables(provider.name))
     click.echo(f"{provider.title}: {provider.prerequisites}")
     # What the chosen features need too (e.g. the Helm add-on provider); a bad value falls back to

@@ -78,15 +78,13 @@ def output_options(help_text: str) -> Callable[[F], F]:
         func = click.option("--force", is_flag=True, help="Overwrite an existing output file.")(
             func
         )
-        return click.option(
-            "-o", "--output", type=click.Path(path_type=Path), default=None, help=help_text
-        )(func)
+        return click.option("-o", "--output", type=click.Path(), default=None, help=help_text)(func)
 
     return decorate
 
 
-def output_target(output: Path | None, default_name: str, force: bool) -> Path | None:
-    """Where to write (None: stdout); refuses an existing file before any work is done."""
+def output_target(output: str | None, default_name: str, force: bool) -> Path | None:
+    """Where to write (None: stdout); refuses an existing file before the catalog or rendering."""
     if output is None:
         return None
     from capi_sysext.output import check_writable, output_path

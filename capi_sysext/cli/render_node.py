@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import click
@@ -48,7 +47,7 @@ def render_node(
     role: str,
     fmt: str,
     provider: str | None,
-    output: Path | None,
+    output: str | None,
     force: bool,
     offline: bool,
     refresh: bool,

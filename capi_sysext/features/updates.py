@@ -92,8 +92,8 @@ class Updates(Feature):
         ),
         Variable(
             "kured.enabled",
-            "deploy Kured, which drains and reboots nodes one at a time when they request it "
-            "(locksmithd is masked)",
+            "Kured drains and reboots nodes one at a time when they request it: nodes mask "
+            "locksmithd; generate also deploys Kured (render-node: deploy it yourself)",
             parse_bool,
             default=False,
             flag="--kured/--no-kured",

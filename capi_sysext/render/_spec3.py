@@ -1,7 +1,8 @@
 """The storage/systemd tree shared by Butane flatcar 1.0.0 and Ignition 3.3.0.
 
 The two differ only in how inline contents are spelled (Butane `inline`, Ignition `data:` URL),
-so both renderers build from here and cannot drift apart.
+so both renderers build from here and cannot drift apart. CLC (render/clc.py) shares the
+section layout (node_tree) and the unit spelling (unit_tree).
 
 `overwrite: true` on files and links: Ignition 3 defaults to false and then fails the boot if the
 path already exists. These are paths the node config owns, so on a re-provisioned disk or a
@@ -20,22 +21,33 @@ from capi_sysext.render._pins import pinned_sums
 InlineSpelling = Callable[[str], dict[str, Any]]
 
 
-def spec3_tree(cfg: NodeConfig, inline: InlineSpelling) -> dict[str, Any]:
-    """`storage` and `systemd` sections (omitted when empty), Butane key order."""
-    pinned_sums(cfg)  # same consistency rule as CLC, so all three outputs carry the same sums
+def node_tree(
+    cfg: NodeConfig,
+    directory: Callable[[Directory], dict[str, Any]],
+    file: Callable[[File], dict[str, Any]],
+    link: Callable[[Link], dict[str, Any]],
+) -> dict[str, Any]:
+    """`storage` and `systemd` sections (omitted when empty) in the key order of all three formats;
+    each format spells directories, files and links its own way."""
+    pinned_sums(cfg)  # one consistency rule for every format, so all outputs carry the same sums
     doc: dict[str, Any] = {}
     storage: dict[str, Any] = {}
     if cfg.directories:
-        storage["directories"] = [_directory(d) for d in cfg.directories]
+        storage["directories"] = [directory(d) for d in cfg.directories]
     if cfg.files:
-        storage["files"] = [_file(f, inline) for f in cfg.files]
+        storage["files"] = [file(f) for f in cfg.files]
     if cfg.links:
-        storage["links"] = [_link(link) for link in cfg.links]
+        storage["links"] = [link(x) for x in cfg.links]
     if storage:
         doc["storage"] = storage
     if cfg.units:
         doc["systemd"] = {"units": [unit_tree(u) for u in cfg.units]}
     return doc
+
+
+def spec3_tree(cfg: NodeConfig, inline: InlineSpelling) -> dict[str, Any]:
+    """The spec 3 tree (Butane key order); only inline contents differ between the two."""
+    return node_tree(cfg, _directory, lambda f: _file(f, inline), _link)
 
 
 def _directory(d: Directory) -> dict[str, Any]:

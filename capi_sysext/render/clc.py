@@ -13,8 +13,7 @@ from typing import Any
 
 from capi_sysext.errors import RenderError
 from capi_sysext.model import Directory, File, Link, NodeConfig
-from capi_sysext.render._pins import pinned_sums
-from capi_sysext.render._spec3 import unit_tree
+from capi_sysext.render._spec3 import node_tree
 from capi_sysext.yamlio import dump
 
 # CABPK's KubeadmConfig rejects a longer additionalConfig (CRD maxLength).
@@ -25,19 +24,7 @@ ROOT_FS = "root"
 
 def render_clc(cfg: NodeConfig) -> str:
     """The model as CLC YAML; raises RenderError if it cannot be expressed faithfully."""
-    pinned_sums(cfg)
-    doc: dict[str, Any] = {}
-    storage: dict[str, Any] = {}
-    if cfg.directories:
-        storage["directories"] = [_directory(d) for d in cfg.directories]
-    if cfg.files:
-        storage["files"] = [_file(f) for f in cfg.files]
-    if cfg.links:
-        storage["links"] = [_link(link) for link in cfg.links]
-    if storage:
-        doc["storage"] = storage
-    if cfg.units:
-        doc["systemd"] = {"units": [unit_tree(u) for u in cfg.units]}
+    doc = node_tree(cfg, _directory, _file, _link)
     text = dump(doc)
     size = len(text.encode("utf-8"))
     if size > ADDITIONAL_CONFIG_MAX:
