@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,22 @@ def _parse_k8s(value: Any) -> str:
         # YAML reads an unquoted 1.30 as the number 1.3.
         raise ValueError(f'{value!r} was read as a number; quote it, e.g. "1.30"')
     return parse_str(value)
+
+
+_SSH_KEY = re.compile(
+    r"^(?:ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp(?:256|384|521)"
+    r"|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,3}(?: .*)?$"
+)
+
+
+def _parse_ssh_keys(value: Any) -> tuple[str, ...]:
+    keys = parse_lines(value)
+    for key in keys:
+        if not _SSH_KEY.match(key):
+            raise ValueError(
+                f"not an SSH public key (type, base64 key, optional comment): {key[:40]!r}"
+            )
+    return keys
 
 
 def _parse_cp_count(value: Any) -> int:
@@ -160,7 +177,7 @@ CLUSTER_VARIABLES: tuple[Variable, ...] = (
     Variable(
         "ssh.authorizedKeys",
         "SSH public keys for the 'core' user (one per line)",
-        parse_lines,
+        _parse_ssh_keys,
         default=(),
         env="SSH_AUTHORIZED_KEYS",
     ),

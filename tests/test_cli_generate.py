@@ -312,3 +312,18 @@ def test_python_dash_m_and_no_traceback_on_error() -> None:
 def test_user_values_cannot_smuggle_substitution_references(args: list[str], needle: str) -> None:
     result = run([*BASE, *args])
     assert_usage_error(result, needle, "which clusterctl and Flux substitute")
+
+
+def test_ssh_keys_are_checked_and_land_on_the_core_user(tmp_path: Path) -> None:
+    bad = run([*BASE, "--set", "ssh.authorizedKeys=my-laptop-key"])
+    assert_usage_error(bad, "not an SSH public key", "ssh.authorizedKeys")
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7v0vYwzM4aX9xH8aHq3vUo1D8w0H3T2PsgY1z0eG9a ops"
+    kcp = by_kind(docs(run([*BASE, "--set", f"ssh.authorizedKeys={key}"])), "KubeadmControlPlane")
+    assert kcp["spec"]["kubeadmConfigSpec"]["users"] == [
+        {"name": "core", "sshAuthorizedKeys": [key]}
+    ]
+
+
+def test_render_node_unknown_provider_is_a_usage_error() -> None:
+    result = run(["render-node", "--k8s", "1.33", "--provider", "openstack"])
+    assert_usage_error(result, "--provider 'openstack' is not known", "use one of: azure, aws, gcp")

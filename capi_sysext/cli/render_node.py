@@ -55,20 +55,10 @@ def render_node(
     **params: Any,
 ) -> None:
     """Render a Flatcar node config that pulls Kubernetes as a sysext, for use outside CAPI."""
-    from capi_sysext import providers, yamlio
-    from capi_sysext.errors import InputError, Problem
+    from capi_sysext import yamlio
     from capi_sysext.generate import render_node as run
     from capi_sysext.spec import build_node_spec
 
-    if provider is not None and provider not in providers.NAMES:
-        raise InputError(
-            [
-                Problem(
-                    f"--provider {provider!r} is not known",
-                    f"use one of: {', '.join(providers.NAMES)}",
-                )
-            ]
-        )
     ext = {"clc": "clc.yaml", "butane": "bu", "ignition": "ign"}[fmt]
     target = output_target(output, f"{role}.{ext}", force)
     node, _ = build_node_spec(raw_inputs(_VARIABLES, params), yamlio.load_file)

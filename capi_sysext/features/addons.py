@@ -19,7 +19,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from capi_sysext.errors import InputError, Problem
-from capi_sysext.features.base import ClusterContext, Feature
+from capi_sysext.features.base import LABEL_PREFIX, ClusterContext, Feature
 from capi_sysext.inputs import Variable, parse_bool, parse_choice
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ HCP_KIND = "HelmChartProxy"
 # Labels the Cluster carries and each HelmChartProxy selects on. One label per add-on so a user can
 # take a cluster out of one add-on by relabelling it; the cluster-name label keeps two clusters in
 # one namespace from picking up each other's proxies.
-LABEL_PREFIX = "capi-sysext.io"
 CLUSTER_LABEL = f"{LABEL_PREFIX}/cluster-name"
 CNI_LABEL = f"{LABEL_PREFIX}/cni"
 CCM_LABEL = f"{LABEL_PREFIX}/ccm"

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from capi_sysext.spec import ClusterSpec
 
 
+# Prefix of the labels features put on the Cluster for their selectors (CRS, HelmChartProxy).
+LABEL_PREFIX = "capi-sysext.io"
+
+
 @dataclass(frozen=True)
 class ClusterContext:
     """What a feature may need to build cluster documents."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from capi_sysext import yamlio
-from capi_sysext.features.base import ClusterContext, Feature, typed
+from capi_sysext.features.base import LABEL_PREFIX, ClusterContext, Feature, typed
 from capi_sysext.inputs import (
     Variable,
     format_duration,
@@ -35,7 +35,7 @@ NAME = "kured"
 CRS_GROUP = "addons.cluster.x-k8s.io"
 # The Cluster carries this label with its own name as value, so each cluster's CRS selects
 # only that cluster even when several share a namespace.
-CLUSTER_LABEL = "capi-sysext.flatcar.org/kured"
+CLUSTER_LABEL = f"{LABEL_PREFIX}/kured"
 SENTINEL_DIR = "/sentinel"  # where the host's /run is mounted inside the Kured pod
 WEEKDAYS = ("su", "mo", "tu", "we", "th", "fr", "sa")  # Kured's own spelling
 _DAY_NAMES = {

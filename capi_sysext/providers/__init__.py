@@ -19,6 +19,12 @@ NAMES: tuple[str, ...] = tuple(_MODULES)
 
 @cache
 def get(name: str) -> Provider:
+    if name not in _MODULES:
+        from capi_sysext.errors import InputError, Problem
+
+        raise InputError(
+            [Problem(f"--provider {name!r} is not known", f"use one of: {', '.join(NAMES)}")]
+        )
     provider: Provider = import_module(_MODULES[name]).PROVIDER
     return provider
 
