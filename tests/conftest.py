@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +40,28 @@ def _input_env_names() -> set[str]:
     for p in providers.NAMES:
         names |= {v.env for v in cluster_variables(p) if v.env}
     return names
+
+
+ENGINE_TEST_DEADLINE_S = 60
+
+
+@pytest.fixture(autouse=True)
+def _engine_test_deadline(request: pytest.FixtureRequest) -> Iterator[None]:
+    """No pytest-timeout in this project: SIGALRM keeps every real-engine test bounded."""
+    if request.node.get_closest_marker("engine") is None:
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"engine test exceeded {ENGINE_TEST_DEADLINE_S}s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(ENGINE_TEST_DEADLINE_S)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -49,7 +48,6 @@ VERSION = "v1.33.13"
 TAMPERED_VERSION = "v1.33.12"
 HOST_ARCH = enginelib.host_sysext_arch()
 SYSUPDATE_TIMER = "systemd-sysupdate.timer"
-TEST_DEADLINE_S = 60
 # None: render-node without --provider (bare metal, Terraform, a local VM).
 PROVIDERS: tuple[str | None, ...] = (*providers.NAMES, None)
 PROVIDER_IDS = [p or "no-provider" for p in PROVIDERS]
@@ -106,21 +104,6 @@ def bakery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bakery]:
     (base / "empty").mkdir()
     with enginelib.serve_directory(base) as served:
         yield Bakery(served, sums)
-
-
-@pytest.fixture(autouse=True)
-def _deadline() -> Iterator[None]:
-    # No pytest-timeout in this project: SIGALRM keeps every engine test bounded.
-    def expired(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"boot test exceeded {TEST_DEADLINE_S}s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(TEST_DEADLINE_S)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,13 +7,11 @@ these tests pin down that the harness itself reports success and failure truthfu
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +21,6 @@ import pytest
 pytestmark = pytest.mark.engine
 
 VERSION = "v1.33.13"
-TEST_DEADLINE_S = 60  # no pytest-timeout here: a SIGALRM guard keeps every test bounded
-
-
-@pytest.fixture(autouse=True)
-def _deadline() -> Iterator[None]:
-    def expired(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"engine test exceeded {TEST_DEADLINE_S}s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(TEST_DEADLINE_S)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture
