@@ -105,11 +105,10 @@ class AWSProvider(Provider):
     arches = ("x86-64", "arm64")
     gates = (CABPK_IGNITION, CAPA_IGNITION)
     reference_paths = MappingProxyType({"AWSCluster": (("spec", "identityRef"),)})
-    prerequisites = (
-        "management cluster: Cluster API >= 1.11 with KubeadmBootstrapFormatIgnition=true "
-        "(clusterctl init with EXP_KUBEADM_BOOTSTRAP_FORMAT_IGNITION=true) and CAPA with "
-        "BootstrapFormatIgnition=true (EXP_BOOTSTRAP_FORMAT_IGNITION=true); an S3 bucket CAPA "
-        "may use for Ignition user data"
+    controller = "CAPA"
+    extra_prerequisites = (
+        " with BootstrapFormatIgnition=true (EXP_BOOTSTRAP_FORMAT_IGNITION=true); an S3 bucket "
+        "CAPA may use for Ignition user data"
     )
     variables = (
         _v("region", "AWS region, e.g. eu-central-1", "AWS_REGION", required=True),

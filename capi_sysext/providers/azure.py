@@ -53,10 +53,7 @@ class AzureProvider(Provider):
     arches = ("x86-64", "arm64")
     gates = (CABPK_IGNITION,)
     reference_paths = MappingProxyType({"AzureCluster": (("spec", "identityRef"),)})
-    prerequisites = (
-        "management cluster: Cluster API >= 1.11 with KubeadmBootstrapFormatIgnition=true "
-        "(clusterctl init with EXP_KUBEADM_BOOTSTRAP_FORMAT_IGNITION=true) and CAPZ"
-    )
+    controller = "CAPZ"
     variables = (
         _v("subscriptionID", "Azure subscription ID", "AZURE_SUBSCRIPTION_ID", required=True),
         _v("tenantID", "Azure AD tenant of the cluster identity", "AZURE_TENANT_ID", required=True),
@@ -282,9 +279,6 @@ class AzureProvider(Provider):
                 "etcd": {"local": {"dataDir": "/var/lib/etcddisk/etcd"}},
             }
         return extras
-
-    def notes(self, spec: ClusterSpec) -> list[str]:
-        return [f"needs a {self.prerequisites}"]
 
 
 PROVIDER = AzureProvider()

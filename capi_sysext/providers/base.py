@@ -52,7 +52,9 @@ class Provider(ABC):
     arches: ClassVar[tuple[str, ...]]
     variables: ClassVar[tuple[Variable, ...]]
     gates: ClassVar[tuple[GateRequirement, ...]] = ()
-    prerequisites: ClassVar[str]  # one line for --list-variables and the README
+    controller: ClassVar[str]  # the CAPI provider's short name, e.g. "CAPZ"
+    # What the management cluster needs beyond core CAPI with the Ignition gate and the provider.
+    extra_prerequisites: ClassVar[str] = ""
     # Infrastructure kind -> paths of object references it holds, for `validate`'s checks.
     reference_paths: ClassVar[Mapping[str, tuple[tuple[str, ...], ...]]] = {}
 
@@ -97,9 +99,18 @@ class Provider(ABC):
         """Checks on the rendered node configs (CLC per role), e.g. a user-data size limit."""
         return []
 
+    @property
+    def prerequisites(self) -> str:
+        """One line for --list-variables and the stderr notes."""
+        return (
+            "management cluster: Cluster API >= 1.11 with KubeadmBootstrapFormatIgnition=true "
+            "(clusterctl init with EXP_KUBEADM_BOOTSTRAP_FORMAT_IGNITION=true) and "
+            f"{self.controller}{self.extra_prerequisites}"
+        )
+
     def notes(self, spec: ClusterSpec) -> list[str]:
         """Things the user must know (printed on stderr), e.g. management-cluster gates."""
-        return []
+        return [f"needs a {self.prerequisites}"]
 
     def ref(self, kind: str, name: str) -> Ref:
         return Ref(self.api_version, kind, name)

@@ -63,10 +63,7 @@ class GCPProvider(Provider):
     kinds = frozenset({"GCPCluster", "GCPMachineTemplate", "GCPMachine"})
     arches = ("x86-64",)
     gates = (CABPK_IGNITION,)
-    prerequisites = (
-        "management cluster: Cluster API >= 1.11 with KubeadmBootstrapFormatIgnition=true "
-        "(clusterctl init with EXP_KUBEADM_BOOTSTRAP_FORMAT_IGNITION=true) and CAPG"
-    )
+    controller = "CAPG"
     variables = (
         _v("project", "GCP project ID", "GCP_PROJECT", required=True),
         _v("region", "GCP region, e.g. europe-west4", "GCP_REGION", required=True),
@@ -174,9 +171,6 @@ class GCPProvider(Provider):
 
     def node_name_commands(self) -> list[str]:
         return node_name_commands()
-
-    def notes(self, spec: ClusterSpec) -> list[str]:
-        return [f"needs a {self.prerequisites}"]
 
 
 PROVIDER = GCPProvider()
