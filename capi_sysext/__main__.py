@@ -1,3 +1,3 @@
-from capi_sysext.cli import main
+from capi_sysext.entry import main
 
 main()

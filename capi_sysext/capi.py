@@ -4,10 +4,7 @@ Pipeline position: rendered node config (CLC) -> *CAPI objects* -> YAML. Objects
 data; the shape differences between the two API versions live here and nowhere else.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER, Provider, Ref
 from capi_sysext.spec import ClusterSpec
@@ -18,8 +15,7 @@ BOOTSTRAP_GROUP = "bootstrap.cluster.x-k8s.io"
 CONTROLPLANE_GROUP = "controlplane.cluster.x-k8s.io"
 
 
-@dataclass(frozen=True)
-class Names:
+class Names(NamedTuple):
     cluster: str
 
     @property

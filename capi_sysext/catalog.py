@@ -4,12 +4,10 @@ The embedded catalog (data/catalog.json) is the offline default. It is our own r
 bakery index lists; scripts/regen-catalog.py rebuilds it from an index.
 """
 
-from __future__ import annotations
-
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from capi_sysext.errors import CatalogError, Problem
 
@@ -24,8 +22,8 @@ ARCH_ALIASES = {
 }
 
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
-_IMAGE_RE = re.compile(r"^kubernetes-v(\d+)\.(\d+)\.(\d+)-(x86-64|arm64)\.raw$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_IMAGE_RE = r"^kubernetes-v(\d+)\.(\d+)\.(\d+)-(x86-64|arm64)\.raw$"
+SHA256_RE = r"^[0-9a-f]{64}$"
 # The bakery, through its redirect service (FACTS.md s.2); a mirror replaces it.
 DEFAULT_BASE_URL = "https://extensions.flatcar.org/extensions"
 
@@ -34,14 +32,15 @@ def normalize_arch(value: str) -> str | None:
     return ARCH_ALIASES.get(value.strip().lower())
 
 
-@dataclass(frozen=True, order=True)
-class Version:
+class Version(NamedTuple):
+    """Orders like the tuple it is: (major, minor, patch)."""
+
     major: int
     minor: int
     patch: int
 
     @classmethod
-    def parse(cls, text: str) -> Version:
+    def parse(cls, text: str) -> "Version":
         m = _VERSION_RE.match(text.strip())
         if not m or m.group(3) is None:
             raise ValueError(f"not a Kubernetes version: {text!r}")
@@ -55,8 +54,7 @@ class Version:
         return f"v{self.major}.{self.minor}.{self.patch}"
 
 
-@dataclass(frozen=True)
-class Image:
+class Image(NamedTuple):
     """One published sysext image: what a node downloads at first boot."""
 
     version: Version
@@ -73,22 +71,20 @@ def image_filename(version: Version, arch: str) -> str:
 
 
 def parse_image_filename(name: str) -> tuple[Version, str] | None:
-    m = _IMAGE_RE.match(name)
+    m = re.match(_IMAGE_RE, name)
     if not m:
         return None
     return Version(int(m.group(1)), int(m.group(2)), int(m.group(3))), m.group(4)
 
 
-@dataclass(frozen=True)
-class Catalog:
+class Catalog(NamedTuple):
     """Published images per arch, each with its sha256 when known."""
 
     images: Mapping[str, Mapping[Version, str | None]]
     source: str = "embedded"
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_images(cls, images: Iterable[Image], source: str) -> Catalog:
+    def from_images(cls, images: Iterable[Image], source: str) -> "Catalog":
         table: dict[str, dict[Version, str | None]] = {a: {} for a in ARCHES}
         for img in images:
             table.setdefault(img.arch, {})[img.version] = img.sha256
@@ -172,7 +168,7 @@ def catalog_from_json(data: Mapping[str, object], source: str) -> Catalog:
         if arch not in ARCHES or not isinstance(versions, dict):
             raise ValueError(f"catalog: bad arch entry {arch!r}")
         for ver, sha in versions.items():
-            if sha is not None and not (isinstance(sha, str) and SHA256_RE.match(sha)):
+            if sha is not None and not (isinstance(sha, str) and re.match(SHA256_RE, sha)):
                 raise ValueError(f"catalog: bad sha256 for {ver} {arch}")
             images.append(Image(Version.parse(ver), arch, sha))
     return Catalog.from_images(images, source)
@@ -189,7 +185,7 @@ def catalog_to_json(catalog: Catalog, note: str) -> dict[str, object]:
 
 
 def load_embedded() -> Catalog:
-    from capi_sysext.resources import data_dir
+    from capi_sysext.resources import read_data
 
-    text = (data_dir("data") / "catalog.json").read_text("utf-8")
+    text = read_data("data", "catalog.json")
     return catalog_from_json(json.loads(text), "embedded")

@@ -4,10 +4,7 @@ inputs (ClusterSpec) -> resolved release -> node model per role -> CLC -> CAPI o
 Serializing, validating and applying happen downstream; this module never prints or writes.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from capi_sysext import capi, features, providers
 from capi_sysext.catalog import Catalog, Image
@@ -19,12 +16,11 @@ from capi_sysext.render.clc import render_clc
 from capi_sysext.spec import ROLES, ClusterSpec, NodeSpec
 
 
-@dataclass(frozen=True)
-class GenerateResult:
+class GenerateResult(NamedTuple):
     documents: list[dict[str, Any]]
     release: Image
-    warnings: list[str] = field(default_factory=list)  # stderr: something is not as it should be
-    notes: list[str] = field(default_factory=list)  # stderr: what the user must know or do
+    warnings: list[str]  # stderr: something is not as it should be
+    notes: list[str]  # stderr: what the user must know or do
 
 
 def resolve_release(node: NodeSpec, catalog: Catalog) -> NodeRelease:
@@ -110,11 +106,10 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     )
 
 
-@dataclass(frozen=True)
-class NodeRenderResult:
+class NodeRenderResult(NamedTuple):
     text: str
     release: Image
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str]
 
 
 def render_node(

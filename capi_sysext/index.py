@@ -5,17 +5,12 @@
 says which one was used so the CLI can print it on stderr.
 """
 
-from __future__ import annotations
-
-import dataclasses
 import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from capi_sysext.catalog import (
     DEFAULT_BASE_URL,
@@ -28,7 +23,14 @@ from capi_sysext.catalog import (
     parse_image_filename,
 )
 from capi_sysext.errors import CapiSysextError, Problem
-from capi_sysext.fetch import FetchError, HttpClient
+from capi_sysext.inputs import StrPath
+
+if TYPE_CHECKING:
+    # The network client loads only when a command really fetches (start-up budget, issue #2).
+    from capi_sysext.fetch import HttpClient
+
+# Cache paths are plain strings (os.path): `generate` looks for its cache on every run, and
+# pathlib would cost its start-up budget more than the whole lookup (issue #2).
 
 INDEX_PATH = "kubernetes/SHA256SUMS"
 AUTO_REFRESH_TIMEOUT = 5.0  # seconds, connect and read
@@ -36,8 +38,8 @@ DEFAULT_MAX_AGE = timedelta(hours=24)
 CACHE_FORMAT = 1
 # Names that look like a Kubernetes image but do not parse are worth a warning (a truncated line
 # or a typo); confs and other extensions in the same index are expected and ignored silently.
-_K8S_IMAGE_LIKE = re.compile(r"^kubernetes-v\d(?!.*\.conf$)")
-_HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
+_K8S_IMAGE_LIKE = r"^kubernetes-v\d(?!.*\.conf$)"
+_HEX_RE = r"^[0-9a-fA-F]+$"
 
 
 class IndexFormatError(CapiSysextError):
@@ -91,10 +93,10 @@ def parse_index(text: str, source: str) -> tuple[list[Image], list[str]]:
         name = name.strip().removeprefix("./")
         parsed = parse_image_filename(name)
         if parsed is None:
-            if _K8S_IMAGE_LIKE.match(name):
+            if re.match(_K8S_IMAGE_LIKE, name):
                 warnings.append(f"{where}: not a valid Kubernetes image name: {_clip(name)}")
             continue
-        if not (_HEX_RE.match(digest) and len(digest) == 64):
+        if not (re.match(_HEX_RE, digest) and len(digest) == 64):
             warnings.append(f"{where}: bad sha256 for {name} (need 64 hex digits): {_clip(digest)}")
             continue
         digest = digest.lower()
@@ -128,8 +130,7 @@ def _clip(text: str, limit: int = 80) -> str:
 # Cache
 
 
-@dataclass(frozen=True)
-class CacheEntry:
+class CacheEntry(NamedTuple):
     """What we keep per base URL: the parsed index plus what a conditional request needs."""
 
     base_url: str
@@ -160,7 +161,7 @@ class CacheEntry:
         }
 
     @classmethod
-    def from_json(cls, data: object) -> CacheEntry:
+    def from_json(cls, data: object) -> "CacheEntry":
         """Raises ValueError on any shape problem: the caller treats the cache as corrupt."""
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
@@ -186,30 +187,37 @@ class CacheEntry:
         images = tuple(catalog.all_images())
         if not images:
             raise ValueError("no images")
-        if any(img.sha256 is None or not SHA256_RE.match(img.sha256) for img in images):
+        if any(img.sha256 is None or not re.match(SHA256_RE, img.sha256) for img in images):
             raise ValueError("image without sha256")
         return cls(base_url, fetched_at, images, etag, last_modified, tuple(warnings))
 
 
-def default_cache_dir() -> Path:
+def default_cache_dir() -> str:
     # XDG Base Directory spec: a relative XDG_CACHE_HOME is invalid and must be ignored.
     xdg = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
-    return root / "capi-sysext"
+    root = xdg if xdg and os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "capi-sysext")
 
 
-def cache_path(base_url: str, cache_dir: Path | None = None) -> Path:
-    """One file per base URL; hashed because a URL is not a safe file name."""
-    import hashlib
+def cache_path(base_url: str, cache_dir: StrPath | None = None) -> str:
+    """One file per base URL, named by a checksum of it because a URL is not a safe file name.
 
-    digest = hashlib.sha256(normalize_base_url(base_url).encode()).hexdigest()[:20]
-    return (cache_dir or default_cache_dir()) / f"index-{digest}.json"
+    The name only has to spread URLs apart: read_cache compares the URL stored inside, so a
+    collision costs a refetch, never a wrong catalog. zlib is loaded at interpreter start-up,
+    where hashlib would load OpenSSL for it.
+    """
+    import zlib
+
+    url = normalize_base_url(base_url).encode()
+    digest = f"{zlib.crc32(url):08x}{zlib.adler32(url):08x}"
+    return os.path.join(cache_dir or default_cache_dir(), f"index-{digest}.json")
 
 
-def read_cache(path: Path, base_url: str) -> tuple[CacheEntry | None, str | None]:
+def read_cache(path: StrPath, base_url: str) -> tuple[CacheEntry | None, str | None]:
     """(entry, None), (None, None) when absent, or (None, why) when the file is corrupt."""
     try:
-        text = path.read_text("utf-8")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
     except FileNotFoundError:
         return None, None
     except OSError as exc:
@@ -223,23 +231,25 @@ def read_cache(path: Path, base_url: str) -> tuple[CacheEntry | None, str | None
     return entry, None
 
 
-def write_cache(path: Path, entry: CacheEntry) -> None:
+def write_cache(path: StrPath, entry: CacheEntry) -> None:
     """Atomic: a reader (or a crash) sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from pathlib import Path
+
     from capi_sysext.output import write_atomic
 
-    write_atomic(path, json.dumps(entry.to_json(), indent=1, sort_keys=True) + "\n")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, json.dumps(entry.to_json(), indent=1, sort_keys=True) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------
 # Fetching
 
 
-@dataclass(frozen=True)
-class FetchResult:
+class FetchResult(NamedTuple):
     entry: CacheEntry
     not_modified: bool  # the server answered 304: the cached images were re-validated
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str]
 
 
 def _utcnow() -> datetime:
@@ -249,11 +259,11 @@ def _utcnow() -> datetime:
 def fetch_index(
     base_url: str,
     *,
-    cache_dir: Path | None = None,
+    cache_dir: StrPath | None = None,
     timeout: float | None = None,
     retries: int | None = None,
     sleep: Callable[[float], None] | None = None,
-    client: HttpClient | None = None,
+    client: "HttpClient | None" = None,
     now: Callable[[], datetime] = _utcnow,
 ) -> FetchResult:
     """GET <base>/kubernetes/SHA256SUMS (conditional when cached), parse it, update the cache.
@@ -261,6 +271,10 @@ def fetch_index(
     Raises FetchError (naming the URL) when unreachable after retries or on an HTTP error, and
     IndexFormatError when the body lists no usable image. The cache is left untouched on errors.
     """
+    import dataclasses
+
+    from capi_sysext.fetch import FetchError, HttpClient
+
     client = client or HttpClient()
     overrides: dict[str, object] = {
         k: v
@@ -308,7 +322,7 @@ def fetch_index(
     return FetchResult(entry, not_modified=False, warnings=warnings + _try_write(path, entry))
 
 
-def _try_write(path: Path, entry: CacheEntry) -> list[str]:
+def _try_write(path: StrPath, entry: CacheEntry) -> list[str]:
     """A cache we cannot write (read-only home, full disk) must not fail the command."""
     try:
         write_cache(path, entry)
@@ -321,8 +335,7 @@ def _try_write(path: Path, entry: CacheEntry) -> list[str]:
 # The entry point for commands
 
 
-@dataclass(frozen=True)
-class CatalogChoice:
+class CatalogChoice(NamedTuple):
     """The catalog to resolve versions against, and one line for stderr saying where it came from.
 
     `warnings` are malformed index lines from a fetch made just now (print them as warnings);
@@ -346,8 +359,8 @@ def load_catalog(
     offline: bool = False,
     refresh: bool = False,
     max_age: timedelta = DEFAULT_MAX_AGE,
-    cache_dir: Path | None = None,
-    client: HttpClient | None = None,
+    cache_dir: StrPath | None = None,
+    client: "HttpClient | None" = None,
     now: Callable[[], datetime] = _utcnow,
 ) -> CatalogChoice:
     """The freshest catalog available for base_url.
@@ -385,6 +398,8 @@ def load_catalog(
         age = now() - cached.fetched_at
         if timedelta(0) <= age < max_age:
             return from_cache(f"younger than {_duration(max_age)}")
+    from capi_sysext.fetch import FetchError, HttpClient
+
     if client is None and not refresh:
         # An automatic refresh must not stall `generate` on a machine without network: one
         # short attempt, then the cache or the embedded catalog. An explicit --refresh (and
@@ -419,12 +434,12 @@ def _duration(d: timedelta) -> str:
     return f"{secs} s"
 
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
+_DURATION_RE = r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$"
 
 
 def parse_max_age(text: str) -> timedelta:
     """'24h', '90m', '2d', '3600' (seconds) -> timedelta; ValueError otherwise. For --max-age."""
-    m = _DURATION_RE.match(text.lower())
+    m = re.match(_DURATION_RE, text.lower())
     if not m:
         raise ValueError(f"not a duration like 24h, 90m, 2d or 3600: {text!r}")
     value = float(m.group(1))

@@ -6,21 +6,21 @@ Every input is a Variable with one values key (dotted), optionally one flag and 
 missing or bad value can always be reported with the three ways to fix it.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from os import PathLike
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from capi_sysext.errors import InputError, Problem
+
+# A file path as the CLI gives it (str) or a caller passes it (pathlib.Path).
+StrPath = str | PathLike[str]
 
 Parser = Callable[[Any], Any]  # raises ValueError with a user-facing reason
 
 
-@dataclass(frozen=True)
-class Variable:
+class Variable(NamedTuple):
     key: str  # dotted values-file key, also what --set uses
     help: str
     parse: Parser
@@ -143,7 +143,7 @@ def parse_url(value: Any) -> str:
     return text
 
 
-_DURATION_PART = re.compile(r"(\d+)(h|m|s)")
+_DURATION_PART = r"(\d+)(h|m|s)"
 _DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
 
 
@@ -153,7 +153,7 @@ def parse_duration(minimum_s: int = 0) -> Parser:
     def parse(value: Any) -> int:
         text = parse_str(value).lower()
         pos, total = 0, 0
-        for m in _DURATION_PART.finditer(text):
+        for m in re.finditer(_DURATION_PART, text):
             if m.start() != pos:
                 break
             total += int(m.group(1)) * _DURATION_UNITS[m.group(2)]
@@ -174,9 +174,6 @@ def format_duration(seconds: int) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
-
-
-_CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
 
 
 def parse_cidr(value: Any) -> str:
@@ -208,16 +205,17 @@ def _refuse_substitution(value: Any) -> None:
 # ---- the raw inputs and their resolution ----
 
 
-@dataclass
-class RawInputs:
-    flags: dict[str, Any] = field(default_factory=dict)  # values key -> value (None = not given)
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class RawInputs(NamedTuple):
+    flags: Mapping[str, Any] = _EMPTY  # values key -> value (None = not given)
     sets: Sequence[str] = ()
-    values_files: Sequence[Path] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
+    values_files: Sequence[StrPath] = ()
+    env: Mapping[str, str] = _EMPTY
 
 
-@dataclass(frozen=True)
-class Layered:
+class Layered(NamedTuple):
     """Raw values per source, keyed by dotted key, with unknown-key problems not yet judged."""
 
     flags: dict[str, Any]
@@ -238,7 +236,7 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: data} if prefix else {}
 
 
-def layer(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> Layered:
+def layer(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -> Layered:
     problems: list[Problem] = []
     sets: dict[str, Any] = {}
     for item in raw.sets:

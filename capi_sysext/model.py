@@ -5,12 +5,9 @@ Everything a node needs from its first-boot config, independent of the format it
 never add content of their own, which is what keeps the three outputs equivalent.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -20,47 +17,50 @@ T = TypeVar("T")
 PINNED_SUMS_PATH = "/etc/capi-sysext/sysext.sha256sums"
 
 
-@dataclass(frozen=True)
-class Remote:
+class Remote(NamedTuple):
     url: str
     sha256: str | None = None  # hex; None when the catalog has no sum for the image
 
 
-@dataclass(frozen=True)
-class File:
+class _FileFields(NamedTuple):
     path: str
     mode: int
     inline: str | None = None
     remote: Remote | None = None
 
-    def __post_init__(self) -> None:
-        if (self.inline is None) == (self.remote is None):
-            raise ValueError(f"{self.path}: a file has exactly one of inline or remote contents")
-        if not self.path.startswith("/"):
-            raise ValueError(f"{self.path}: paths must be absolute")
+
+class File(_FileFields):
+    """A file with exactly one of inline or remote contents, at an absolute path."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls, path: str, mode: int, inline: str | None = None, remote: Remote | None = None
+    ) -> "File":
+        if (inline is None) == (remote is None):
+            raise ValueError(f"{path}: a file has exactly one of inline or remote contents")
+        if not path.startswith("/"):
+            raise ValueError(f"{path}: paths must be absolute")
+        return super().__new__(cls, path, mode, inline, remote)
 
 
-@dataclass(frozen=True)
-class Directory:
+class Directory(NamedTuple):
     path: str
     mode: int = 0o755
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     path: str
     target: str
     hard: bool = False
 
 
-@dataclass(frozen=True)
-class Dropin:
+class Dropin(NamedTuple):
     name: str
     contents: str
 
 
-@dataclass(frozen=True)
-class Unit:
+class Unit(NamedTuple):
     name: str
     enabled: bool | None = None  # None: leave the preset alone
     mask: bool = False
@@ -68,15 +68,13 @@ class Unit:
     dropins: tuple[Dropin, ...] = ()
 
 
-@dataclass(frozen=True)
-class NodeConfig:
+class NodeConfig(NamedTuple):
     directories: tuple[Directory, ...] = ()
     files: tuple[File, ...] = ()
     links: tuple[Link, ...] = ()
     units: tuple[Unit, ...] = ()
 
 
-@dataclass
 class NodeConfigBuilder:
     """Collects contributions (core, options, provider) and merges units that share a name.
 
@@ -84,10 +82,11 @@ class NodeConfigBuilder:
     drop-ins or set fields the first left unset, so no contributor silently overrides another.
     """
 
-    _dirs: dict[str, Directory] = field(default_factory=dict)
-    _files: dict[str, File] = field(default_factory=dict)
-    _links: dict[str, Link] = field(default_factory=dict)
-    _units: dict[str, Unit] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self._dirs: dict[str, Directory] = {}
+        self._files: dict[str, File] = {}
+        self._links: dict[str, Link] = {}
+        self._units: dict[str, Unit] = {}
 
     def directory(self, d: Directory) -> None:
         self._dirs[d.path] = d
@@ -115,8 +114,7 @@ class NodeConfigBuilder:
         clash = [d.name for d in u.dropins if d.name in names]
         if clash:
             raise ValueError(f"two contributions write drop-in {u.name}/{clash[0]}")
-        self._units[u.name] = replace(
-            old,
+        self._units[u.name] = old._replace(
             enabled=old.enabled if u.enabled is None else u.enabled,
             mask=old.mask or u.mask,
             contents=old.contents if u.contents is None else u.contents,
@@ -140,7 +138,7 @@ class NodeConfigBuilder:
             files=_sorted(self._files.values(), lambda f: f.path),
             links=_sorted(self._links.values(), lambda link: link.path),
             units=tuple(
-                replace(u, dropins=tuple(sorted(u.dropins, key=lambda d: d.name)))
+                u._replace(dropins=tuple(sorted(u.dropins, key=lambda d: d.name)))
                 for u in _sorted(self._units.values(), lambda u: u.name)
             ),
         )
@@ -150,14 +148,14 @@ def _sorted(items: Iterable[T], key: Callable[[T], str]) -> tuple[T, ...]:
     return tuple(sorted(items, key=key))
 
 
-_SUM_LINE = re.compile(r"^([0-9a-f]{64})  ([^/\n][^\n]*)$")
+_SUM_LINE = r"^([0-9a-f]{64})  ([^/\n][^\n]*)$"
 
 
 def format_pinned_sums(sums: Mapping[str, str]) -> str:
     """Guard file contents: one `<hex>  <path relative to />` line per absolute path, sorted."""
     lines = []
     for path in sorted(sums):
-        if not path.startswith("/") or not _HEX64.match(sums[path]):
+        if not path.startswith("/") or not re.match(_HEX64, sums[path]):
             raise ValueError(f"{path}: pinned sums need an absolute path and a lowercase sha256")
         lines.append(f"{sums[path]}  {path[1:]}\n")
     return "".join(lines)
@@ -167,7 +165,7 @@ def parse_pinned_sums(text: str) -> dict[str, str]:
     """Inverse of format_pinned_sums: absolute path -> sha256 hex. Rejects malformed lines."""
     sums: dict[str, str] = {}
     for n, line in enumerate(text.splitlines(), 1):
-        m = _SUM_LINE.match(line)
+        m = re.match(_SUM_LINE, line)
         if m is None:
             raise ValueError(f"{PINNED_SUMS_PATH} line {n}: expected '<sha256 hex>  <path>'")
         path = "/" + m.group(2)
@@ -177,4 +175,4 @@ def parse_pinned_sums(text: str) -> dict[str, str]:
     return sums
 
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = r"^[0-9a-f]{64}$"

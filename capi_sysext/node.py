@@ -3,11 +3,9 @@
 Pipeline position: inputs -> resolved release -> *node model* -> rendered node config.
 """
 
-from __future__ import annotations
+from typing import NamedTuple
 
-from dataclasses import dataclass
-
-from capi_sysext import features, templating
+from capi_sysext import features, unitfile
 from capi_sysext.catalog import Image
 from capi_sysext.model import (
     PINNED_SUMS_PATH,
@@ -30,8 +28,7 @@ VERIFY_UNIT = "capi-sysext-verify.service"
 KUBEADM_UNIT = "kubeadm.service"
 
 
-@dataclass(frozen=True)
-class NodeRelease:
+class NodeRelease(NamedTuple):
     """What a node boots: one published image and where to fetch it."""
 
     image: Image
@@ -69,34 +66,31 @@ def _sysext(release: NodeRelease) -> NodeConfig:
     files = [File(release.image_path, 0o644, remote=Remote(release.image_url, sha))]
     # systemd-sysupdate (timer included) belongs to features/updates.py.
     units: list[Unit] = []
-    verify = None
+    kubeadm = unitfile.load("kubeadm-sysext.conf")
     if sha is not None:
-        verify = VERIFY_UNIT
         files.append(
             File(PINNED_SUMS_PATH, 0o644, inline=format_pinned_sums({release.image_path: sha}))
         )
-        units.append(
-            Unit(
-                VERIFY_UNIT,
-                enabled=True,
-                contents=templating.render(
-                    "sysext-verify.service.j2",
-                    image_path=release.image_path,
-                    check_script=verify_check_script(release),
-                ),
+        verify = (
+            unitfile.load("sysext-verify.service")
+            .add(
+                "Unit",
+                "ConditionPathExists",
+                release.image_path,
+                comment="Once sysupdate has rotated the first image out, there is nothing left "
+                "to check.",
             )
+            .add("Service", "ExecStart", unitfile.shell(verify_check_script(release)))
         )
-    units.append(
-        Unit(
-            KUBEADM_UNIT,
-            dropins=(
-                Dropin(
-                    "10-capi-sysext.conf",
-                    templating.render("kubeadm-sysext.conf.j2", verify_unit=verify),
-                ),
-            ),
-        )
-    )
+        units.append(Unit(VERIFY_UNIT, enabled=True, contents=verify.render()))
+        kubeadm = kubeadm.add(
+            "Unit",
+            "Requires",
+            VERIFY_UNIT,
+            comment="A sysext that failed its pinned sha256 check was not merged: do not run "
+            "kubeadm at all.",
+        ).add("Unit", "After", VERIFY_UNIT)
+    units.append(Unit(KUBEADM_UNIT, dropins=(Dropin("10-capi-sysext.conf", kubeadm.render()),)))
     return NodeConfig(
         files=tuple(files),
         links=(Link(SYSEXT_LINK, release.image_path),),

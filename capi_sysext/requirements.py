@@ -1,14 +1,10 @@
 """What a management cluster must run for the documents we emit (used by apply's preflight)."""
 
-from __future__ import annotations
-
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class GateRequirement:
+class GateRequirement(NamedTuple):
     """A controller feature gate that must be on, read from its Deployment's container args."""
 
     gate: str
@@ -25,8 +21,7 @@ CABPK_IGNITION = GateRequirement(
 )
 
 
-@dataclass(frozen=True)
-class GateRule:
+class GateRule(NamedTuple):
     """Documents of these (API group, kind) pairs need ``requirement``; ``when`` narrows it further.
 
     ``kinds`` empty means every kind of the group. ``when`` is a predicate on one document (for
@@ -97,8 +92,7 @@ def requirements_for(docs: Iterable[Mapping[str, Any]]) -> list[GateRequirement]
     return found
 
 
-@dataclass(frozen=True)
-class CRDRequirement:
+class CRDRequirement(NamedTuple):
     """A kind that only works when another provider's CRD is installed (checked before writing)."""
 
     group: str

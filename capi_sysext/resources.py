@@ -1,30 +1,55 @@
-"""Locating the data directories shipped with the package (data/, templates/, providers/)."""
+"""Locating the data directories shipped with the package (data/, templates/, providers/).
+
+Plain os.path, not pathlib: these run on the start-up path of `generate`, which does not import
+pathlib (issue #2, bench/).
+"""
 
 from __future__ import annotations
 
+import os
 from functools import cache
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-_PACKAGE = Path(__file__).resolve().parent
+if TYPE_CHECKING:
+    from pathlib import Path
+
+_PACKAGE = os.path.dirname(os.path.realpath(__file__))
 # Installed name inside the package -> directory name in a source checkout (pyproject maps them).
 _CHECKOUT_DIRS = {"templates": "templates", "providerdata": "providers"}
 
 
-def data_dir(name: str) -> Path:
+@cache
+def data_path(name: str) -> str:
+    """The directory `name` as a string path."""
     # Wheels install the package as plain files; a path beside this module is the cheap lookup
     # (importlib.resources costs the CLI's start-up several milliseconds for the same answer).
-    installed = _PACKAGE / name
-    if installed.is_dir():
+    installed = os.path.join(_PACKAGE, name)
+    if os.path.isdir(installed):
         return installed
     if name in _CHECKOUT_DIRS:
         # A source checkout on sys.path without an install: the directory sits beside the package.
-        return _PACKAGE.parent / _CHECKOUT_DIRS[name]
+        return os.path.join(os.path.dirname(_PACKAGE), _CHECKOUT_DIRS[name])
     raise FileNotFoundError(f"capi_sysext is missing its {name}/ directory: reinstall the package")
+
+
+def data_file(name: str, filename: str) -> str:
+    return os.path.join(data_path(name), filename)
+
+
+def read_data(name: str, filename: str) -> str:
+    with open(data_file(name, filename), encoding="utf-8") as f:
+        return f.read()
+
+
+def data_dir(name: str) -> Path:
+    """The directory `name` as a Path, for callers off the start-up path (tests, tools)."""
+    from pathlib import Path
+
+    return Path(data_path(name))
 
 
 @cache
 def provider_table(provider: str) -> Any:
     from capi_sysext import yamlio
 
-    return yamlio.load_file(data_dir("providerdata") / f"{provider}.yaml")
+    return yamlio.load_file(data_file("providerdata", f"{provider}.yaml"))

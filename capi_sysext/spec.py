@@ -1,12 +1,8 @@
 """The typed input objects the core works on, and how they are built from raw inputs."""
 
-from __future__ import annotations
-
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from capi_sysext import features, providers
 from capi_sysext.catalog import ARCH_ALIASES, ARCHES, DEFAULT_BASE_URL
@@ -14,6 +10,7 @@ from capi_sysext.errors import InputError, Problem
 from capi_sysext.inputs import (
     Layered,
     RawInputs,
+    StrPath,
     Variable,
     layer,
     parse_choice,
@@ -48,7 +45,7 @@ def _parse_k8s(value: Any) -> str:
     return parse_str(value)
 
 
-_SSH_KEY = re.compile(
+_SSH_KEY = (
     r"^(?:ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp(?:256|384|521)"
     r"|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,3}(?: .*)?$"
 )
@@ -57,7 +54,7 @@ _SSH_KEY = re.compile(
 def _parse_ssh_keys(value: Any) -> tuple[str, ...]:
     keys = parse_lines(value)
     for key in keys:
-        if not _SSH_KEY.match(key):
+        if not re.match(_SSH_KEY, key):
             raise ValueError(
                 f"not an SSH public key (type, base64 key, optional comment): {key[:40]!r}"
             )
@@ -194,17 +191,15 @@ PROVIDER_VARIABLE = Variable(
 )
 
 
-@dataclass(frozen=True)
-class NodeSpec:
+class NodeSpec(NamedTuple):
     kubernetes: str
     arch: str
     sysext_base_url: str
     # Feature name -> that feature's typed settings (features/); the same for every renderer.
-    features: Mapping[str, Any] = field(default_factory=dict)
+    features: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class ClusterSpec:
+class ClusterSpec(NamedTuple):
     provider: str
     node: NodeSpec
     name: str
@@ -268,7 +263,7 @@ def _network_problems(values: Mapping[str, Any]) -> list[Problem]:
     ]
 
 
-def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> ClusterSpec:
+def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -> ClusterSpec:
     """All problems in all sources are collected and raised together."""
     layered = layer(raw, load_yaml)
     problems = list(layered.problems)
@@ -320,7 +315,9 @@ def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> Clus
     return spec
 
 
-def build_node_spec(raw: RawInputs, load_yaml: Callable[[Path], Any]) -> tuple[NodeSpec, Layered]:
+def build_node_spec(
+    raw: RawInputs, load_yaml: Callable[[StrPath], Any]
+) -> tuple[NodeSpec, Layered]:
     layered = layer(raw, load_yaml)
     values, problems = resolve([*NODE_VARIABLES, *feature_variables()], layered)
     problems = [*layered.problems, *problems, *unknown_keys(_all_known_keys(), layered)]

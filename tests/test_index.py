@@ -134,10 +134,10 @@ def test_parse_max_age() -> None:
 
 def test_default_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert default_cache_dir() == tmp_path / "capi-sysext"
+    assert default_cache_dir() == str(tmp_path / "capi-sysext")
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")  # invalid per the spec: ignored
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_cache_dir() == tmp_path / "home" / ".cache" / "capi-sysext"
+    assert default_cache_dir() == str(tmp_path / "home" / ".cache" / "capi-sysext")
 
 
 # --- fetching -----------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_refresh_fetches_parses_and_caches(bakery: BakeryServer, tmp_path: Path)
     img = choice.catalog.resolve("1.33", "arm64")
     assert img.version == Version(1, 33, 2)
     assert img.sha256 == sha("kubernetes-v1.33.2-arm64.raw")
-    data = json.loads(cache_path(bakery.url, tmp_path).read_text())
+    data = json.loads(Path(cache_path(bakery.url, tmp_path)).read_text())
     assert data["base_url"] == bakery.url and data["etag"] and data["last_modified"]
     assert data["images"]["arm64"]["v1.34.1"] == sha("kubernetes-v1.34.1-arm64.raw")
 
@@ -176,7 +176,7 @@ def test_conditional_refresh_gets_304(bakery: BakeryServer, tmp_path: Path) -> N
     second = load_catalog(bakery.url, cache_dir=tmp_path, client=client(), now=later)
     reqs = bakery.seen(INDEX)
     assert len(reqs) == 2
-    etag = json.loads(cache_path(bakery.url, tmp_path).read_text())["etag"]
+    etag = json.loads(Path(cache_path(bakery.url, tmp_path)).read_text())["etag"]
     assert reqs[1].headers.get("if-none-match") == etag
     assert reqs[1].headers.get("if-modified-since")
     assert reqs[1].status == 304
@@ -190,7 +190,7 @@ def test_conditional_refresh_gets_304(bakery: BakeryServer, tmp_path: Path) -> N
 def test_if_modified_since_alone_also_revalidates(tmp_path: Path) -> None:
     with BakeryServer(files={INDEX: STANDARD.encode()}) as srv:
         load_catalog(srv.url, cache_dir=tmp_path, client=client())
-        path = cache_path(srv.url, tmp_path)
+        path = Path(cache_path(srv.url, tmp_path))
         data = json.loads(path.read_text())
         data["etag"] = None
         path.write_text(json.dumps(data))
@@ -300,7 +300,7 @@ def test_garbage_index_is_an_error(tmp_path: Path) -> None:
 def test_corrupt_cache_is_detected_and_replaced(
     bakery: BakeryServer, tmp_path: Path, content: str
 ) -> None:
-    path = cache_path(bakery.url, tmp_path)
+    path = Path(cache_path(bakery.url, tmp_path))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(content.replace("X", bakery.url))
     entry, problem = read_cache(path, bakery.url)

@@ -54,4 +54,4 @@ def test_wheel_install_runs_generate_from_another_directory(tmp_path: Path) -> N
                 "--sysupdate"], elsewhere).stdout  # fmt: skip
     kinds = [d["kind"] for d in yaml.safe_load_all(out) if d]
     assert "KubeadmControlPlane" in kinds and "HelmChartProxy" in kinds
-    assert "[Transfer]" in out  # a jinja2 template from templates/ was found and rendered
+    assert "[Transfer]" in out  # a skeleton from templates/ was found and filled in

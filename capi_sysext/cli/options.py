@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from capi_sysext.inputs import RawInputs, Variable
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,7 +59,7 @@ def values_options(func: F) -> F:
         "values_files",
         multiple=True,
         metavar="FILE",
-        type=click.Path(path_type=Path, dir_okay=False),
+        type=click.Path(dir_okay=False),
         help="YAML values file, repeatable; later files win.",
     )(func)
 

@@ -10,13 +10,10 @@ looks rows up by the provider's name and never switches on it.
 feature); third-party charts are never rendered and embedded here.
 """
 
-from __future__ import annotations
-
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from capi_sysext.errors import InputError, Problem
 from capi_sysext.features.base import LABEL_PREFIX, ClusterContext, Feature
@@ -51,8 +48,7 @@ CAAPH_PREREQUISITE = (
 )
 
 
-@dataclass(frozen=True)
-class AddonSettings:
+class AddonSettings(NamedTuple):
     cni: str  # one of CNIS
     ccm: bool | None  # None: wherever the table has a chart for the provider and minor
     via: str  # one of VIAS
@@ -62,8 +58,7 @@ class AddonSettings:
         return self.via == "helm" and (self.cni != "none" or self.ccm is not False)
 
 
-@dataclass(frozen=True)
-class Chart:
+class Chart(NamedTuple):
     """One chart release for one cluster, resolved from the table."""
 
     role: str  # "cni" or "ccm": names the proxy and the selector label
@@ -79,9 +74,9 @@ class Chart:
 @cache
 def addon_table() -> dict[str, Any]:
     from capi_sysext import yamlio
-    from capi_sysext.resources import data_dir
+    from capi_sysext.resources import data_file
 
-    table: dict[str, Any] = yamlio.load_file(data_dir("providerdata") / "addons.yaml")
+    table: dict[str, Any] = yamlio.load_file(data_file("providerdata", "addons.yaml"))
     return table
 
 
@@ -217,11 +212,11 @@ def missing_ccm_note(settings: AddonSettings, provider: str, kubernetes: str) ->
     )
 
 
-def _labels(spec: ClusterSpec, chart: Chart) -> dict[str, str]:
+def _labels(spec: "ClusterSpec", chart: Chart) -> dict[str, str]:
     return {CLUSTER_LABEL: spec.name, f"{LABEL_PREFIX}/{chart.role}": chart.label_value}
 
 
-def helm_chart_proxy(spec: ClusterSpec, chart: Chart) -> dict[str, Any]:
+def helm_chart_proxy(spec: "ClusterSpec", chart: Chart) -> dict[str, Any]:
     from capi_sysext import yamlio
 
     return {
@@ -305,14 +300,14 @@ class AddonsFeature(Feature):
             cni=values["addons.cni"], ccm=values["addons.ccm"], via=values["addons.via"]
         )
 
-    def check_cluster(self, spec: ClusterSpec) -> list[Problem]:
+    def check_cluster(self, spec: "ClusterSpec") -> list[Problem]:
         # Not in check(): render-node shares these variables but delivers no add-ons, so an
         # exported CAPI_SYSEXT_ADDONS_VIA=crs must not break it.
         settings: AddonSettings = spec.node.features[self.name]
         charts_problems = resolve_charts(settings, spec.provider, spec.node.kubernetes)[1]
         return [*_crs_problems(settings), *charts_problems]
 
-    def cluster_labels(self, spec: ClusterSpec) -> dict[str, str]:
+    def cluster_labels(self, spec: "ClusterSpec") -> dict[str, str]:
         labels: dict[str, str] = {}
         for chart in self._charts(spec):
             labels.update(_labels(spec, chart))
@@ -321,7 +316,7 @@ class AddonsFeature(Feature):
     def documents(self, ctx: ClusterContext) -> list[dict[str, Any]]:
         return [helm_chart_proxy(ctx.spec, chart) for chart in self._charts(ctx.spec)]
 
-    def notes(self, spec: ClusterSpec) -> list[str]:
+    def notes(self, spec: "ClusterSpec") -> list[str]:
         settings: AddonSettings = spec.node.features[self.name]
         notes = []
         missing = missing_ccm_note(settings, spec.provider, spec.node.kubernetes)
@@ -334,7 +329,7 @@ class AddonsFeature(Feature):
     def prerequisites(self, settings: AddonSettings) -> list[str]:
         return [CAAPH_PREREQUISITE] if settings.wants_helm else []
 
-    def _charts(self, spec: ClusterSpec) -> list[Chart]:
+    def _charts(self, spec: "ClusterSpec") -> list[Chart]:
         settings: AddonSettings = spec.node.features[self.name]
         charts, problems = resolve_charts(settings, spec.provider, spec.node.kubernetes)
         # check_cluster ran in generate(); a spec used another way must not silently

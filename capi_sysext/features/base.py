@@ -1,11 +1,8 @@
 """The interface of an optional feature (see features/__init__.py)."""
 
-from __future__ import annotations
-
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable
@@ -22,14 +19,13 @@ if TYPE_CHECKING:
 LABEL_PREFIX = "capi-sysext.io"
 
 
-@dataclass(frozen=True)
-class ClusterContext:
+class ClusterContext(NamedTuple):
     """What a feature may need to build cluster documents."""
 
-    spec: ClusterSpec
-    provider: Provider
-    shape: Shape
-    release: NodeRelease
+    spec: "ClusterSpec"
+    provider: "Provider"
+    shape: "Shape"
+    release: "NodeRelease"
     cluster_labels: Mapping[str, str]  # every label the Cluster carries (selectors must match)
 
 
@@ -48,14 +44,14 @@ class Feature(ABC):
     def check(self, settings: Any) -> list[Problem]:
         return []
 
-    def check_cluster(self, spec: ClusterSpec) -> list[Problem]:
+    def check_cluster(self, spec: "ClusterSpec") -> list[Problem]:
         """Checks that need the whole cluster spec (provider, Kubernetes minor); `generate` only."""
         return []
 
-    def node_config(self, settings: Any, release: NodeRelease, role: str) -> NodeConfig:
+    def node_config(self, settings: Any, release: "NodeRelease", role: str) -> NodeConfig:
         return NodeConfig()
 
-    def cluster_labels(self, spec: ClusterSpec) -> dict[str, str]:
+    def cluster_labels(self, spec: "ClusterSpec") -> dict[str, str]:
         """Labels on the Cluster, e.g. what a ClusterResourceSet or HelmChartProxy selects."""
         return {}
 
@@ -63,7 +59,7 @@ class Feature(ABC):
         """Extra documents, applied after the Cluster (add-ons, health checks)."""
         return []
 
-    def notes(self, spec: ClusterSpec) -> list[str]:
+    def notes(self, spec: "ClusterSpec") -> list[str]:
         return []
 
     def prerequisites(self, settings: Any) -> list[str]:

@@ -6,11 +6,8 @@ whether Kured runs are read from the values of the variables the kured/updates f
 (never declared twice here).
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from capi_sysext.capi import CAPI_GROUP, Names
 from capi_sysext.errors import Problem
@@ -23,8 +20,7 @@ DEPLOYMENT_NAME_LABEL = "cluster.x-k8s.io/deployment-name"
 WORKER_MAX_UNHEALTHY = "40%"  # stop remediating when this many workers are down at once
 
 
-@dataclass(frozen=True)
-class HealthCheckSettings:
+class HealthCheckSettings(NamedTuple):
     enabled: bool
     node_timeout_s: int
     startup_timeout_s: int

@@ -6,12 +6,9 @@ and the documents that install it. The manifests are built as data and serialize
 ConfigMap that the ClusterResourceSet applies to the workload cluster.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from capi_sysext import yamlio
 from capi_sysext.features.base import LABEL_PREFIX, ClusterContext, Feature, typed
@@ -47,14 +44,14 @@ _DAY_NAMES = {
     )
     for name in (short, full[:3], full)
 }
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_HHMM = r"^([01]\d|2[0-3]):([0-5]\d)$"
 
 
 def parse_window(value: Any) -> tuple[str, str]:
     text = parse_str(value)
     start, sep, end = text.partition("-")
     start, end = start.strip(), end.strip()
-    if not sep or not _HHMM.match(start) or not _HHMM.match(end):
+    if not sep or not re.match(_HHMM, start) or not re.match(_HHMM, end):
         raise ValueError(f"must be START-END in 24-hour HH:MM, e.g. 22:00-04:00, got {text!r}")
     if start == end:
         raise ValueError(f"start and end must differ (an empty window never reboots), got {text!r}")
@@ -76,9 +73,13 @@ def parse_days(value: Any) -> tuple[str, ...]:
 
 
 def parse_timezone(value: Any) -> str:
+    text = parse_str(value)
+    if text == "UTC":
+        # The default needs no tz database: a machine without one must still accept it, and
+        # `generate` does not pay for loading zoneinfo.
+        return text
     import zoneinfo  # only needed when validating
 
-    text = parse_str(value)
     try:
         zoneinfo.ZoneInfo(text)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -95,12 +96,12 @@ def parse_image(value: Any) -> str:
     return text
 
 
-_ENVSUBST = re.compile(r"\$(\{|[A-Za-z_])")
+_ENVSUBST = r"\$(\{|[A-Za-z_])"
 
 
 def _no_envsubst(text: str) -> str:
     # clusterctl runs envsubst over the whole output; $NAME or ${...} would be replaced.
-    if _ENVSUBST.search(text):
+    if re.search(_ENVSUBST, text):
         raise ValueError(f"must not contain $ followed by a letter, '_' or '{{', got {text!r}")
     return text
 
@@ -118,8 +119,7 @@ def parse_prometheus_url(value: Any) -> str:
     return _no_envsubst(parse_url(value))
 
 
-@dataclass(frozen=True)
-class KuredSettings:
+class KuredSettings(NamedTuple):
     image: str
     window: tuple[str, str]
     days: tuple[str, ...]
@@ -411,10 +411,10 @@ class Kured(Feature):
         )
 
     @staticmethod
-    def enabled(spec: ClusterSpec) -> bool:
+    def enabled(spec: "ClusterSpec") -> bool:
         return bool(spec.node.features["updates"].kured)
 
-    def cluster_labels(self, spec: ClusterSpec) -> dict[str, str]:
+    def cluster_labels(self, spec: "ClusterSpec") -> dict[str, str]:
         return {CLUSTER_LABEL: spec.name} if self.enabled(spec) else {}
 
     def documents(self, ctx: ClusterContext) -> list[dict[str, Any]]:
@@ -444,7 +444,7 @@ class Kured(Feature):
         }
         return [configmap, crs]
 
-    def notes(self, spec: ClusterSpec) -> list[str]:
+    def notes(self, spec: "ClusterSpec") -> list[str]:
         defaults = self.settings({v.key: v.default for v in self.variables})
         if not self.enabled(spec) and spec.node.features[self.name] != defaults:
             return ["kured.* settings are ignored: Kured is off (add --kured)"]

@@ -5,13 +5,11 @@ locksmithd must be masked exactly when Kured is on, and the Kured add-on (featur
 this feature's settings instead of declaring a second on/off variable.
 """
 
-from __future__ import annotations
-
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from capi_sysext import templating
+from capi_sysext import unitfile
 from capi_sysext.features.base import Feature
 from capi_sysext.inputs import Variable, parse_bool, parse_int
 from capi_sysext.model import Dropin, File, NodeConfig, Unit
@@ -33,8 +31,7 @@ LINK_BEFORE = f"{STATE_DIR}/kubernetes.before"
 LINK_AFTER = f"{STATE_DIR}/kubernetes.after"
 
 
-@dataclass(frozen=True)
-class UpdateSettings:
+class UpdateSettings(NamedTuple):
     sysupdate: bool
     instances_max: int
     verify: bool
@@ -60,6 +57,35 @@ def compare_after_script() -> str:
     return (
         f"readlink -f {SYSEXT_LINK} > {LINK_AFTER}; "
         f"if ! cmp -s {LINK_BEFORE} {LINK_AFTER}; then touch {REBOOT_SENTINEL}; fi"
+    )
+
+
+def transfer_file(minor: str, s: UpdateSettings, release: NodeRelease) -> str:
+    """The sysupdate transfer pinned to `minor` ("1.33"), from its skeleton."""
+    # MatchPattern= goes out unescaped (for its specifier): only digits may join the constant text.
+    if re.fullmatch(r"[0-9]+\.[0-9]+", minor) is None:
+        raise ValueError(f"not a Kubernetes minor: {minor!r}")
+    return (
+        unitfile.load("sysupdate-kubernetes.conf")
+        .add(
+            "Transfer",
+            "Verify",
+            "true" if s.verify else "false",
+            comment="HTTP downloads are always checked against <Path>SHA256SUMS; Verify= only "
+            "controls the\nGPG signature of that list (SHA256SUMS.gpg).",
+        )
+        .add("Source", "Path", source_path(release.base_url))
+        .add(
+            "Source",
+            "MatchPattern",
+            # %a is sysupdate's architecture specifier: it must reach the file unescaped.
+            unitfile.Specifiers(f"kubernetes-v{minor}.@v-%a.raw"),
+            comment="@v is the version wildcard, %a the node's architecture (x86-64 or arm64).",
+        )
+        .add("Target", "Path", SYSEXT_DIR)
+        .add("Target", "CurrentSymlink", SYSEXT_LINK)
+        .add("Target", "InstancesMax", str(s.instances_max))
+        .render()
     )
 
 
@@ -124,39 +150,22 @@ class Updates(Feature):
         if s.sysupdate:
             version = release.image.version
             minor = f"{version.major}.{version.minor}"
+            files.append(File(transfer_path(minor), 0o644, inline=transfer_file(minor, s, release)))
             files.append(
-                File(
-                    transfer_path(minor),
-                    0o644,
-                    inline=templating.render(
-                        "sysupdate-kubernetes.conf.j2",
-                        minor=minor,
-                        verify=s.verify,
-                        source_path=source_path(release.base_url),
-                        target_dir=SYSEXT_DIR,
-                        current_symlink=SYSEXT_LINK,
-                        instances_max=s.instances_max,
-                    ),
-                )
+                File(NOOP_TRANSFER, 0o644, inline=unitfile.load("sysupdate-noop.conf").render())
             )
-            files.append(
-                File(NOOP_TRANSFER, 0o644, inline=templating.render("sysupdate-noop.conf.j2"))
+            dropin = (
+                unitfile.load("sysupdate-service.conf")
+                .add("Service", "ExecStartPre", unitfile.shell(record_before_script()))
+                .add(
+                    "Service",
+                    "ExecStartPre",
+                    unitfile.Exec((SYSUPDATE_BIN, "-C", COMPONENT, "update")),
+                )
+                .add("Service", "ExecStartPost", unitfile.shell(compare_after_script()))
             )
             units.append(
-                Unit(
-                    SYSUPDATE_SERVICE,
-                    dropins=(
-                        Dropin(
-                            SYSUPDATE_DROPIN,
-                            templating.render(
-                                "sysupdate-service.conf.j2",
-                                record_before=record_before_script(),
-                                sysupdate_command=f"{SYSUPDATE_BIN} -C {COMPONENT} update",
-                                compare_after=compare_after_script(),
-                            ),
-                        ),
-                    ),
-                )
+                Unit(SYSUPDATE_SERVICE, dropins=(Dropin(SYSUPDATE_DROPIN, dropin.render()),))
             )
         if s.kured:
             # Kured alone decides when a node reboots (it drains first).
@@ -165,7 +174,7 @@ class Updates(Feature):
             units.append(Unit("update-engine.service", mask=True))
         return NodeConfig(files=tuple(files), units=tuple(units))
 
-    def notes(self, spec: ClusterSpec) -> list[str]:
+    def notes(self, spec: "ClusterSpec") -> list[str]:
         s: UpdateSettings = spec.node.features[self.name]
         notes = []
         if s.sysupdate:

@@ -5,13 +5,10 @@ pull Kubernetes as a sysext. CABPK's Ignition reaches the instance through the c
 (CAPA's default, ClusterObjectStore) or, when asked explicitly, as plain EC2 user data.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_choice, parse_str
@@ -40,8 +37,7 @@ CAPA_IGNITION = GateRequirement(
 )
 
 
-@dataclass(frozen=True)
-class AWSSettings:
+class AWSSettings(NamedTuple):
     region: str
     ssh_key_name: str
     s3_bucket: str | None

@@ -1,11 +1,8 @@
 """Azure (CAPZ): AzureCluster, AzureClusterIdentity, AzureMachineTemplates (infra v1beta1)."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_choice, parse_str
@@ -20,8 +17,7 @@ ENVIRONMENTS = ("AzurePublicCloud", "AzureChinaCloud", "AzureUSGovernmentCloud")
 _NODE_NAME_FILE = "/run/capi-sysext/node-name"
 
 
-@dataclass(frozen=True)
-class AzureSettings:
+class AzureSettings(NamedTuple):
     subscription_id: str
     tenant_id: str
     location: str

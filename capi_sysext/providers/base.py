@@ -5,12 +5,9 @@ node-name wiring and kubeadm ordering on its nodes, and management-cluster requi
 code (node.py, capi.py, generate.py) calls these hooks and contains no provider switches.
 """
 
-from __future__ import annotations
-
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable
@@ -25,8 +22,7 @@ if TYPE_CHECKING:
 NODE_NAME_PLACEHOLDER = "@@NODE_NAME@@"
 
 
-@dataclass(frozen=True)
-class Ref:
+class Ref(NamedTuple):
     """A reference to another object, rendered per CAPI API shape by capi.py."""
 
     api_version: str  # group/version
@@ -38,8 +34,7 @@ class Ref:
         return self.api_version.split("/")[0]
 
 
-@dataclass(frozen=True)
-class InfraCluster:
+class InfraCluster(NamedTuple):
     ref: Ref  # what Cluster.spec.infrastructureRef points at
     documents: tuple[dict[str, Any], ...]  # in apply order, including identities
 
@@ -62,7 +57,7 @@ class Provider(ABC):
     def settings(self, values: Mapping[str, Any]) -> Any:
         """Turn resolved values (by variable key) into the provider's typed settings object."""
 
-    def check(self, spec: ClusterSpec) -> list[Problem]:
+    def check(self, spec: "ClusterSpec") -> list[Problem]:
         """Cross-field checks that need the whole spec (e.g. arch support)."""
         if spec.node.arch not in self.arches:
             return [
@@ -74,11 +69,11 @@ class Provider(ABC):
         return []
 
     @abstractmethod
-    def infrastructure(self, spec: ClusterSpec) -> InfraCluster:
+    def infrastructure(self, spec: "ClusterSpec") -> InfraCluster:
         """The infrastructure cluster object and what it needs (identities, secrets refs)."""
 
     @abstractmethod
-    def machine_template(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
+    def machine_template(self, spec: "ClusterSpec", role: str, name: str) -> dict[str, Any]:
         """The infrastructure machine template for a role ('control-plane' or 'worker')."""
 
     @abstractmethod
@@ -89,12 +84,12 @@ class Provider(ABC):
     def node_name_commands(self) -> list[str]:
         """preKubeadmCommands that replace NODE_NAME_PLACEHOLDER with the cloud's node name."""
 
-    def kubeadm_extras(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
+    def kubeadm_extras(self, spec: "ClusterSpec", role: str, name: str) -> dict[str, Any]:
         """Extra KubeadmConfigSpec fields (files, diskSetup, mounts); same in v1beta1/v1beta2."""
         return {}
 
     def check_node_configs(
-        self, spec: ClusterSpec, clc_by_role: Mapping[str, str]
+        self, spec: "ClusterSpec", clc_by_role: Mapping[str, str]
     ) -> list[Problem]:
         """Checks on the rendered node configs (CLC per role), e.g. a user-data size limit."""
         return []
@@ -108,7 +103,7 @@ class Provider(ABC):
             f"{self.controller}{self.extra_prerequisites}"
         )
 
-    def notes(self, spec: ClusterSpec) -> list[str]:
+    def notes(self, spec: "ClusterSpec") -> list[str]:
         """Things the user must know (printed on stderr), e.g. management-cluster gates."""
         return [f"needs a {self.prerequisites}"]
 

@@ -11,11 +11,8 @@ flatcar-stable|beta|alpha|lts, and Flatcar's CI does not build or test GCE on ar
 "ARM64 tests not supported on GCE").
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_int, parse_str
@@ -30,8 +27,7 @@ METADATA_UNIT = "coreos-metadata.service"
 HOSTNAME_KEY = "COREOS_GCE_HOSTNAME"
 
 
-@dataclass(frozen=True)
-class GCPSettings:
+class GCPSettings(NamedTuple):
     project: str
     region: str
     network_name: str

@@ -1,0 +1,83 @@
+"""What `generate` loads. Start-up time itself is measured in bench/ (never asserted here); these
+tests keep out of the start-up path the modules that were measured to cost it (issue #2)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Each was measured on the `generate` path (bench/RESULTS.md) and has no business there.
+NOT_ON_GENERATE_PATH = (
+    "jinja2",  # ~30 ms: unit files are built as data (capi_sysext/unitfile.py)
+    "kubernetes",  # apply only
+    "jsonschema",  # validate only
+    "urllib3",  # only when a catalog refresh really fetches
+    "capi_sysext.fetch",
+    "capi_sysext.apply",
+    "capi_sysext.validate",
+    "dataclasses",  # ~0.6 ms a class at import: records are NamedTuples
+    "pathlib",  # with urllib.parse and ipaddress ~5 ms: os.path where generate runs
+    "hashlib",  # loads OpenSSL: the cache file name uses zlib
+    "zoneinfo",  # only to validate a non-default --kured-time-zone
+    "tempfile",  # only when -o writes a file
+)
+
+
+def _modules_after(args: list[str]) -> set[str]:
+    """Modules the command loaded beyond what the interpreter had at start-up.
+
+    Without site's .pth hooks (-S): an editable install's finder loads pathlib and tempfile itself,
+    which would hide the same imports by the command.
+    """
+    code = (
+        "import site, sys\n"
+        f"sys.path[:0] = [{str(REPO)!r}]\n"
+        "sys.path.extend(site.getsitepackages())\n"
+        "before = set(sys.modules)\n"
+        f"sys.argv = ['capi-sysext', *{args!r}]\n"
+        "from capi_sysext.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print('\\n'.join(sorted(set(sys.modules) - before)), file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={"CAPI_SYSEXT_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(REPO)},
+        timeout=60,
+    )
+    return set(proc.stderr.split())
+
+
+def test_generate_loads_nothing_it_does_not_need() -> None:
+    loaded = _modules_after(
+        [
+            "generate",
+            "--provider",
+            "azure",
+            "--k8s",
+            "1.33",
+            "--name",
+            "demo",
+            "--values",
+            "examples/azure.yaml",
+            "--offline",
+        ]
+    )
+    assert "capi_sysext.generate" in loaded  # the command really ran
+    assert sorted(m for m in NOT_ON_GENERATE_PATH if m in loaded) == []
+
+
+def test_render_node_loads_nothing_it_does_not_need() -> None:
+    loaded = _modules_after(["render-node", "--k8s", "1.33", "--format", "ignition", "--offline"])
+    assert "capi_sysext.render.ignition" in loaded
+    unexpected = [m for m in NOT_ON_GENERATE_PATH if m in loaded]
+    assert unexpected == []
