@@ -327,3 +327,13 @@ def test_ssh_keys_are_checked_and_land_on_the_core_user(tmp_path: Path) -> None:
 def test_render_node_unknown_provider_is_a_usage_error() -> None:
     result = run(["render-node", "--k8s", "1.33", "--provider", "openstack"])
     assert_usage_error(result, "--provider 'openstack' is not known", "use one of: azure, aws, gcp")
+
+
+def test_default_networks_are_disjoint() -> None:
+    # spec._network_problems skips the check (and the ipaddress import) for the defaults.
+    import ipaddress
+
+    from capi_sysext.spec import DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR
+
+    pods = ipaddress.ip_network(DEFAULT_POD_CIDR)
+    assert not pods.overlaps(ipaddress.ip_network(DEFAULT_SERVICE_CIDR))
