@@ -9,7 +9,13 @@ on the 2-core reference machine. No assertions: this measures.
 Wall time on a shared VM drifts by +-20 % between minutes; the instruction count does not, so
 compare changes by instructions and report wall time against the budget.
 
-    python bench/bench_generate.py [--runs 20] [--no-instructions]
+By default it measures what a user gets from `pipx install` or `pip install .` into a fresh venv:
+it builds that venv in a temporary directory (non-editable install, compiled bytecode). The
+development environment is not representative: an editable install's import hook and other .pth
+files there cost tens of milliseconds before any code of ours runs. `--here` measures the
+interpreter running this script instead.
+
+    python bench/bench_generate.py [--runs 20] [--no-instructions] [--here]
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,13 +45,26 @@ ARGS = [
 ]
 
 
-def _command() -> list[str]:
+def _command(python: str) -> list[str]:
     # The installed console script, not a pyenv/asdf shim (shims add a shell and ~50 ms).
-    script = Path(sys.executable).parent / "capi-sysext"
+    script = Path(python).parent / "capi-sysext"
     if script.exists():
         return [str(script)]
     found = shutil.which("capi-sysext")
-    return [found] if found else [sys.executable, "-m", "capi_sysext"]
+    return [found] if found else [python, "-m", "capi_sysext"]
+
+
+def fresh_venv(root: Path) -> str:
+    """A new venv under root with this checkout installed as users install it; its python."""
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+    python = str(root / "bin" / "python")
+    print(f"installing this checkout into a fresh venv ({root}) ...", file=sys.stderr)
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(REPO)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return python
 
 
 def measure(cmds: dict[str, list[str]], runs: int) -> dict[str, tuple[float, float]]:
@@ -84,9 +104,9 @@ def instructions(cmd: list[str]) -> int | None:
     return None
 
 
-def import_breakdown(top: int = 15) -> list[str]:
+def import_breakdown(python: str, top: int = 15) -> list[str]:
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "capi_sysext", *ARGS],
+        [python, "-X", "importtime", "-m", "capi_sysext", *ARGS],
         capture_output=True,
         text=True,
         check=True,
@@ -104,25 +124,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--no-instructions", action="store_true", help="skip the valgrind run")
+    parser.add_argument("--here", action="store_true", help="measure this interpreter's install")
     args = parser.parse_args()
-    cmd = [*_command(), *ARGS]
+    with tempfile.TemporaryDirectory(prefix="capi-sysext-bench-") as tmp:
+        python = sys.executable if args.here else fresh_venv(Path(tmp) / "venv")
+        report(python, args.runs, instructions_too=not args.no_instructions)
+
+
+def report(python: str, runs: int, *, instructions_too: bool) -> None:
+    cmd = [*_command(python), *ARGS]
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)  # warm
     cmds = {
-        "python -c pass": [sys.executable, "-c", "pass"],
+        "python -c pass": [python, "-c", "pass"],
         # PyYAML as capi_sysext imports it (see yamlio.py): the floor no code of ours goes under.
-        "click + PyYAML": [sys.executable, "-c", "import click, capi_sysext.yamlio"],
+        "click + PyYAML": [python, "-c", "import click, capi_sysext.yamlio"],
         "generate": cmd,
     }
-    results = measure(cmds, args.runs)
+    results = measure(cmds, runs)
     print(f"command: {' '.join(cmd[:1])} {' '.join(ARGS)}")
     print(f"{'':20s} {'median':>9s} {'peak RSS':>10s} {'instructions':>14s}")
     for name, (wall, rss) in results.items():
-        count = None if args.no_instructions else instructions(cmds[name])
+        count = instructions(cmds[name]) if instructions_too else None
         shown = f"{count / 1e6:12.0f} M" if count else f"{'-':>14s}"
         print(f"{name:20s} {wall * 1000:6.1f} ms {rss:6.1f} MiB {shown}")
-    print(f"budget (generate): median < 100 ms, peak RSS < 50 MiB ({args.runs} runs each)")
+    print(f"budget (generate): median < 100 ms, peak RSS < 50 MiB ({runs} runs each)")
     print("slowest imports (cumulative):")
-    for row in import_breakdown():
+    for row in import_breakdown(python):
         print("  " + row)
 
 
