@@ -59,11 +59,17 @@ def fresh_venv(root: Path) -> str:
     subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
     python = str(root / "bin" / "python")
     print(f"installing this checkout into a fresh venv ({root}) ...", file=sys.stderr)
-    subprocess.run(
-        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(REPO)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    try:
+        subprocess.run(
+            [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(REPO)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    except subprocess.CalledProcessError:
+        raise SystemExit(
+            "could not install into a fresh venv (no package index?); "
+            "measure an existing non-editable install with --here"
+        ) from None
     return python
 
 
