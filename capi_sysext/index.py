@@ -29,9 +29,6 @@ if TYPE_CHECKING:
     # The network client loads only when a command really fetches (start-up budget, issue #2).
     from capi_sysext.fetch import HttpClient
 
-# Cache paths are plain strings (os.path): `generate` looks for its cache on every run, and
-# pathlib would cost its start-up budget more than the whole lookup (issue #2).
-
 INDEX_PATH = "kubernetes/SHA256SUMS"
 AUTO_REFRESH_TIMEOUT = 5.0  # seconds, connect and read
 DEFAULT_MAX_AGE = timedelta(hours=24)
@@ -190,6 +187,10 @@ class CacheEntry(NamedTuple):
         if any(img.sha256 is None or not re.match(SHA256_RE, img.sha256) for img in images):
             raise ValueError("image without sha256")
         return cls(base_url, fetched_at, images, etag, last_modified, tuple(warnings))
+
+
+# Cache paths are plain strings (os.path): `generate` looks for its cache on every run, and
+# pathlib would cost its start-up budget more than the whole lookup (issue #2).
 
 
 def default_cache_dir() -> str:

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from typing import Any
 
 _PACKAGE = os.path.dirname(os.path.realpath(__file__))
 # Installed name inside the package -> directory name in a source checkout (pyproject maps them).
@@ -39,13 +36,6 @@ def data_file(name: str, filename: str) -> str:
 def read_data(name: str, filename: str) -> str:
     with open(data_file(name, filename), encoding="utf-8") as f:
         return f.read()
-
-
-def data_dir(name: str) -> Path:
-    """The directory `name` as a Path, for callers off the start-up path (tests, tools)."""
-    from pathlib import Path
-
-    return Path(data_path(name))
 
 
 @cache

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from capi_sysext import unitfile
-from capi_sysext.resources import data_dir
+from capi_sysext.resources import data_path
 from capi_sysext.unitfile import Exec, Specifiers, parse, shell
 
 SKELETON = """\
@@ -111,7 +113,7 @@ def test_add_appends_at_the_section_end_before_the_gap() -> None:
 
 
 def test_every_shipped_skeleton_loads_and_has_no_placeholders() -> None:
-    names = sorted(p.name for p in data_dir("templates").iterdir() if p.is_file())
+    names = sorted(p.name for p in Path(data_path("templates")).iterdir() if p.is_file())
     assert names == [
         "kubeadm-sysext.conf",
         "sysext-verify.service",
@@ -120,7 +122,7 @@ def test_every_shipped_skeleton_loads_and_has_no_placeholders() -> None:
         "sysupdate-service.conf",
     ]
     for name in names:
-        text = (data_dir("templates") / name).read_text()
+        text = (Path(data_path("templates")) / name).read_text()
         assert "{" not in text, name
         loaded = unitfile.load(name)
         assert loaded.sections, name

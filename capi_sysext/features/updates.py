@@ -5,7 +5,6 @@ locksmithd must be masked exactly when Kured is on, and the Kured add-on (featur
 this feature's settings instead of declaring a second on/off variable.
 """
 
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -60,11 +59,15 @@ def compare_after_script() -> str:
     )
 
 
-def transfer_file(minor: str, s: UpdateSettings, release: NodeRelease) -> str:
-    """The sysupdate transfer pinned to `minor` ("1.33"), from its skeleton."""
-    # MatchPattern= goes out unescaped (for its specifier): only digits may join the constant text.
-    if re.fullmatch(r"[0-9]+\.[0-9]+", minor) is None:
-        raise ValueError(f"not a Kubernetes minor: {minor!r}")
+def minor_of(release: NodeRelease) -> str:
+    """ "1.33": built from integers, so it can join MatchPattern='s unescaped specifier text."""
+    version = release.image.version
+    return f"{version.major}.{version.minor}"
+
+
+def transfer_file(s: UpdateSettings, release: NodeRelease) -> str:
+    """The sysupdate transfer pinned to the release's minor, from its skeleton."""
+    minor = minor_of(release)
     return (
         unitfile.load("sysupdate-kubernetes.conf")
         .add(
@@ -148,9 +151,8 @@ class Updates(Feature):
         # Flatcar >= 4515 enables the timer by default: always say explicitly what we want.
         units: list[Unit] = [Unit(SYSUPDATE_TIMER, enabled=s.sysupdate)]
         if s.sysupdate:
-            version = release.image.version
-            minor = f"{version.major}.{version.minor}"
-            files.append(File(transfer_path(minor), 0o644, inline=transfer_file(minor, s, release)))
+            path = transfer_path(minor_of(release))
+            files.append(File(path, 0o644, inline=transfer_file(s, release)))
             files.append(
                 File(NOOP_TRANSFER, 0o644, inline=unitfile.load("sysupdate-noop.conf").render())
             )
