@@ -60,7 +60,7 @@ def compare_after_script() -> str:
 
 
 def minor_of(release: NodeRelease) -> str:
-    """ "1.33": built from integers, so it can join MatchPattern='s unescaped specifier text."""
+    """The minor, e.g. 1.33. Built from integers, so it may join MatchPattern='s unescaped text."""
     version = release.image.version
     return f"{version.major}.{version.minor}"
 
