@@ -316,6 +316,21 @@ def _check_refs(results: list[tuple[DocResult, Mapping[str, Any]]], store: Schem
                 )
 
 
+def _check_contracts(results: list[tuple[DocResult, Mapping[str, Any]]]) -> None:
+    """Provider and feature runtime contracts (contracts.py), reported at their documents."""
+    from capi_sysext import features, providers
+    from capi_sysext.contracts import DocumentSet
+
+    docs = DocumentSet([doc for _d, doc in results])
+    rules = [providers.get(name).check_documents for name in providers.NAMES]
+    rules += [f.check_documents for f in features.all_features()]
+    for rule in rules:
+        for finding in rule(docs):
+            results[finding.position][0].issues.append(
+                Issue(finding.path, f"{finding.message} [{finding.rule}]")
+            )
+
+
 def validate_documents(sources: list[tuple[str, str]], store: SchemaStore) -> Report:
     """Validate (source name, YAML text) pairs. Never raises for content problems: reports them."""
     report = Report(documents=[], files=len(sources))
@@ -357,6 +372,7 @@ def validate_documents(sources: list[tuple[str, str]], store: SchemaStore) -> Re
                         seen[key] = d
             d.issues = issues
     _check_refs(results, store)
+    _check_contracts(results)
     for d in report.documents:
         d.issues = sorted(set(d.issues))
     return report

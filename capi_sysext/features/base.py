@@ -4,6 +4,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+from capi_sysext.contracts import DocumentSet, Finding
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable
 from capi_sysext.model import NodeConfig
@@ -60,6 +61,10 @@ class Feature(ABC):
         return []
 
     def notes(self, spec: "ClusterSpec") -> list[str]:
+        return []
+
+    def check_documents(self, docs: DocumentSet) -> list[Finding]:
+        """Runtime contracts of this feature over any documents `validate` is given."""
         return []
 
     def prerequisites(self, settings: Any) -> list[str]:

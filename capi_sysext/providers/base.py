@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+from capi_sysext.contracts import DocumentSet, Finding
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable
 from capi_sysext.model import NodeConfig
@@ -92,6 +93,11 @@ class Provider(ABC):
         self, spec: "ClusterSpec", clc_by_role: Mapping[str, str]
     ) -> list[Problem]:
         """Checks on the rendered node configs (CLC per role), e.g. a user-data size limit."""
+        return []
+
+    def check_documents(self, docs: DocumentSet) -> list[Finding]:
+        """Runtime contracts of this provider over any documents `validate` is given (our output
+        or hand-edited YAML): what schemas cannot say but the cloud needs (see contracts.py)."""
         return []
 
     @property
