@@ -6,6 +6,7 @@ is an exit-2 InputError naming the fix, and `validate` reports the same contract
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,95 @@ def test_aws_prerequisites_name_the_iam_and_gate() -> None:
     assert "s3Buckets.enable: true" in text
     assert "BootstrapFormatIgnition=true" in text
     assert "cluster-api-provider-aws-*" in text
+
+
+# --- Azure: credentials for the cloud controller manager ---------------------------------------
+
+
+def _azure_run(values: dict[str, Any]) -> Any:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "values.yaml"
+        path.write_text(yaml.safe_dump(values))
+        base = ["generate", "--provider", "azure", "--k8s", "1.33", "--name", "demo"]
+        return CliRunner().invoke(cli, [*base, "--values", str(path)])
+
+
+def _azure_fails(values: dict[str, Any]) -> str:
+    result = _azure_run(values)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.stdout == ""
+    return result.stderr
+
+
+def _azure_values() -> dict[str, Any]:
+    values: dict[str, Any] = yaml.safe_load((REPO / "examples" / "azure.yaml").read_text())
+    return values
+
+
+def test_azure_machine_templates_carry_the_node_identity() -> None:
+    docs = gen("azure")
+    templates = kinds(docs, "AzureMachineTemplate")
+    assert len(templates) == 2
+    for t in templates:
+        spec = t["spec"]["template"]["spec"]
+        assert spec["identity"] == "UserAssigned"
+        assert spec["userAssignedIdentities"] == [
+            {
+                "providerID": "azure:///subscriptions/00000000-0000-0000-0000-000000000000/"
+                "resourceGroups/capi-identities/providers/Microsoft.ManagedIdentity/"
+                "userAssignedIdentities/cloud-provider-user-identity"
+            }
+        ]
+
+
+def test_azure_workload_identity_without_node_identity_is_an_input_error() -> None:
+    values = _azure_values()
+    del values["azure"]["nodeIdentity"]
+    err = _azure_fails(values)
+    assert "WorkloadIdentity" in err
+    for needle in ("azure.nodeIdentity.name", "USER_ASSIGNED_IDENTITY_NAME", "LoadBalancer"):
+        assert needle in err
+
+
+def test_azure_node_identity_needs_both_parts_and_valid_names() -> None:
+    values = _azure_values()
+    del values["azure"]["nodeIdentity"]["resourceGroup"]
+    assert "azure.nodeIdentity.resourceGroup is missing" in _azure_fails(values)
+    values = _azure_values()
+    values["azure"]["nodeIdentity"]["name"] = "bad/../name"
+    assert "azure.nodeIdentity.name" in _azure_fails(values)
+
+
+def test_azure_service_principal_needs_no_node_identity() -> None:
+    values = _azure_values()
+    del values["azure"]["nodeIdentity"]
+    values["azure"]["identity"].update(type="ServicePrincipal", secretName="sp-secret")
+    result = _azure_run(values)
+    assert result.exit_code == 0, result.output
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert findings(docs) == []
+    assert all(
+        "identity" not in t["spec"]["template"]["spec"] for t in kinds(docs, "AzureMachineTemplate")
+    )
+
+
+def test_rule_azure_workload_identity_machines_without_identity() -> None:
+    docs = gen("azure")
+    for t in kinds(docs, "AzureMachineTemplate"):
+        del t["spec"]["template"]["spec"]["identity"]
+    lines = [x for x in findings(docs) if "[azure-node-identity]" in x]
+    assert len(lines) == 2, lines
+    assert all("$.spec.template.spec.identity" in x for x in lines)
+    assert rules_of(skip(docs, "azure-node-identity")) == set()
+
+
+def test_rule_azure_node_identity_ignores_secret_based_identities() -> None:
+    docs = gen("azure")
+    for t in kinds(docs, "AzureMachineTemplate"):
+        del t["spec"]["template"]["spec"]["identity"]
+    kind(docs, "AzureClusterIdentity")["spec"]["type"] = "ServicePrincipal"
+    kind(docs, "AzureClusterIdentity")["spec"]["clientSecret"] = {
+        "name": "s",
+        "namespace": "default",
+    }
+    assert "azure-node-identity" not in rules_of(docs)
