@@ -276,3 +276,46 @@ def test_rule_azure_node_identity_ignores_secret_based_identities() -> None:
         "namespace": "default",
     }
     assert "azure-node-identity" not in rules_of(docs)
+
+
+# --- GCP: egress for first boot -------------------------------------------------------------------
+
+
+def test_gcp_default_network_is_one_capg_creates_with_nat() -> None:
+    docs = gen("gcp")
+    assert kind(docs, "GCPCluster")["spec"]["network"] == {"name": "demo-network"}
+    for t in kinds(docs, "GCPMachineTemplate"):
+        assert "publicIP" not in t["spec"]["template"]["spec"]
+
+
+def test_gcp_existing_network_gets_a_note_and_public_ip_opt_in() -> None:
+    base = ["generate", "--provider", "gcp", "--k8s", "1.33", "--name", "demo"]
+    values = ["--values", str(REPO / "examples" / "gcp.yaml")]
+    named = [*base, *values, "--set", "gcp.network.name=default"]
+    result = CliRunner().invoke(cli, named)
+    assert result.exit_code == 0, result.output
+    assert "creates no Cloud NAT" in result.stderr and "gcp.publicIP=true" in result.stderr
+    result = CliRunner().invoke(cli, named, env={"GCP_PUBLIC_IP": "true"})
+    assert result.exit_code == 0, result.output
+    assert "Cloud NAT" not in result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert all(
+        t["spec"]["template"]["spec"]["publicIP"] is True for t in kinds(docs, "GCPMachineTemplate")
+    )
+    assert findings(docs) == []
+
+
+def test_gcp_network_name_must_be_a_gce_name() -> None:
+    err = fails("gcp", "--set", "gcp.network.name=Not_Valid")
+    assert "gcp.network.name" in err and "GCP_NETWORK_NAME" in err
+
+
+def test_rule_gcp_default_network_without_public_ip() -> None:
+    docs = gen("gcp")
+    kind(docs, "GCPCluster")["spec"]["network"]["name"] = "default"
+    lines = findings(docs)
+    assert any("[gcp-egress]" in x and "$.spec.network.name" in x for x in lines), lines
+    assert rules_of(skip(docs, "gcp-egress")) == set()
+    del kind(docs, "GCPCluster")["spec"]["network"]  # unset means "default" too
+    kind(docs, "Cluster")["metadata"]["annotations"].clear()
+    assert "gcp-egress" in rules_of(docs)

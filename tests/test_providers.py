@@ -272,6 +272,8 @@ def test_sysext_url_and_hash_follow_the_arch(
             "AZURE_TENANT_ID": "t",
             "AZURE_LOCATION": "westeurope",
             "AZURE_CLIENT_ID_USER_ASSIGNED_IDENTITY": "c",
+            "USER_ASSIGNED_IDENTITY_NAME": "ccm-identity",
+            "AZURE_USER_ASSIGNED_IDENTITY_RESOURCE_GROUP": "identities",
         }
     if arch not in providers.get(provider).arches:
         pytest.skip(f"{provider} has no {arch}")
@@ -398,8 +400,9 @@ def test_gcp_image_family_and_pinned_image() -> None:
         ),
         (
             "gcp",
-            ["GCP_PROJECT", "GCP_REGION", "GCP_NETWORK_NAME"],
-            ["GCP_CONTROL_PLANE_MACHINE_TYPE", "GCP_NODE_MACHINE_TYPE"],
+            ["GCP_PROJECT", "GCP_REGION"],
+            # Optional: unset, CAPG creates <name>-network with Cloud NAT (providers/gcp.py).
+            ["GCP_NETWORK_NAME", "GCP_PUBLIC_IP", "GCP_CONTROL_PLANE_MACHINE_TYPE"],
         ),
     ],
 )
@@ -484,4 +487,4 @@ def test_ami_id_does_not_apply_to_gcp() -> None:
 
 
 def test_gcp_missing_inputs_name_the_env_vars() -> None:
-    _fails(GCP_ARGS, {}, "GCP_PROJECT", "GCP_REGION", "GCP_NETWORK_NAME")
+    _fails(GCP_ARGS, {}, "GCP_PROJECT", "GCP_REGION")

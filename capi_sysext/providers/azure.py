@@ -350,7 +350,9 @@ class AzureProvider(Provider):
             # useManagedIdentityExtension and this identity's client ID into the machine
             # template's azure.json Secret (controllers/helpers.go:235-245,
             # azurejson_machinetemplate_controller.go:181-203), which kubeadm_extras puts on the
-            # node for the cloud provider. Workers get it too: cloud-node-manager reads it.
+            # node for the cloud provider. Workers get it too: cloud-node-manager reads it. The
+            # cloud-provider-azure chart reads that path by default (helm/cloud-provider-azure/
+            # values.yaml:9, cloudControllerManager.cloudConfig), so its values need no change.
             machine["identity"] = "UserAssigned"
             machine["userAssignedIdentities"] = [{"providerID": provider_id}]
         return {
