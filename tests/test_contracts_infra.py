@@ -297,7 +297,7 @@ def test_gcp_existing_network_gets_a_note_and_public_ip_opt_in() -> None:
     assert "creates no Cloud NAT" in result.stderr and "gcp.publicIP=true" in result.stderr
     result = CliRunner().invoke(cli, named, env={"GCP_PUBLIC_IP": "true"})
     assert result.exit_code == 0, result.output
-    assert "Cloud NAT" not in result.stderr
+    assert "creates no Cloud NAT" not in result.stderr
     docs = [d for d in yaml.safe_load_all(result.stdout) if d]
     assert all(
         t["spec"]["template"]["spec"]["publicIP"] is True for t in kinds(docs, "GCPMachineTemplate")

@@ -116,7 +116,8 @@ class AWSProvider(Provider):
     reference_paths = MappingProxyType({"AWSCluster": (("spec", "identityRef"),)})
     controller = "CAPA"
     extra_prerequisites = (
-        " with BootstrapFormatIgnition=true (EXP_BOOTSTRAP_FORMAT_IGNITION=true); CAPA's IAM "
+        " with BootstrapFormatIgnition=true (EXP_BOOTSTRAP_FORMAT_IGNITION=true); "
+        "cloud account: CAPA's IAM "
         "from `clusterawsadm bootstrap iam create-cloudformation-stack --config` with an "
         "AWSIAMConfiguration setting spec.s3Buckets.enable: true, which lets CAPA use S3 buckets "
         f"named {DEFAULT_BUCKET_PREFIX}* (spec.s3Buckets.namePrefix) for Ignition user data"

@@ -78,6 +78,11 @@ class AzureProvider(Provider):
     gates = (CABPK_IGNITION,)
     reference_paths = MappingProxyType({"AzureCluster": (("spec", "identityRef"),)})
     controller = "CAPZ"
+    extra_prerequisites = (
+        "; cloud account: with identity type WorkloadIdentity or UserAssignedMSI, a managed "
+        "identity for the nodes' cloud provider (azure.nodeIdentity.*) with Contributor on the "
+        "cluster's resource group"
+    )
     variables = (
         _v("subscriptionID", "Azure subscription ID", "AZURE_SUBSCRIPTION_ID", required=True),
         _v("tenantID", "Azure AD tenant of the cluster identity", "AZURE_TENANT_ID", required=True),

@@ -72,6 +72,10 @@ class GCPProvider(Provider):
     arches = ("x86-64",)
     gates = (CABPK_IGNITION,)
     controller = "CAPG"
+    extra_prerequisites = (
+        "; cloud account: node egress through a network CAPG creates (the default, with "
+        "Cloud NAT), an existing one with Cloud NAT, or gcp.publicIP=true"
+    )
     variables = (
         _v("project", "GCP project ID", "GCP_PROJECT", required=True),
         _v("region", "GCP region, e.g. europe-west4", "GCP_REGION", required=True),
