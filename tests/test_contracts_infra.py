@@ -14,6 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from crd_fixtures import store
+from test_providers import crd_errors
 
 from capi_sysext.cli import cli
 from capi_sysext.cli import commands as _commands  # noqa: F401  (registers the commands)
@@ -73,7 +74,16 @@ def skip(docs: list[dict[str, Any]], *rules: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("extra", [(), ("--cni", "cilium"), ("--k8s", "1.35", "--no-ccm")])
 def test_generated_output_passes_all_rules(provider: str, extra: tuple[str, ...]) -> None:
-    assert findings(gen(provider, *extra)) == []
+    docs = gen(provider, *extra)
+    assert findings(docs) == []
+    # Strictly too: an unknown field (a typo in a new one) is an error.
+    assert [e for d in docs for e in crd_errors(d)] == []
+
+
+def test_opt_in_variants_are_strictly_valid() -> None:
+    docs = gen("gcp", "--set", "gcp.publicIP=true")
+    docs += gen("aws", "--cni", "cilium", "--arch", "arm64")
+    assert [e for d in docs for e in crd_errors(d)] == []
 
 
 # --- AWS: security groups per CNI -----------------------------------------------------------------
@@ -319,3 +329,19 @@ def test_rule_gcp_default_network_without_public_ip() -> None:
     del kind(docs, "GCPCluster")["spec"]["network"]  # unset means "default" too
     kind(docs, "Cluster")["metadata"]["annotations"].clear()
     assert "gcp-egress" in rules_of(docs)
+
+
+def test_aws_calico_rules_follow_the_calico_encapsulation_on_aws() -> None:
+    # The add-ons table owns Calico's values; if AWS ever switches to VXLAN, udp 4789 must open.
+    from capi_sysext.features.addons import addon_table
+    from capi_sysext.resources import provider_table
+
+    calico = addon_table()["cni"]["calico"]
+    pools = calico["providerValues"]["aws"]["installation"]["calicoNetwork"]["ipPools"]
+    encapsulations = {p["encapsulation"] for p in pools}
+    rules = {
+        (r["protocol"], r["fromPort"]) for r in provider_table("aws")["cniIngressRules"]["calico"]
+    }
+    needed = {"IPIP": ("4", -1), "VXLAN": ("udp", 4789)}
+    assert encapsulations <= needed.keys()
+    assert all(needed[e] in rules for e in encapsulations)
