@@ -276,6 +276,9 @@ class AWSProvider(Provider):
             # Replaces CAPA's Calico-only default: the rules of the CNI we install.
             cluster_spec["network"] = {"cni": {"cniIngressRules": rules}}
         if s.storage_type == "ClusterObjectStore":
+            # CAPA reads the bucket from AWSCluster spec.s3Bucket and the storage type from each
+            # AWSMachineTemplate's spec.template.spec.ignition (CAPA docs/book/src/topics/
+            # ignition-support.md:60-92, snapshot 2cf09d7).
             assert s.s3_bucket is not None  # check() guarantees it
             cluster_spec["s3Bucket"] = {
                 "name": s.s3_bucket,
