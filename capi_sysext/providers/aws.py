@@ -14,6 +14,7 @@ from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_choice, parse_str
 from capi_sysext.model import Dropin, NodeConfig, Unit
+from capi_sysext.providers import docrefs
 from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER, InfraCluster, Provider
 from capi_sysext.providers.docrefs import Owned
 from capi_sysext.requirements import CABPK_IGNITION, GateRequirement
@@ -294,7 +295,6 @@ class AWSProvider(Provider):
         return InfraCluster(ref=self.ref("AWSCluster", spec.name), documents=(cluster,))
 
     def check_documents(self, docs: DocumentSet) -> list[Finding]:
-        from capi_sysext.providers import docrefs
 
         table = provider_table(self.name)
         findings = []
@@ -315,7 +315,6 @@ class AWSProvider(Provider):
         self, docs: DocumentSet, owned: Owned, table: Mapping[str, Any]
     ) -> list[tuple[str, str]]:
         from capi_sysext.features.addons import addon_table
-        from capi_sysext.providers import docrefs
 
         if owned.cluster is None:
             return []  # the CNI is chosen on the Cluster
