@@ -34,7 +34,9 @@ HOSTNAME_KEY = "COREOS_GCE_HOSTNAME"
 # network name means the project's pre-existing "default" network (cloud/scope/cluster.go:144).
 # Instances get no external IP unless GCPMachine spec.publicIP is true (api/v1beta1/
 # gcpmachine_types.go:292-295, cloud/scope/machine.go:334). So by default we name a network
-# CAPG creates (with Cloud NAT); a named existing network needs its own NAT or publicIP.
+# CAPG creates (with Cloud NAT); a named existing network needs its own NAT or publicIP, as
+# CAPG's own CI does for its pre-created network (scripts/ci-conformance.sh:113-134: router and
+# `routers nats create`) and CAPG's book says (docs/book/src/prerequisites.md:31-49).
 PREEXISTING_NETWORK = "default"
 
 
