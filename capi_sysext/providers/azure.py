@@ -16,7 +16,7 @@ from capi_sysext.spec import ClusterSpec
 
 IDENTITY_TYPES = ("WorkloadIdentity", "UserAssignedMSI", "ServicePrincipal")
 # AzureClusterIdentity types whose credentials never reach the nodes: CAPZ writes a client secret
-# into azure.json only for ServicePrincipal (controllers/helpers.go newCloudProviderConfig,
+# into azure.json only for ServicePrincipal (controllers/helpers.go:248-253 newCloudProviderConfig,
 # AadClientSecret: d.ClientSecret()), so with these the cloud provider needs a VM identity.
 NO_NODE_CREDENTIAL_TYPES = ("WorkloadIdentity", "UserAssignedMSI")
 _NODE_IDENTITY_FIX = (

@@ -11,7 +11,7 @@ from capi_sysext.contracts import DocumentSet, dig
 
 CAPI_GROUP = "cluster.x-k8s.io"
 INFRA_GROUP = "infrastructure.cluster.x-k8s.io"
-# Same spelling as features/addons.py CNI_LABEL (not imported: providers stay below features).
+# Same spelling as features/addons.py CNI_LABEL (not imported: this module needs no feature code).
 CNI_LABEL = "capi-sysext.io/cni"
 
 
