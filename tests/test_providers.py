@@ -33,6 +33,8 @@ GOLDEN = REPO / "tests" / "golden"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 AWS_ENV = {"AWS_REGION": "eu-central-1", "AWS_SSH_KEY_NAME": "default"}
+# clusterawsadm's IAM policy only allows bucket names with this prefix (providers/aws.yaml).
+BUCKET = "cluster-api-provider-aws-x"
 AWS_ARGS = ["generate", "--provider", "aws", "--k8s", "1.33", "--name", "demo"]
 GCP_ARGS = ["generate", "--provider", "gcp", "--k8s", "1.33", "--name", "demo"]
 GCP_ENV = {"GCP_PROJECT": "p", "GCP_REGION": "europe-west4", "GCP_NETWORK_NAME": "default"}
@@ -258,7 +260,7 @@ def _spec(provider: str, env: dict[str, str], *args: str) -> Any:
 
 @pytest.mark.parametrize(
     ("provider", "env"),
-    [("aws", {**AWS_ENV, "AWS_S3_BUCKET_NAME": "bucket-x"}), ("azure", None), ("gcp", GCP_ENV)],
+    [("aws", {**AWS_ENV, "AWS_S3_BUCKET_NAME": BUCKET}), ("azure", None), ("gcp", GCP_ENV)],
 )
 @pytest.mark.parametrize("arch", ["x86-64", "arm64"])
 def test_sysext_url_and_hash_follow_the_arch(
@@ -270,6 +272,8 @@ def test_sysext_url_and_hash_follow_the_arch(
             "AZURE_TENANT_ID": "t",
             "AZURE_LOCATION": "westeurope",
             "AZURE_CLIENT_ID_USER_ASSIGNED_IDENTITY": "c",
+            "USER_ASSIGNED_IDENTITY_NAME": "ccm-identity",
+            "AZURE_USER_ASSIGNED_IDENTITY_RESOURCE_GROUP": "identities",
         }
     if arch not in providers.get(provider).arches:
         pytest.skip(f"{provider} has no {arch}")
@@ -304,7 +308,7 @@ def _docs(result: Any) -> dict[str, list[dict[str, Any]]]:
 
 
 def test_aws_ami_id_pins_the_image() -> None:
-    env = {**AWS_ENV, "AWS_S3_BUCKET_NAME": "bucket-x"}
+    env = {**AWS_ENV, "AWS_S3_BUCKET_NAME": BUCKET}
     result = CliRunner().invoke(cli, [*AWS_ARGS, "--ami-id", "ami-0123456789abcdef0"], env=env)
     assert result.exit_code == 0, result.output
     for t in _docs(result)["AWSMachineTemplate"]:
@@ -315,7 +319,7 @@ def test_aws_ami_id_pins_the_image() -> None:
 
 
 def test_aws_image_lookup_per_channel_arch_and_version() -> None:
-    env = {**AWS_ENV, "AWS_S3_BUCKET_NAME": "bucket-x"}
+    env = {**AWS_ENV, "AWS_S3_BUCKET_NAME": BUCKET}
     args = [*AWS_ARGS, "--arch", "arm64", "--flatcar-channel", "lts"]
     result = CliRunner().invoke(cli, [*args, "--flatcar-version", "4081.3.6"], env=env)
     assert result.exit_code == 0, result.output
@@ -326,7 +330,7 @@ def test_aws_image_lookup_per_channel_arch_and_version() -> None:
 
 
 def test_aws_says_which_gates_it_needs() -> None:
-    env = {**AWS_ENV, "AWS_S3_BUCKET_NAME": "bucket-x"}
+    env = {**AWS_ENV, "AWS_S3_BUCKET_NAME": BUCKET}
     result = CliRunner().invoke(cli, AWS_ARGS, env=env)
     assert result.exit_code == 0, result.output
     assert "KubeadmBootstrapFormatIgnition" in result.stderr
@@ -350,7 +354,7 @@ def test_aws_unencrypted_user_data_without_bucket() -> None:
 def test_machine_types_overridable_by_env_and_flag_precedence() -> None:
     env = {
         **AWS_ENV,
-        "AWS_S3_BUCKET_NAME": "bucket-x",
+        "AWS_S3_BUCKET_NAME": BUCKET,
         "AWS_CONTROL_PLANE_MACHINE_TYPE": "m6i.xlarge",
         "AWS_NODE_MACHINE_TYPE": "m6i.large",
     }
@@ -396,8 +400,9 @@ def test_gcp_image_family_and_pinned_image() -> None:
         ),
         (
             "gcp",
-            ["GCP_PROJECT", "GCP_REGION", "GCP_NETWORK_NAME"],
-            ["GCP_CONTROL_PLANE_MACHINE_TYPE", "GCP_NODE_MACHINE_TYPE"],
+            ["GCP_PROJECT", "GCP_REGION"],
+            # Optional: unset, CAPG creates <name>-network with Cloud NAT (providers/gcp.py).
+            ["GCP_NETWORK_NAME", "GCP_PUBLIC_IP", "GCP_CONTROL_PLANE_MACHINE_TYPE"],
         ),
     ],
 )
@@ -450,7 +455,7 @@ def test_aws_user_data_too_large() -> None:
 
 def test_aws_user_data_check_is_off_with_the_bucket() -> None:
     keys = "\n".join(f"ssh-rsa {'A' * 716} user{i}@example" for i in range(40))
-    env = {**AWS_ENV, "AWS_S3_BUCKET_NAME": "bucket-x", "SSH_AUTHORIZED_KEYS": keys}
+    env = {**AWS_ENV, "AWS_S3_BUCKET_NAME": BUCKET, "SSH_AUTHORIZED_KEYS": keys}
     result = CliRunner().invoke(cli, AWS_ARGS, env=env)
     assert result.exit_code == 0, result.output
 
@@ -464,7 +469,7 @@ def test_unsupported_arch_value() -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "env"), [(AWS_ARGS, {**AWS_ENV, "AWS_S3_BUCKET_NAME": "b-x"}), (GCP_ARGS, GCP_ENV)]
+    ("args", "env"), [(AWS_ARGS, {**AWS_ENV, "AWS_S3_BUCKET_NAME": BUCKET}), (GCP_ARGS, GCP_ENV)]
 )
 def test_unknown_channel(args: list[str], env: dict[str, str]) -> None:
     _fails(
@@ -473,7 +478,7 @@ def test_unknown_channel(args: list[str], env: dict[str, str]) -> None:
 
 
 def test_aws_bad_ami_id() -> None:
-    env = {**AWS_ENV, "AWS_S3_BUCKET_NAME": "bucket-x"}
+    env = {**AWS_ENV, "AWS_S3_BUCKET_NAME": BUCKET}
     _fails([*AWS_ARGS, "--ami-id", "flatcar"], env, "ami-", "--ami-id")
 
 
@@ -482,4 +487,4 @@ def test_ami_id_does_not_apply_to_gcp() -> None:
 
 
 def test_gcp_missing_inputs_name_the_env_vars() -> None:
-    _fails(GCP_ARGS, {}, "GCP_PROJECT", "GCP_REGION", "GCP_NETWORK_NAME")
+    _fails(GCP_ARGS, {}, "GCP_PROJECT", "GCP_REGION")

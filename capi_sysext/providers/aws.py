@@ -10,15 +10,21 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_choice, parse_str
 from capi_sysext.model import Dropin, NodeConfig, Unit
+from capi_sysext.providers import docrefs
 from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER, InfraCluster, Provider
+from capi_sysext.providers.docrefs import Owned
 from capi_sysext.requirements import CABPK_IGNITION, GateRequirement
 from capi_sysext.resources import provider_table
 from capi_sysext.spec import ClusterSpec
 
 STORAGE_TYPES = ("ClusterObjectStore", "UnencryptedUserData")
+# clusterawsadm's default; the data table (providers/aws.yaml s3Bucket) cites where it comes from.
+DEFAULT_BUCKET_PREFIX = "cluster-api-provider-aws-"
+ANY_BUCKET = "*"
 METADATA_FILE = "/run/metadata/flatcar"
 METADATA_UNIT = "coreos-metadata.service"
 HOSTNAME_KEY = "COREOS_EC2_HOSTNAME"
@@ -41,6 +47,7 @@ class AWSSettings(NamedTuple):
     region: str
     ssh_key_name: str
     s3_bucket: str | None
+    s3_bucket_prefix: str  # what the IAM policy allows; "*" for any name
     storage_type: str
     ami_id: str | None
     control_plane_machine_type: str | None
@@ -52,6 +59,13 @@ class AWSSettings(NamedTuple):
 def _v(key: str, help: str, env: str | None = None, **kw: Any) -> Variable:
     kw.setdefault("parse", parse_str)
     return Variable(f"aws.{key}", help, env=env, **kw)
+
+
+def _cni_of(spec: ClusterSpec) -> str | None:
+    """The CNI the add-ons feature installs (None when that feature is absent)."""
+    addons = spec.node.features.get("addons")
+    cni = getattr(addons, "cni", None)
+    return cni if isinstance(cni, str) else None
 
 
 def _parse_ami(value: Any) -> str:
@@ -103,8 +117,11 @@ class AWSProvider(Provider):
     reference_paths = MappingProxyType({"AWSCluster": (("spec", "identityRef"),)})
     controller = "CAPA"
     extra_prerequisites = (
-        " with BootstrapFormatIgnition=true (EXP_BOOTSTRAP_FORMAT_IGNITION=true); an S3 bucket "
-        "CAPA may use for Ignition user data"
+        " with BootstrapFormatIgnition=true (EXP_BOOTSTRAP_FORMAT_IGNITION=true); "
+        "cloud account: CAPA's IAM "
+        "from `clusterawsadm bootstrap iam create-cloudformation-stack --config` with an "
+        "AWSIAMConfiguration setting spec.s3Buckets.enable: true, which lets CAPA use S3 buckets "
+        f"named {DEFAULT_BUCKET_PREFIX}* (spec.s3Buckets.namePrefix) for Ignition user data"
     )
     variables = (
         _v("region", "AWS region, e.g. eu-central-1", "AWS_REGION", required=True),
@@ -119,6 +136,13 @@ class AWSProvider(Provider):
             "S3 bucket CAPA creates/uses for Ignition user data; required unless "
             "aws.ignition.storageType is UnencryptedUserData",
             "AWS_S3_BUCKET_NAME",
+        ),
+        _v(
+            "s3Bucket.iamNamePrefix",
+            "bucket-name prefix your CAPA IAM policy allows (clusterawsadm's "
+            "AWSIAMConfiguration spec.s3Buckets.namePrefix); * if it allows any bucket name",
+            "AWS_S3_BUCKET_IAM_NAME_PREFIX",
+            default=DEFAULT_BUCKET_PREFIX,
         ),
         _v(
             "ignition.storageType",
@@ -166,6 +190,7 @@ class AWSProvider(Provider):
             region=values["aws.region"],
             ssh_key_name=values["aws.sshKeyName"],
             s3_bucket=values["aws.s3Bucket.name"],
+            s3_bucket_prefix=values["aws.s3Bucket.iamNamePrefix"],
             storage_type=values["aws.ignition.storageType"],
             ami_id=values["aws.amiID"],
             control_plane_machine_type=values["aws.controlPlaneMachineType"],
@@ -187,12 +212,74 @@ class AWSProvider(Provider):
                     "UnencryptedUserData",
                 )
             )
+        if (
+            s.storage_type == "ClusterObjectStore"
+            and s.s3_bucket
+            and s.s3_bucket_prefix != ANY_BUCKET
+            and not s.s3_bucket.startswith(s.s3_bucket_prefix)
+        ):
+            problems.append(
+                Problem(
+                    f"aws.s3Bucket.name {s.s3_bucket!r} does not start with "
+                    f"{s.s3_bucket_prefix!r}, the only bucket names CAPA's IAM policy (from "
+                    "clusterawsadm) lets it use: CAPA would fail with AccessDenied and no "
+                    "machine would get its Ignition config",
+                    f"name the bucket {s.s3_bucket_prefix}<something> (values key "
+                    "aws.s3Bucket.name, env AWS_S3_BUCKET_NAME); or, if your IAM policy allows "
+                    "other names, say which with values key aws.s3Bucket.iamNamePrefix / env "
+                    "AWS_S3_BUCKET_IAM_NAME_PREFIX (* for any name)",
+                )
+            )
+        problems.extend(self._cni_problems(spec))
         return problems
+
+    def _cni_problems(self, spec: ClusterSpec) -> list[Problem]:
+        cni = _cni_of(spec)
+        rules = provider_table(self.name)["cniIngressRules"]
+        if cni in (None, "none") or cni in rules:
+            return []
+        # A new CNI in the add-ons table needs its ports here, or its traffic is dropped.
+        return [
+            Problem(
+                f"--cni {cni}: capi-sysext has no AWS security-group rules for it "
+                "(providers/aws.yaml cniIngressRules)",
+                f"use --cni {' or --cni '.join(sorted(rules))}, or --cni none and open its "
+                "ports yourself (AWSCluster spec.network.cni.cniIngressRules)",
+            )
+        ]
+
+    def cni_ingress_rules(self, cni: str | None) -> list[dict[str, Any]] | None:
+        """The cniIngressRules for a CNI, or None to keep CAPA's default (no CNI of ours)."""
+        if cni in (None, "none"):
+            return None
+        rows = provider_table(self.name)["cniIngressRules"][cni]
+        return [
+            {
+                "description": str(r["description"]),
+                "protocol": str(r["protocol"]),
+                "fromPort": int(r["fromPort"]),
+                "toPort": int(r["toPort"]),
+            }
+            for r in rows
+        ]
 
     def infrastructure(self, spec: ClusterSpec) -> InfraCluster:
         s: AWSSettings = spec.provider_settings
-        cluster_spec: dict[str, Any] = {"region": s.region, "sshKeyName": s.ssh_key_name}
+        table = provider_table(self.name)
+        cluster_spec: dict[str, Any] = {
+            "region": s.region,
+            "sshKeyName": s.ssh_key_name,
+            # An NLB with an HTTPS health check, as every CAPA template (providers/aws.yaml).
+            "controlPlaneLoadBalancer": dict(table["controlPlaneLoadBalancer"]),
+        }
+        rules = self.cni_ingress_rules(_cni_of(spec))
+        if rules is not None:
+            # Replaces CAPA's Calico-only default: the rules of the CNI we install.
+            cluster_spec["network"] = {"cni": {"cniIngressRules": rules}}
         if s.storage_type == "ClusterObjectStore":
+            # CAPA reads the bucket from AWSCluster spec.s3Bucket and the storage type from each
+            # AWSMachineTemplate's spec.template.spec.ignition (CAPA docs/book/src/topics/
+            # ignition-support.md:60-92, snapshot 2cf09d7).
             assert s.s3_bucket is not None  # check() guarantees it
             cluster_spec["s3Bucket"] = {
                 "name": s.s3_bucket,
@@ -206,6 +293,53 @@ class AWSProvider(Provider):
             "spec": cluster_spec,
         }
         return InfraCluster(ref=self.ref("AWSCluster", spec.name), documents=(cluster,))
+
+    def check_documents(self, docs: DocumentSet) -> list[Finding]:
+
+        table = provider_table(self.name)
+        findings = []
+        for owned in docrefs.infra_clusters(docs, "AWSCluster"):
+            skipped = docs.skipped(owned.cluster) if owned.cluster is not None else frozenset()
+            for rule, check in (
+                ("aws-cni-ingress", self._check_cni_ingress),
+                ("aws-s3-bucket-prefix", _check_bucket_prefix),
+                ("aws-nlb", _check_nlb),
+            ):
+                if rule in skipped:
+                    continue
+                for path, message in check(docs, owned, table):
+                    findings.append(Finding(owned.position, path, message, rule))
+        return findings
+
+    def _check_cni_ingress(
+        self, docs: DocumentSet, owned: Owned, table: Mapping[str, Any]
+    ) -> list[tuple[str, str]]:
+        from capi_sysext.features.addons import addon_table
+
+        if owned.cluster is None:
+            return []  # the CNI is chosen on the Cluster
+        charts = {str(row["chartName"]): cni for cni, row in addon_table()["cni"].items()}
+        cni = docrefs.cni_of(docs, owned.cluster, charts)
+        needed = table["cniIngressRules"].get(cni) if cni else None
+        if not needed:
+            return []
+        path = "$.spec.network.cni.cniIngressRules"
+        have = dig(owned.doc, "spec", "network", "cni", "cniIngressRules")
+        if dig(owned.doc, "spec", "network", "cni") is None:
+            have = table["cniIngressRules"]["calico"][:2]  # CAPA's default: BGP and IP-in-IP
+        have = have if isinstance(have, list) else []
+        missing = [r for r in needed if not any(_covers(h, r) for h in have)]
+        if not missing:
+            return []
+        ports = ", ".join(f"{r['protocol']} {_ports(r)} ({r['description']})" for r in missing)
+        return [
+            (
+                path,
+                f"the Cluster's CNI is {cni}, but the security groups CAPA builds from these "
+                f"rules drop its traffic between nodes: missing {ports}; add them here (setting "
+                "the list replaces CAPA's Calico-only default)",
+            )
+        ]
 
     def image_lookup_format(self, spec: ClusterSpec) -> str:
         """The AMI name pattern for CAPA's lookup: no {{.K8sVersion}}, Flatcar AMIs carry none."""
@@ -307,6 +441,70 @@ class AWSProvider(Provider):
                 "ec2:DescribeInstanceAttribute or access to the instance metadata service"
             )
         return notes
+
+
+def _ports(rule: Mapping[str, Any]) -> str:
+    lo, hi = rule.get("fromPort"), rule.get("toPort")
+    if str(rule.get("protocol")) == "icmp":
+        return f"type {lo} code {hi}"
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+def _covers(have: Any, need: Mapping[str, Any]) -> bool:
+    """Whether an existing ingress rule lets `need`'s traffic through."""
+    if not isinstance(have, Mapping):
+        return False
+    proto = str(have.get("protocol"))
+    if proto == "-1":
+        return True
+    if proto != str(need["protocol"]):
+        return False
+    lo, hi = have.get("fromPort"), have.get("toPort")
+    if not isinstance(lo, int) or not isinstance(hi, int):
+        return False
+    if proto in ("tcp", "udp"):
+        return lo <= int(need["fromPort"]) and int(need["toPort"]) <= hi
+    if proto == "icmp":
+        # fromPort/toPort are the ICMP type and code; -1 means any.
+        return lo in (-1, int(need["fromPort"])) and hi in (-1, int(need["toPort"]))
+    return True  # other IP protocols (IP-in-IP) carry no ports
+
+
+def _check_bucket_prefix(
+    docs: DocumentSet, owned: Owned, table: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    name = dig(owned.doc, "spec", "s3Bucket", "name")
+    prefix = str(table["s3Bucket"]["iamNamePrefix"])
+    if not isinstance(name, str) or name.startswith(prefix):
+        return []
+    from capi_sysext.contracts import SKIP_ANNOTATION
+
+    return [
+        (
+            "$.spec.s3Bucket.name",
+            f"bucket {name!r} does not start with {prefix!r}, the only names clusterawsadm's "
+            "default IAM policy lets CAPA use (it fails with AccessDenied and no machine gets "
+            f"its Ignition config); rename it {prefix}<something>, or, if your IAM policy "
+            f"allows this name, add aws-s3-bucket-prefix to the Cluster's {SKIP_ANNOTATION} "
+            "annotation",
+        )
+    ]
+
+
+def _check_nlb(docs: DocumentSet, owned: Owned, table: Mapping[str, Any]) -> list[tuple[str, str]]:
+    want = table["controlPlaneLoadBalancer"]
+    lb = dig(owned.doc, "spec", "controlPlaneLoadBalancer")
+    lb_type = dig(lb, "loadBalancerType") or "classic"  # CAPA's default (providers/aws.yaml)
+    if lb_type in (want["loadBalancerType"], "disabled"):
+        return []
+    return [
+        (
+            "$.spec.controlPlaneLoadBalancer.loadBalancerType",
+            f"warning: the API server load balancer is {lb_type!r} (CAPA's default is a Classic "
+            "ELB); every upstream CAPA template uses loadBalancerType: "
+            f"{want['loadBalancerType']} with healthCheckProtocol: {want['healthCheckProtocol']}",
+        )
+    ]
 
 
 PROVIDER = AWSProvider()

@@ -1,9 +1,11 @@
 """Azure (CAPZ): AzureCluster, AzureClusterIdentity, AzureMachineTemplates (infra v1beta1)."""
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_choice, parse_str
 from capi_sysext.model import Dropin, NodeConfig, Unit
@@ -13,6 +15,16 @@ from capi_sysext.resources import provider_table
 from capi_sysext.spec import ClusterSpec
 
 IDENTITY_TYPES = ("WorkloadIdentity", "UserAssignedMSI", "ServicePrincipal")
+# AzureClusterIdentity types whose credentials never reach the nodes: CAPZ writes a client secret
+# into azure.json only for ServicePrincipal (controllers/helpers.go:248-253 newCloudProviderConfig,
+# AadClientSecret: d.ClientSecret()), so with these the cloud provider needs a VM identity.
+NO_NODE_CREDENTIAL_TYPES = ("WorkloadIdentity", "UserAssignedMSI")
+_NODE_IDENTITY_FIX = (
+    "create a user-assigned managed identity with Contributor on the cluster's resource group "
+    "(CAPZ docs/book/src/self-managed/vm-identity.md) and set values keys "
+    "azure.nodeIdentity.name and azure.nodeIdentity.resourceGroup (env "
+    "USER_ASSIGNED_IDENTITY_NAME, AZURE_USER_ASSIGNED_IDENTITY_RESOURCE_GROUP)"
+)
 ENVIRONMENTS = ("AzurePublicCloud", "AzureChinaCloud", "AzureUSGovernmentCloud")
 _NODE_NAME_FILE = "/run/capi-sysext/node-name"
 
@@ -32,6 +44,22 @@ class AzureSettings(NamedTuple):
     control_plane_machine_type: str | None
     node_machine_type: str | None
     ssh_public_key_b64: str | None
+    node_identity_name: str | None
+    node_identity_resource_group: str | None
+
+
+def _parse_arm_name(pattern: str, what: str) -> Any:
+    """A parser for one ARM resource name: it becomes part of a resource ID (a path), so only
+    the characters Azure allows for that resource type get through."""
+    compiled = re.compile(pattern)
+
+    def parse(value: Any) -> str:
+        text = parse_str(value)
+        if not compiled.fullmatch(text):
+            raise ValueError(f"is not a valid {what} name: {text!r}")
+        return text
+
+    return parse
 
 
 def _v(key: str, help: str, env: str, **kw: Any) -> Variable:
@@ -50,6 +78,11 @@ class AzureProvider(Provider):
     gates = (CABPK_IGNITION,)
     reference_paths = MappingProxyType({"AzureCluster": (("spec", "identityRef"),)})
     controller = "CAPZ"
+    extra_prerequisites = (
+        "; cloud account: with identity type WorkloadIdentity or UserAssignedMSI, a managed "
+        "identity for the nodes' cloud provider (azure.nodeIdentity.*) with Contributor on the "
+        "cluster's resource group"
+    )
     variables = (
         _v("subscriptionID", "Azure subscription ID", "AZURE_SUBSCRIPTION_ID", required=True),
         _v("tenantID", "Azure AD tenant of the cluster identity", "AZURE_TENANT_ID", required=True),
@@ -84,6 +117,22 @@ class AzureProvider(Provider):
             "namespace of that Secret",
             "AZURE_CLUSTER_IDENTITY_SECRET_NAMESPACE",
             default="default",
+        ),
+        _v(
+            "nodeIdentity.name",
+            "user-assigned managed identity on every VM, which the cloud controller manager "
+            "authenticates as (CAPZ's identity: UserAssigned); required with identity.type "
+            "WorkloadIdentity or UserAssignedMSI",
+            "USER_ASSIGNED_IDENTITY_NAME",
+            # Managed identity names: 3-128 of letters, digits, '-', '_', starting alphanumeric.
+            parse=_parse_arm_name(r"[A-Za-z0-9][A-Za-z0-9_-]{2,127}", "managed identity"),
+        ),
+        _v(
+            "nodeIdentity.resourceGroup",
+            "resource group of that identity",
+            "AZURE_USER_ASSIGNED_IDENTITY_RESOURCE_GROUP",
+            # Resource group names: 1-90 of letters, digits, '_', '-', '.', '(', ')', no final '.'.
+            parse=_parse_arm_name(r"[-\w.()]{0,89}[-\w()]", "resource group"),
         ),
         _v("resourceGroup", "resource group (default: the cluster name)", "AZURE_RESOURCE_GROUP"),
         _v("vnetName", "virtual network name (default: <name>-vnet)", "AZURE_VNET_NAME"),
@@ -128,6 +177,8 @@ class AzureProvider(Provider):
             control_plane_machine_type=values["azure.controlPlaneMachineType"],
             node_machine_type=values["azure.nodeMachineType"],
             ssh_public_key_b64=values["azure.sshPublicKeyB64"],
+            node_identity_name=values["azure.nodeIdentity.name"],
+            node_identity_resource_group=values["azure.nodeIdentity.resourceGroup"],
         )
 
     def check(self, spec: ClusterSpec) -> list[Problem]:
@@ -141,7 +192,45 @@ class AzureProvider(Provider):
                     "env AZURE_CLUSTER_IDENTITY_SECRET_NAME",
                 )
             )
+        name, group = s.node_identity_name, s.node_identity_resource_group
+        if s.identity_type in NO_NODE_CREDENTIAL_TYPES and not name:
+            problems.append(
+                Problem(
+                    f"identity type {s.identity_type} gives the nodes no Azure credentials: "
+                    "without a VM identity the cloud controller manager cannot authenticate and "
+                    "Services of type LoadBalancer never get an address",
+                    _NODE_IDENTITY_FIX,
+                )
+            )
+        if name and not re.fullmatch(r"[0-9A-Za-z-]+", s.subscription_id):
+            # It becomes part of the identity's ARM resource ID.
+            problems.append(
+                Problem(
+                    f"azure.subscriptionID {s.subscription_id!r} is not a subscription ID",
+                    "set the subscription's GUID with values key azure.subscriptionID, env "
+                    "AZURE_SUBSCRIPTION_ID",
+                )
+            )
+        if bool(name) != bool(group):
+            missing = "nodeIdentity.resourceGroup" if name else "nodeIdentity.name"
+            problems.append(
+                Problem(
+                    f"azure.{missing} is missing: the node identity needs both its name and "
+                    "its resource group",
+                    _NODE_IDENTITY_FIX,
+                )
+            )
         return problems
+
+    def node_identity_provider_id(self, s: AzureSettings) -> str | None:
+        """The ARM ID CAPZ assigns to each VM (the names were checked by their parsers)."""
+        if not (s.node_identity_name and s.node_identity_resource_group):
+            return None
+        return (
+            f"azure:///subscriptions/{s.subscription_id}/resourceGroups/"
+            f"{s.node_identity_resource_group}/providers/Microsoft.ManagedIdentity/"
+            f"userAssignedIdentities/{s.node_identity_name}"
+        )
 
     def infrastructure(self, spec: ClusterSpec) -> InfraCluster:
         s: AzureSettings = spec.provider_settings
@@ -192,6 +281,45 @@ class AzureProvider(Provider):
         }
         return InfraCluster(ref=self.ref("AzureCluster", spec.name), documents=(identity, cluster))
 
+    def check_documents(self, docs: DocumentSet) -> list[Finding]:
+        """azure-node-identity: with an AzureClusterIdentity that gives nodes no credentials,
+        every machine template of the cluster needs a VM identity for the cloud provider."""
+        from capi_sysext.providers import docrefs
+
+        findings = []
+        for owned in docrefs.infra_clusters(docs, "AzureCluster"):
+            if owned.cluster is None or "azure-node-identity" in docs.skipped(owned.cluster):
+                continue
+            ref = dig(owned.doc, "spec", "identityRef")
+            ns = dig(owned.doc, "metadata", "namespace") or ""
+            found = docs.named("AzureClusterIdentity", str(dig(ref, "name")), ns)
+            identity_type = dig(found[1], "spec", "type") if found else None
+            if identity_type not in NO_NODE_CREDENTIAL_TYPES:
+                continue  # a secret-based identity, or not in the input: nothing to say
+            for i, template in docrefs.machine_templates(
+                docs, owned.cluster, "AzureMachineTemplate"
+            ):
+                machine = dig(template, "spec", "template", "spec")
+                vm_identity = dig(machine, "identity")
+                if vm_identity == "SystemAssigned" or (
+                    vm_identity == "UserAssigned" and dig(machine, "userAssignedIdentities", 0)
+                ):
+                    continue
+                findings.append(
+                    Finding(
+                        i,
+                        "$.spec.template.spec.identity",
+                        f"the cluster's AzureClusterIdentity is {identity_type}, which gives the "
+                        "nodes no credentials, and this machine template has no VM identity: "
+                        "the cloud controller manager cannot authenticate and Services of type "
+                        "LoadBalancer never get an address; set identity: UserAssigned with "
+                        "userAssignedIdentities[0].providerID (capi-sysext: values keys "
+                        "azure.nodeIdentity.name and azure.nodeIdentity.resourceGroup)",
+                        "azure-node-identity",
+                    )
+                )
+        return findings
+
     def machine_template(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
         s: AzureSettings = spec.provider_settings
         table = provider_table(self.name)
@@ -220,6 +348,18 @@ class AzureProvider(Provider):
             ]
         if s.ssh_public_key_b64:
             machine["sshPublicKey"] = s.ssh_public_key_b64
+        provider_id = self.node_identity_provider_id(s)
+        if provider_id:
+            # As CAPZ's base template (templates/flavors/base/cluster-template.yaml:122-124) and
+            # docs/book/src/topics/workload-identity.md:139-145: CAPZ then writes
+            # useManagedIdentityExtension and this identity's client ID into the machine
+            # template's azure.json Secret (controllers/helpers.go:235-245,
+            # azurejson_machinetemplate_controller.go:181-203), which kubeadm_extras puts on the
+            # node for the cloud provider. Workers get it too: cloud-node-manager reads it. The
+            # cloud-provider-azure chart reads that path by default (helm/cloud-provider-azure/
+            # values.yaml:9, cloudControllerManager.cloudConfig), so its values need no change.
+            machine["identity"] = "UserAssigned"
+            machine["userAssignedIdentities"] = [{"providerID": provider_id}]
         return {
             "apiVersion": self.api_version,
             "kind": "AzureMachineTemplate",

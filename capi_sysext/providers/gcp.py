@@ -11,11 +11,13 @@ flatcar-stable|beta|alpha|lts, and Flatcar's CI does not build or test GCE on ar
 "ARM64 tests not supported on GCE").
 """
 
+import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
-from capi_sysext.inputs import Variable, parse_int, parse_str
+from capi_sysext.inputs import Variable, parse_bool, parse_int, parse_str
 from capi_sysext.model import Dropin, NodeConfig, Unit
 from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER, InfraCluster, Provider
 from capi_sysext.requirements import CABPK_IGNITION
@@ -25,12 +27,24 @@ from capi_sysext.spec import ClusterSpec
 METADATA_FILE = "/run/metadata/flatcar"
 METADATA_UNIT = "coreos-metadata.service"
 HOSTNAME_KEY = "COREOS_GCE_HOSTNAME"
+# Egress (Ignition downloads the sysext from extensions.flatcar.org at first boot): CAPG creates a
+# Cloud Router with Cloud NAT only for a network it created itself, i.e. whose description is the
+# cluster's tag (kubernetes-sigs/cluster-api-provider-gcp cloud/services/compute/networks/
+# reconcile.go:41-48, snapshot 5e0bb3b 2026-06; NAT spec cloud/scope/cluster.go:254-266); an unset
+# network name means the project's pre-existing "default" network (cloud/scope/cluster.go:144).
+# Instances get no external IP unless GCPMachine spec.publicIP is true (api/v1beta1/
+# gcpmachine_types.go:292-295, cloud/scope/machine.go:334). So by default we name a network
+# CAPG creates (with Cloud NAT); a named existing network needs its own NAT or publicIP, as
+# CAPG's own CI does for its pre-created network (scripts/ci-conformance.sh:113-134: router and
+# `routers nats create`) and CAPG's book says (docs/book/src/prerequisites.md:31-49).
+PREEXISTING_NETWORK = "default"
 
 
 class GCPSettings(NamedTuple):
     project: str
     region: str
-    network_name: str
+    network_name: str | None  # None: a network CAPG creates for this cluster
+    public_ip: bool
     image: str | None
     control_plane_machine_type: str | None
     node_machine_type: str | None
@@ -60,10 +74,27 @@ class GCPProvider(Provider):
     arches = ("x86-64",)
     gates = (CABPK_IGNITION,)
     controller = "CAPG"
+    extra_prerequisites = (
+        "; cloud account: node egress through a network CAPG creates (the default, with "
+        "Cloud NAT), an existing one with Cloud NAT, or gcp.publicIP=true"
+    )
     variables = (
         _v("project", "GCP project ID", "GCP_PROJECT", required=True),
         _v("region", "GCP region, e.g. europe-west4", "GCP_REGION", required=True),
-        _v("network.name", "VPC network name", "GCP_NETWORK_NAME", required=True),
+        _v(
+            "network.name",
+            "VPC network name (default: <name>-network, which CAPG creates with a Cloud NAT for "
+            "egress); an existing network needs its own Cloud NAT, or gcp.publicIP",
+            "GCP_NETWORK_NAME",
+        ),
+        _v(
+            "publicIP",
+            "give every machine an external IP (egress without Cloud NAT; the nodes are then "
+            "reachable from the internet as far as the network's firewall rules allow)",
+            "GCP_PUBLIC_IP",
+            parse=parse_bool,
+            default=False,
+        ),
         _v(
             "image",
             "pin one image (full reference); default: the Flatcar image family of the channel "
@@ -94,6 +125,7 @@ class GCPProvider(Provider):
             project=values["gcp.project"],
             region=values["gcp.region"],
             network_name=values["gcp.network.name"],
+            public_ip=values["gcp.publicIP"],
             image=values["gcp.image"],
             control_plane_machine_type=values["gcp.controlPlaneMachineType"],
             node_machine_type=values["gcp.nodeMachineType"],
@@ -110,6 +142,16 @@ class GCPProvider(Provider):
                     "use --arch x86-64, or an arm64-capable provider (aws, azure)",
                 )
             ]
+        name = self.network_name(spec)
+        # GCE resource names: RFC 1035 labels, at most 63 characters.
+        if not re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", name):
+            return [
+                Problem(
+                    f"VPC network name {name!r} is not a valid GCE resource name (lowercase "
+                    "letters, digits and '-', starting with a letter, at most 63 characters)",
+                    "set another with values key gcp.network.name, env GCP_NETWORK_NAME",
+                )
+            ]
         return []
 
     def infrastructure(self, spec: ClusterSpec) -> InfraCluster:
@@ -121,10 +163,64 @@ class GCPProvider(Provider):
             "spec": {
                 "project": s.project,
                 "region": s.region,
-                "network": {"name": s.network_name},
+                "network": {"name": self.network_name(spec)},
             },
         }
         return InfraCluster(ref=self.ref("GCPCluster", spec.name), documents=(cluster,))
+
+    def network_name(self, spec: ClusterSpec) -> str:
+        s: GCPSettings = spec.provider_settings
+        return s.network_name or f"{spec.name}-network"
+
+    def notes(self, spec: ClusterSpec) -> list[str]:
+        notes = super().notes(spec)
+        s: GCPSettings = spec.provider_settings
+        if s.network_name and not s.public_ip:
+            notes.append(
+                f"gcp.network.name {s.network_name}: if this network exists already, CAPG "
+                "creates no Cloud NAT for it and the machines get no external IP, so Ignition "
+                "cannot download Kubernetes and no node boots. Give the network a Cloud NAT in "
+                f"{s.region} (CAPG book, prerequisites), or set gcp.publicIP=true, or leave "
+                "gcp.network.name unset to let CAPG create one with Cloud NAT."
+            )
+        return notes
+
+    def check_documents(self, docs: DocumentSet) -> list[Finding]:
+        """gcp-egress: a cluster on the project's pre-existing network with machines that have
+        no external IP has no egress CAPG set up (see PREEXISTING_NETWORK above)."""
+        from capi_sysext.contracts import SKIP_ANNOTATION
+        from capi_sysext.providers import docrefs
+
+        findings = []
+        for owned in docrefs.infra_clusters(docs, "GCPCluster"):
+            if owned.cluster is None or "gcp-egress" in docs.skipped(owned.cluster):
+                continue
+            network = dig(owned.doc, "spec", "network", "name") or PREEXISTING_NETWORK
+            if network != PREEXISTING_NETWORK:
+                continue  # CAPG creates it (with NAT) unless it exists: not visible here
+            templates = list(docrefs.machine_templates(docs, owned.cluster, "GCPMachineTemplate"))
+            private = [
+                t
+                for _i, t in templates
+                if dig(t, "spec", "template", "spec", "publicIP") is not True
+            ]
+            if not private:
+                continue
+            findings.append(
+                Finding(
+                    owned.position,
+                    "$.spec.network.name",
+                    f"the cluster uses the project's existing {PREEXISTING_NETWORK!r} network, "
+                    "for which CAPG creates no Cloud NAT, and its machine templates set no "
+                    "publicIP: nodes cannot reach the internet and Ignition cannot download "
+                    "Kubernetes; name a network CAPG creates (e.g. <cluster>-network), set "
+                    "spec.template.spec.publicIP: true on the GCPMachineTemplates, or, if the "
+                    f"network has a Cloud NAT, add gcp-egress to the Cluster's {SKIP_ANNOTATION} "
+                    "annotation",
+                    "gcp-egress",
+                )
+            )
+        return findings
 
     def image(self, spec: ClusterSpec) -> tuple[str, str]:
         """("image" | "imageFamily", reference) for the machine templates."""
@@ -151,6 +247,8 @@ class GCPProvider(Provider):
             field: ref,
             "rootDeviceSize": s.root_device_size,
         }
+        if s.public_ip:
+            machine["publicIP"] = True
         return {
             "apiVersion": self.api_version,
             "kind": "GCPMachineTemplate",
