@@ -79,12 +79,20 @@ def kubeadm_config_spec(
 
 
 def cluster(
-    spec: ClusterSpec, shape: Shape, infra: Ref, cp: Ref, labels: dict[str, str]
+    spec: ClusterSpec,
+    shape: Shape,
+    infra: Ref,
+    cp: Ref,
+    labels: dict[str, str],
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    meta = _meta(spec, spec.name, labels or None)
+    if annotations:
+        meta["annotations"] = dict(sorted(annotations.items()))
     return {
         "apiVersion": shape.api(CAPI_GROUP),
         "kind": "Cluster",
-        "metadata": _meta(spec, spec.name, labels or None),
+        "metadata": meta,
         "spec": {
             "clusterNetwork": {
                 "pods": {"cidrBlocks": [spec.pod_cidr]},

@@ -80,12 +80,16 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     labels: dict[str, str] = {}
     for feature in features.all_features():
         labels.update(feature.cluster_labels(spec))
+    annotations = {
+        k: v for f in features.all_features() for k, v in f.cluster_annotations(spec).items()
+    }
     cluster = capi.cluster(
         spec,
         shape,
         infra.ref,
         Ref(shape.api(capi.CONTROLPLANE_GROUP), "KubeadmControlPlane", names.control_plane),
         labels=labels,
+        annotations=annotations,
     )
     ctx = ClusterContext(
         spec=spec, provider=provider, shape=shape, release=release, cluster_labels=labels

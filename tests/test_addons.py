@@ -88,7 +88,11 @@ def selects(hcp: Mapping[str, Any], cluster: Mapping[str, Any]) -> bool:
 def test_default_addons_are_calico_and_ccm_via_helm(monkeypatch: pytest.MonkeyPatch) -> None:
     docs = generate(["--k8s", "1.33"], monkeypatch)
     hcps = by_kind(docs, "HelmChartProxy")
-    assert [h["spec"]["chartName"] for h in hcps] == ["tigera-operator", "cloud-provider-azure"]
+    assert [h["spec"]["chartName"] for h in hcps] == [
+        "tigera-operator",
+        "cloud-provider-azure",
+        "azuredisk-csi-driver",
+    ]
     # Add-ons come after the Cluster they select.
     kinds = [d["kind"] for d in docs]
     assert kinds.index("Cluster") < kinds.index("HelmChartProxy")
@@ -106,12 +110,12 @@ def test_helm_chart_proxies_validate_and_select_the_cluster(
     )
     (cluster,) = by_kind(docs, "Cluster")
     hcps = by_kind(docs, "HelmChartProxy")
-    assert len(hcps) == 2
+    assert len(hcps) == 3  # CNI, CCM, CSI
     for hcp in hcps:
         assert hcp_errors(hcp) == []
         assert selects(hcp, cluster), f"{hcp['metadata']['name']} selects no cluster"
         assert hcp["spec"]["version"], "every chart is pinned"
-    assert len({h["metadata"]["name"] for h in hcps}) == 2
+    assert len({h["metadata"]["name"] for h in hcps}) == 3
 
 
 def test_pod_cidr_of_cluster_and_cni_agree(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,7 +153,7 @@ def test_selector_check_is_not_vacuous(monkeypatch: pytest.MonkeyPatch) -> None:
     (cluster,) = by_kind(docs, "Cluster")
     other = copy.deepcopy(cluster)
     other["metadata"]["labels"]["capi-sysext.io/cni"] = "cilium"
-    (cni_hcp, ccm_hcp) = by_kind(docs, "HelmChartProxy")
+    (cni_hcp, ccm_hcp, _csi) = by_kind(docs, "HelmChartProxy")
     assert not selects(cni_hcp, other)
     assert selects(ccm_hcp, other)  # one label per add-on: the CCM is unaffected
     del other["metadata"]["labels"]
@@ -169,7 +173,9 @@ def test_crd_validation_is_not_vacuous(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_bring_your_own_has_no_addon_documents(monkeypatch: pytest.MonkeyPatch) -> None:
     for extra in ([], ["--addons-via", "crs"]):
-        docs = generate(["--k8s", "1.33", "--cni", "none", "--no-ccm", *extra], monkeypatch)
+        docs = generate(
+            ["--k8s", "1.33", "--cni", "none", "--no-ccm", "--no-csi", *extra], monkeypatch
+        )
         assert by_kind(docs, "HelmChartProxy") == []
         (cluster,) = by_kind(docs, "Cluster")
         assert not any(
@@ -178,9 +184,9 @@ def test_bring_your_own_has_no_addon_documents(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_only_cni_or_only_ccm(monkeypatch: pytest.MonkeyPatch) -> None:
-    docs = generate(["--k8s", "1.33", "--no-ccm"], monkeypatch)
+    docs = generate(["--k8s", "1.33", "--no-ccm", "--no-csi"], monkeypatch)
     assert [h["metadata"]["name"] for h in by_kind(docs, "HelmChartProxy")] == ["demo-cni"]
-    docs = generate(["--k8s", "1.33", "--cni", "none"], monkeypatch)
+    docs = generate(["--k8s", "1.33", "--cni", "none", "--no-csi"], monkeypatch)
     assert [h["metadata"]["name"] for h in by_kind(docs, "HelmChartProxy")] == ["demo-ccm"]
     (cluster,) = by_kind(docs, "Cluster")
     assert "capi-sysext.io/cni" not in cluster["metadata"]["labels"]
@@ -191,7 +197,17 @@ def test_values_key_and_env_select_the_cni(monkeypatch: pytest.MonkeyPatch) -> N
     assert result.exit_code == 0, result.output
     assert "chartName: cilium" in result.stdout
     result = run(
-        [*AZURE, "--k8s", "1.33", "--set", "addons.ccm=false", "--set", "addons.cni=none"],
+        [
+            *AZURE,
+            "--k8s",
+            "1.33",
+            "--set",
+            "addons.ccm=false",
+            "--set",
+            "addons.cni=none",
+            "--set",
+            "addons.csi=false",
+        ],
         monkeypatch,
     )
     assert result.exit_code == 0, result.output
@@ -206,11 +222,11 @@ def test_crs_refuses_third_party_addons_naming_the_fixes(monkeypatch: pytest.Mon
     assert "--cni calico" in result.stderr
     assert "cloud controller manager" in result.stderr
     assert "--addons-via helm" in result.stderr
-    assert "--cni none --no-ccm" in result.stderr
-    result = run([*AZURE, "--k8s", "1.33", "--addons-via", "crs"], monkeypatch)
+    assert "--cni none" in result.stderr and "--no-ccm" in result.stderr
+    # The CCM is on by default: crs cannot carry its chart either, and says so.
+    result = run([*AZURE, "--k8s", "1.33", "--addons-via", "crs", "--cni", "none"], monkeypatch)
     assert result.exit_code == 2
-    assert "--cni calico" in result.stderr
-    assert "cloud controller manager" not in result.stderr  # --ccm unset: not asked for
+    assert "cloud controller manager" in result.stderr and "--no-ccm" in result.stderr
 
 
 def test_bad_addon_inputs_name_their_knobs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,20 +248,25 @@ def test_unpinned_kubernetes_minor_is_a_clear_error(monkeypatch: pytest.MonkeyPa
 
 
 def test_provider_rows_are_looked_up_by_name() -> None:
-    wanted = AddonSettings("none", True, "helm")
+    wanted = AddonSettings("none", True, "helm", False)
     # AWS: chart pinned per minor with the CCM image of that minor.
     (chart,), problems = resolve_charts(wanted, "aws", "1.33")
     assert problems == []
     assert chart.chart_name == "aws-cloud-controller-manager"
-    assert chart.values["image"] == {"tag": "v1.33.0"}
+    assert chart.values["image"] == {"tag": "v1.33.4"}
     assert "--configure-cloud-routes=false" in chart.values["args"]
-    # AWS has no chart for 1.35 yet: say so instead of guessing.
-    _, problems = resolve_charts(wanted, "aws", "1.35")
-    assert "no pinned aws-cloud-controller-manager chart for Kubernetes 1.35" in problems[0].message
-    # GCP publishes no chart: the reason, and the fix.
-    _, problems = resolve_charts(wanted, "gcp", "1.33")
-    assert "no maintained Helm chart" in problems[0].message
+    # 1.35 and 1.36: the newer chart with the image of that minor.
+    for minor, tag in (("1.35", "v1.35.2"), ("1.36", "v1.36.1")):
+        (chart,), problems = resolve_charts(wanted, "aws", minor)
+        assert problems == [] and chart.version == "0.0.11"
+        assert chart.values["image"] == {"tag": tag}
+    # A minor without a pin is an error naming --no-ccm.
+    _, problems = resolve_charts(wanted, "aws", "1.31")
+    assert "pinned for Kubernetes 1.31" in problems[0].message
     assert "--no-ccm" in problems[0].fix
+    # GCP publishes no chart: manifests of our own, no HelmChartProxy.
+    charts, problems = resolve_charts(wanted, "gcp", "1.33")
+    assert charts == [] and problems == []
     # A provider the table does not know.
     _, problems = resolve_charts(wanted, "openstack", "1.33")
     assert "no cloud controller manager for provider openstack" in problems[0].message
@@ -254,8 +275,8 @@ def test_provider_rows_are_looked_up_by_name() -> None:
 
 
 def test_provider_values_override_the_cni_defaults() -> None:
-    (azure,), _ = resolve_charts(AddonSettings("calico", False, "helm"), "azure", "1.33")
-    (aws,), _ = resolve_charts(AddonSettings("calico", False, "helm"), "aws", "1.33")
+    (azure,), _ = resolve_charts(AddonSettings("calico", False, "helm", False), "azure", "1.33")
+    (aws,), _ = resolve_charts(AddonSettings("calico", False, "helm", False), "aws", "1.33")
     assert azure.values["installation"]["calicoNetwork"]["bgp"] == "Disabled"
     assert azure.values["installation"]["calicoNetwork"]["ipPools"][0]["encapsulation"] == "VXLAN"
     assert aws.values["installation"]["calicoNetwork"]["ipPools"][0]["encapsulation"] == "IPIP"
@@ -273,7 +294,11 @@ def test_table_is_complete_and_well_formed() -> None:
     table = addon_table()
     text = (REPO / "providers" / "addons.yaml").read_text()
     assert "$" not in text
-    rows = [*table["cni"].values(), *(r for r in table["ccm"].values() if "unavailable" not in r)]
+    rows = [
+        *table["cni"].values(),
+        *(r for r in table["ccm"].values() if "versions" in r),
+        *(r for r in table["csi"].values() if "versions" in r),
+    ]
     assert set(table["cni"]) == {"calico", "cilium"}
     for row in rows:
         assert {"repoURL", "chartName", "namespace", "releaseName", "versions"} <= set(row)
@@ -307,7 +332,7 @@ def test_list_variables_names_the_helm_addon_provider(monkeypatch: pytest.Monkey
     assert result.exit_code == 0, result.output
     assert "clusterctl init --addon helm" in result.stdout
     assert "KubeadmBootstrapFormatIgnition" in result.stdout
-    for extra in (["--cni", "none", "--no-ccm"], ["--addons-via", "crs"]):
+    for extra in (["--cni", "none", "--no-ccm", "--no-csi"], ["--addons-via", "crs"]):
         result = run([*base, *extra], monkeypatch)
         assert result.exit_code == 0, result.output
         assert "--addon helm" not in result.stdout
@@ -316,7 +341,7 @@ def test_list_variables_names_the_helm_addon_provider(monkeypatch: pytest.Monkey
 def test_generate_notes_the_helm_addon_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     result = run([*AZURE, "--k8s", "1.33"], monkeypatch)
     assert "clusterctl init --addon helm" in result.stderr
-    result = run([*AZURE, "--k8s", "1.33", "--cni", "none", "--no-ccm"], monkeypatch)
+    result = run([*AZURE, "--k8s", "1.33", "--cni", "none", "--no-ccm", "--no-csi"], monkeypatch)
     assert "--addon helm" not in result.stderr
 
 
@@ -329,19 +354,111 @@ def test_render_node_ignores_addon_delivery(monkeypatch: pytest.MonkeyPatch) -> 
     assert result.exit_code == 0, result.output
 
 
-def test_gcp_gets_no_ccm_by_default_with_a_note_and_an_error_when_asked(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_gcp_gets_the_ccm_from_a_cluster_resource_set(monkeypatch: pytest.MonkeyPatch) -> None:
     gcp = ["generate", "--provider", "gcp", "--k8s", "1.33", "--name", "demo",
            "--values", str(REPO / "examples" / "gcp.yaml")]  # fmt: skip
     result = run(gcp, monkeypatch)
     assert result.exit_code == 0, result.output
-    import yaml
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert [d["metadata"]["name"] for d in by_kind(docs, "HelmChartProxy")] == ["demo-cni"]
+    (cluster,) = by_kind(docs, "Cluster")
+    (crs,) = by_kind(docs, "ClusterResourceSet")
+    assert selects(crs, cluster)
+    assert crs["spec"]["resources"] == [{"kind": "ConfigMap", "name": "demo-ccm"}]
+    (cm,) = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"] == "demo-ccm"]
+    manifests = list(yaml.safe_load_all(cm["data"]["ccm.yaml"]))
+    (ds,) = [m for m in manifests if m["kind"] == "DaemonSet"]
+    pod = ds["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert (
+        container["image"] == "registry.k8s.io/cloud-provider-gcp/cloud-controller-manager:v33.4.0"
+    )
+    for arg in ("--cloud-provider=gce", "--cluster-name=demo", "--allocate-node-cidrs=false",
+                "--configure-cloud-routes=false", "--leader-elect=true"):  # fmt: skip
+        assert arg in container["args"], arg
+    assert pod["hostNetwork"] is True
+    assert pod["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
+    keys = {t["key"] for t in pod["tolerations"]}
+    assert "node.cloudprovider.kubernetes.io/uninitialized" in keys
+    assert "node-role.kubernetes.io/control-plane" in keys
+    # The cloud config it mounts is written on control-plane nodes only.
+    (kcp,) = by_kind(docs, "KubeadmControlPlane")
+    (file,) = [f for f in kcp["spec"]["kubeadmConfigSpec"]["files"]
+               if f["path"] == "/etc/kubernetes/cloud.config"]  # fmt: skip
+    assert 'project-id = "' in file["content"] and "multizone = true" in file["content"]
+    (kct,) = by_kind(docs, "KubeadmConfigTemplate")
+    assert "cloud.config" not in yaml.safe_dump(kct)
+    # No CSI driver for GCP: a note that says why.
+    assert "no CSI driver add-on for provider gcp" in result.stderr
+    assert {m["kind"] for m in manifests} == {
+        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "RoleBinding", "DaemonSet"
+    }  # fmt: skip
 
-    proxies = [d["metadata"]["name"] for d in yaml.safe_load_all(result.stdout)
-               if d and d["kind"] == "HelmChartProxy"]  # fmt: skip
-    assert proxies == ["demo-cni"]
-    assert "no cloud controller manager add-on" in result.stderr
-    explicit = run([*gcp, "--ccm"], monkeypatch)
-    assert explicit.exit_code == 2
-    assert "--ccm is not available for provider gcp" in explicit.stderr
+
+def test_missing_ccm_for_a_minor_is_an_error_unless_no_ccm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: exit 0 with a note. Now: exit 2 naming --no-ccm, and --no-ccm lets it through.
+    aws = ["generate", "--provider", "aws", "--k8s", "1.31", "--name", "demo",
+           "--values", str(REPO / "examples" / "aws.yaml")]  # fmt: skip
+    result = run(aws, monkeypatch)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "--no-ccm" in result.stderr and "Kubernetes 1.31" in result.stderr
+    result = run([*aws, "--no-ccm"], monkeypatch)
+    assert result.exit_code == 0, result.output
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    (cluster,) = by_kind(docs, "Cluster")
+    # The opt-out is recorded, so `validate` does not flag the missing CCM.
+    assert cluster["metadata"]["annotations"] == {"validate.capi-sysext.io/skip": "addons-ccm"}
+
+
+def test_aws_135_and_136_get_a_ccm(monkeypatch: pytest.MonkeyPatch) -> None:
+    for minor in ("1.35", "1.36"):
+        aws = ["generate", "--provider", "aws", "--k8s", minor, "--name", "demo",
+               "--values", str(REPO / "examples" / "aws.yaml")]  # fmt: skip
+        result = run(aws, monkeypatch)
+        assert result.exit_code == 0, result.output
+        assert "chartName: aws-cloud-controller-manager" in result.stdout
+
+
+def test_csi_drivers_per_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = generate(["--k8s", "1.34"], monkeypatch)
+    (cluster,) = by_kind(docs, "Cluster")
+    (csi,) = [h for h in by_kind(docs, "HelmChartProxy") if h["metadata"]["name"] == "demo-csi"]
+    assert csi["spec"]["chartName"] == "azuredisk-csi-driver"
+    assert hcp_errors(csi) == [] and selects(csi, cluster)
+    # The Azure Disk chart creates no StorageClass: ours comes in a ClusterResourceSet.
+    (crs,) = by_kind(docs, "ClusterResourceSet")
+    assert crs["metadata"]["name"] == "demo-storageclass" and selects(crs, cluster)
+    (cm,) = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"] == "demo-storageclass"]
+    (sc,) = yaml.safe_load_all(cm["data"]["storageclass.yaml"])
+    assert sc["provisioner"] == "disk.csi.azure.com"
+    assert sc["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    assert sc["volumeBindingMode"] == "WaitForFirstConsumer"
+    # AWS: the EBS chart creates the default class from its values.
+    (chart,), _ = resolve_charts(AddonSettings("none", False, "helm", True), "aws", "1.34")
+    assert chart.chart_name == "aws-ebs-csi-driver"
+    (sc_value,) = chart.values["storageClasses"]
+    assert sc_value["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    assert chart.values["controller"]["nodeSelector"] == {
+        "node-role.kubernetes.io/control-plane": ""
+    }
+    # --no-csi turns it off; --csi where no driver exists is an error naming --no-csi.
+    docs = generate(["--k8s", "1.34", "--no-csi"], monkeypatch)
+    assert "demo-csi" not in {h["metadata"]["name"] for h in by_kind(docs, "HelmChartProxy")}
+    assert by_kind(docs, "ClusterResourceSet") == []
+    _, problems = resolve_charts(AddonSettings("none", False, "helm", True), "gcp", "1.34")
+    assert "no CSI driver add-on for provider gcp" in problems[0].message
+    assert "--no-csi" in problems[0].fix
+    result = run([*AZURE, "--k8s", "1.34"], monkeypatch, env={"CAPI_SYSEXT_CSI": "false"})
+    assert result.exit_code == 0 and "azuredisk-csi-driver" not in result.stdout
+
+
+def test_gcp_cloud_config_is_escaped() -> None:
+    from capi_sysext.features.gce_ccm import cloud_config
+
+    text = cloud_config('p"x', "net")
+    assert 'project-id = "p\\"x"' in text
+    with pytest.raises(ValueError, match="one line"):
+        cloud_config("p\nx", "n")

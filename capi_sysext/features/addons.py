@@ -1,20 +1,25 @@
-"""Add-ons that make a new cluster usable: a CNI and the cloud controller manager (CCM).
+"""Add-ons that make a new cluster usable: a CNI, the cloud controller manager (CCM), storage.
 
 Nodes register with `cloud-provider: external`, so they stay tainted until a CCM runs, and
-NotReady until a CNI runs. Both are delivered as HelmChartProxy objects of the Cluster API add-on
-provider for Helm (CAAPH), which installs the chart on every Cluster its selector matches. Charts,
+NotReady until a CNI runs; without a CSI driver no PersistentVolumeClaim binds. Charts are
+delivered as HelmChartProxy objects of the Cluster API add-on provider for Helm (CAAPH), which
+installs the chart on every Cluster its selector matches. Where no maintained chart exists (the
+GCE CCM), the table names a module that builds the manifests as data, and they travel in a
+ClusterResourceSet (CRS), like a default StorageClass a chart does not create. Charts,
 repositories and pinned versions come from the reviewed table providers/addons.yaml; this module
 looks rows up by the provider's name and never switches on it.
 
-`--addons-via crs` (ClusterResourceSet) only carries manifests we write ourselves (Kured, its own
-feature); third-party charts are never rendered and embedded here.
+`--addons-via crs` only carries manifests we write ourselves; third-party charts are never
+rendered and embedded here.
 """
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet, Finding, dig
 from capi_sysext.errors import InputError, Problem
 from capi_sysext.features.base import LABEL_PREFIX, ClusterContext, Feature
 from capi_sysext.inputs import Variable, parse_bool, parse_choice
@@ -34,6 +39,14 @@ HCP_KIND = "HelmChartProxy"
 CLUSTER_LABEL = f"{LABEL_PREFIX}/cluster-name"
 CNI_LABEL = f"{LABEL_PREFIX}/cni"
 CCM_LABEL = f"{LABEL_PREFIX}/ccm"
+CSI_LABEL = f"{LABEL_PREFIX}/csi"
+CRS_GROUP = "addons.cluster.x-k8s.io"
+CAPI_GROUP = "cluster.x-k8s.io"
+
+# validate rule ids (contracts.SKIP_ANNOTATION names them to opt out).
+RULE_CNI = "addons-cni"
+RULE_CCM = "addons-ccm"
+RULE_SELECTOR = "addons-selector"
 
 # Table placeholders -> CAAPH Go templates over the selected Cluster object. The pod CIDR is read
 # from the Cluster itself so the CNI can never disagree with spec.clusterNetwork.
@@ -50,18 +63,21 @@ CAAPH_PREREQUISITE = (
 
 class AddonSettings(NamedTuple):
     cni: str  # one of CNIS
-    ccm: bool | None  # None: wherever the table has a chart for the provider and minor
+    ccm: bool  # False only with --no-ccm: a cluster without a CCM never initializes its nodes
     via: str  # one of VIAS
+    csi: bool | None = None  # None: wherever the table has a driver for the provider and minor
 
     @property
     def wants_helm(self) -> bool:
-        return self.via == "helm" and (self.cni != "none" or self.ccm is not False)
+        return self.via == "helm" and (
+            self.cni != "none" or self.ccm is not False or self.csi is not False
+        )
 
 
 class Chart(NamedTuple):
     """One chart release for one cluster, resolved from the table."""
 
-    role: str  # "cni" or "ccm": names the proxy and the selector label
+    role: str  # "cni", "ccm" or "csi": names the proxy and the selector label
     label_value: str
     repo_url: str
     chart_name: str
@@ -69,6 +85,30 @@ class Chart(NamedTuple):
     namespace: str
     release_name: str
     values: dict[str, Any]
+
+
+class Bundle(NamedTuple):
+    """Manifests capi-sysext writes itself, delivered by one ClusterResourceSet."""
+
+    role: str  # "ccm" (a CCM without a chart) or "storageclass"
+    label_value: str
+    manifests: list[dict[str, Any]]
+
+
+class Target(NamedTuple):
+    """The parts of a cluster spec the add-ons depend on."""
+
+    provider: str
+    kubernetes: str
+    name: str
+    pod_cidr: str
+
+
+class Plan(NamedTuple):
+    charts: list[Chart]
+    bundles: list[Bundle]
+    problems: list[Problem]
+    notes: list[str]
 
 
 @cache
@@ -110,6 +150,10 @@ def kubernetes_minor(version: str) -> str | None:
     return f"{int(parts[0])}.{int(parts[1])}"
 
 
+def _sort_minors(minors: Any) -> list[str]:
+    return sorted(minors, key=lambda m: tuple(int(p) for p in m.split(".")))
+
+
 def _resolve(
     role: str, label_value: str, row: Mapping[str, Any], provider: str, minor: str
 ) -> Chart | None:
@@ -135,24 +179,119 @@ def _resolve(
 
 
 def _minors(row: Mapping[str, Any]) -> str:
-    return ", ".join(sorted(row["versions"], key=lambda m: tuple(int(p) for p in m.split("."))))
+    return ", ".join(_sort_minors(row.get("versions") or row.get("images") or {}))
 
 
-def resolve_charts(
-    settings: AddonSettings, provider: str, kubernetes: str
-) -> tuple[list[Chart], list[Problem]]:
-    """The charts one cluster gets, or every reason it cannot get them (all at once)."""
-    if not settings.wants_helm:
-        return [], []
-    minor = kubernetes_minor(kubernetes)
+_NO_CCM_FIX = (
+    "pass --no-ccm (values key addons.ccm: false) and install the cloud controller manager "
+    "yourself, or use a Kubernetes minor (--k8s) the table pins"
+)
+
+
+def _ccm(
+    table: Any, settings: AddonSettings, spec: Target, minor: str
+) -> tuple[Chart | Bundle | None, Problem | None]:
+    provider = spec.provider
+    row = table["ccm"].get(provider)
+    if row is None:
+        return None, Problem(
+            f"no cloud controller manager for provider {provider} in providers/addons.yaml: "
+            "its nodes would keep the 'uninitialized' taint",
+            _NO_CCM_FIX,
+        )
+    if "unavailable" in row:
+        return None, Problem(
+            f"no cloud controller manager add-on for provider {provider}: {row['unavailable']}",
+            _NO_CCM_FIX,
+        )
+    if "manifests" in row:
+        image = row["images"].get(minor)
+        if image is None:
+            return None, Problem(
+                f"no cloud controller manager image pinned for Kubernetes {minor} on {provider} "
+                f"in providers/addons.yaml (pinned: {_minors(row)})",
+                _NO_CCM_FIX,
+            )
+        module = import_module(row["manifests"])
+        inputs = module.ManifestInputs(
+            cluster_name=spec.name, pod_cidr=spec.pod_cidr, image=str(image)
+        )
+        return Bundle("ccm", provider, module.manifests(inputs)), None
+    chart = _resolve("ccm", provider, row, provider, minor)
+    if chart is None:
+        return None, Problem(
+            f"no cloud controller manager chart ({row['chartName']}) pinned for Kubernetes "
+            f"{minor} in providers/addons.yaml (pinned: {_minors(row)})",
+            _NO_CCM_FIX,
+        )
+    if settings.via != "helm":
+        return None, Problem(
+            f"--addons-via crs cannot deliver the cloud controller manager chart "
+            f"{row['chartName']}: a ClusterResourceSet only carries manifests capi-sysext "
+            "writes itself",
+            "use --addons-via helm (needs CAAPH), or --no-ccm and install it yourself",
+        )
+    return chart, None
+
+
+def storage_class(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The default StorageClass for a driver whose chart creates none."""
+    sc = row["storageClass"]
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": sc["name"],
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": sc["provisioner"],
+        "parameters": dict(sc.get("parameters", {})),
+        "reclaimPolicy": "Delete",
+        # Topology-aware: the disk is created in the zone of the node the pod lands on.
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "allowVolumeExpansion": True,
+    }
+
+
+def _csi(
+    table: Any, settings: AddonSettings, provider: str, minor: str
+) -> tuple[list[Chart | Bundle], Problem | None]:
+    row = table.get("csi", {}).get(provider)
+    fix = "pass --no-csi (values key addons.csi: false) and install a CSI driver yourself"
+    if row is None or "unavailable" in row:
+        reason = row["unavailable"] if row else "providers/addons.yaml has no csi row"
+        return [], Problem(f"no CSI driver add-on for provider {provider}: {reason}", fix)
+    chart = _resolve("csi", provider, row, provider, minor)
+    if chart is None:
+        return [], Problem(
+            f"no CSI driver chart ({row['chartName']}) pinned for Kubernetes {minor} in "
+            f"providers/addons.yaml (pinned: {_minors(row)})",
+            f"use a pinned Kubernetes minor (--k8s), or {fix}",
+        )
+    if settings.via != "helm":
+        return [], Problem(
+            f"--addons-via crs cannot deliver the CSI driver chart {row['chartName']}",
+            f"use --addons-via helm (needs CAAPH), or {fix}",
+        )
+    out: list[Chart | Bundle] = [chart]
+    if "storageClass" in row:
+        out.append(Bundle("storageclass", provider, [storage_class(row)]))
+    return out, None
+
+
+def plan(settings: AddonSettings, spec: Target) -> Plan:
+    """Everything one cluster gets, every reason it cannot (all at once), and notes."""
+    minor = kubernetes_minor(spec.kubernetes)
     if minor is None:
-        return [], []
+        return Plan([], [], [], [])
     table = addon_table()
     charts: list[Chart] = []
-    problems: list[Problem] = []
-    if settings.cni != "none":
+    bundles: list[Bundle] = []
+    problems = _crs_problems(settings)
+    notes: list[str] = []
+    if settings.cni != "none" and settings.via == "helm":
         row = table["cni"][settings.cni]
-        chart = _resolve("cni", settings.cni, row, provider, minor)
+        chart = _resolve("cni", settings.cni, row, spec.provider, minor)
         if chart is None:
             problems.append(
                 Problem(
@@ -164,56 +303,42 @@ def resolve_charts(
             )
         else:
             charts.append(chart)
-    if settings.ccm is not False:
-        chart, problem = _ccm_chart(table, provider, minor)
-        if chart is not None:
-            charts.append(chart)
-        elif settings.ccm:  # asked for explicitly: say why it cannot be had
-            assert problem is not None
+    if settings.ccm:
+        ccm, problem = _ccm(table, settings, spec, minor)
+        if problem is not None:
             problems.append(problem)
-    return charts, problems
+        elif isinstance(ccm, Chart):
+            charts.append(ccm)
+        elif isinstance(ccm, Bundle):
+            bundles.append(ccm)
+    if settings.csi is not False:
+        parts, problem = _csi(table, settings, spec.provider, minor)
+        if problem is not None and settings.csi:
+            problems.append(problem)
+        elif problem is not None:
+            notes.append(
+                f"{problem.message}. PersistentVolumeClaims stay Pending until a CSI driver "
+                "runs: install one yourself (or pass --no-csi to silence this)"
+            )
+        charts += [p for p in parts if isinstance(p, Chart)]
+        bundles += [p for p in parts if isinstance(p, Bundle)]
+    return Plan(charts, bundles, problems, notes)
 
 
-def _ccm_chart(table: Any, provider: str, minor: str) -> tuple[Chart | None, Problem | None]:
-    row = table["ccm"].get(provider)
-    if row is None:
-        return None, Problem(
-            f"--ccm: providers/addons.yaml has no cloud controller manager for provider {provider}",
-            "use --no-ccm and install the CCM yourself, or add a ccm row to the table",
-        )
-    if "unavailable" in row:
-        return None, Problem(
-            f"--ccm is not available for provider {provider}: {row['unavailable']}",
-            "use --no-ccm and install the cloud controller manager yourself",
-        )
-    chart = _resolve("ccm", provider, row, provider, minor)
-    if chart is None:
-        return None, Problem(
-            f"--ccm: no pinned {row['chartName']} chart for Kubernetes {minor} in "
-            f"providers/addons.yaml (pinned: {_minors(row)})",
-            "use a pinned Kubernetes minor (--k8s), or --no-ccm and install the "
-            "cloud controller manager yourself",
-        )
-    return chart, None
+def target(spec: "ClusterSpec") -> Target:
+    return Target(spec.provider, spec.node.kubernetes, spec.name, spec.pod_cidr)
 
 
-def missing_ccm_note(settings: AddonSettings, provider: str, kubernetes: str) -> str | None:
-    """When --ccm was left unset and no chart exists: what the user must do instead."""
-    minor = kubernetes_minor(kubernetes)
-    if settings.ccm is not None or not settings.wants_helm or minor is None:
-        return None
-    chart, problem = _ccm_chart(addon_table(), provider, minor)
-    if chart is not None or problem is None:
-        return None
-    return (
-        f"no cloud controller manager add-on: {problem.message.removeprefix('--ccm: ')}. Nodes "
-        "keep the 'uninitialized' taint until one runs: install it yourself (or pass --no-ccm "
-        "to silence this)"
-    )
+def resolve_charts(
+    settings: AddonSettings, provider: str, kubernetes: str, name: str = "demo"
+) -> tuple[list[Chart], list[Problem]]:
+    """The charts one cluster gets, or every reason it cannot get them."""
+    p = plan(settings, Target(provider, kubernetes, name, "192.168.0.0/16"))
+    return p.charts, p.problems
 
 
-def _labels(spec: "ClusterSpec", chart: Chart) -> dict[str, str]:
-    return {CLUSTER_LABEL: spec.name, f"{LABEL_PREFIX}/{chart.role}": chart.label_value}
+def _labels(spec: "ClusterSpec", role: str, value: str) -> dict[str, str]:
+    return {CLUSTER_LABEL: spec.name, f"{LABEL_PREFIX}/{role}": value}
 
 
 def helm_chart_proxy(spec: "ClusterSpec", chart: Chart) -> dict[str, Any]:
@@ -224,7 +349,7 @@ def helm_chart_proxy(spec: "ClusterSpec", chart: Chart) -> dict[str, Any]:
         "kind": HCP_KIND,
         "metadata": {"name": f"{spec.name}-{chart.role}", "namespace": spec.namespace},
         "spec": {
-            "clusterSelector": {"matchLabels": _labels(spec, chart)},
+            "clusterSelector": {"matchLabels": _labels(spec, chart.role, chart.label_value)},
             "repoURL": chart.repo_url,
             "chartName": chart.chart_name,
             "version": chart.version,
@@ -238,28 +363,223 @@ def helm_chart_proxy(spec: "ClusterSpec", chart: Chart) -> dict[str, Any]:
     }
 
 
+def crs_documents(spec: "ClusterSpec", version: str, bundle: Bundle) -> list[dict[str, Any]]:
+    """A ConfigMap holding the manifests and the ClusterResourceSet that applies it."""
+    from capi_sysext import yamlio
+
+    name = f"{spec.name}-{bundle.role}"
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": spec.namespace},
+        "data": {f"{bundle.role}.yaml": yamlio.dump_all(bundle.manifests)},
+    }
+    crs = {
+        "apiVersion": f"{CRS_GROUP}/{version}",
+        "kind": "ClusterResourceSet",
+        "metadata": {"name": name, "namespace": spec.namespace},
+        "spec": {
+            "clusterSelector": {"matchLabels": _labels(spec, bundle.role, bundle.label_value)},
+            "resources": [{"kind": "ConfigMap", "name": name}],
+            # Reconcile: a new pinned image in the table reaches the cluster on re-apply.
+            "strategy": "Reconcile",
+        },
+    }
+    return [configmap, crs]
+
+
 def _crs_problems(settings: AddonSettings) -> list[Problem]:
-    if settings.via != "crs":
+    if settings.via != "crs" or settings.cni == "none":
         return []
-    fix = "use --addons-via helm (needs CAAPH), or --cni none --no-ccm and bring your own"
-    problems = []
-    if settings.cni != "none":
-        problems.append(
-            Problem(
-                f"--addons-via crs cannot deliver --cni {settings.cni}: a ClusterResourceSet only "
-                "carries manifests capi-sysext writes itself, never a third-party CNI",
-                fix,
-            )
+    return [
+        Problem(
+            f"--addons-via crs cannot deliver --cni {settings.cni}: a ClusterResourceSet only "
+            "carries manifests capi-sysext writes itself, never a third-party CNI",
+            "use --addons-via helm (needs CAAPH), or --cni none and bring your own",
         )
-    if settings.ccm:
-        problems.append(
-            Problem(
-                "--addons-via crs cannot deliver the cloud controller manager (--ccm): a "
-                "ClusterResourceSet only carries manifests capi-sysext writes itself",
-                fix,
+    ]
+
+
+# ---- validate: runtime contracts over any documents ----------------------------------------------
+
+
+def _matches(selector: Any, labels: Mapping[str, Any]) -> bool:
+    """Kubernetes label-selector semantics (matchLabels and matchExpressions)."""
+    if not isinstance(selector, Mapping):
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _selectors(docs: DocumentSet) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """HelmChartProxy and ClusterResourceSet documents (what selects a Cluster for add-ons)."""
+    for kind in (HCP_KIND, "ClusterResourceSet"):
+        yield from docs.of_kind(kind, CRS_GROUP)
+
+
+def _ns(doc: Mapping[str, Any]) -> str:
+    return str(dig(doc, "metadata", "namespace") or "default")
+
+
+def _selecting(docs: DocumentSet, cluster: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    labels = dig(cluster, "metadata", "labels") or {}
+    return [
+        doc
+        for _i, doc in _selectors(docs)
+        if _ns(doc) == _ns(cluster) and _matches(dig(doc, "spec", "clusterSelector"), labels)
+    ]
+
+
+def _crs_texts(docs: DocumentSet, crs: Mapping[str, Any]) -> Iterator[str]:
+    """The manifest text of the ConfigMaps/Secrets a ClusterResourceSet applies."""
+    import base64
+
+    for res in dig(crs, "spec", "resources") or []:
+        kind, name = res.get("kind"), res.get("name")
+        found = docs.named(str(kind), str(name), _ns(crs))
+        if found is None:
+            continue
+        doc = found[1]
+        for raw in (doc.get("data") or {}).values():
+            if kind != "Secret":
+                yield str(raw)
+                continue
+            try:
+                yield base64.b64decode(str(raw)).decode()
+            except ValueError:
+                continue
+        yield from (str(v) for v in (doc.get("stringData") or {}).values())
+
+
+# What marks a CNI or a CCM in manifests a ClusterResourceSet applies: the workloads the known
+# installs create (tigera-operator, calico-node, cilium, flannel, ...; a cloud-controller-manager
+# container started with --cloud-provider=...).
+_CNI_MARKERS = ("tigera-operator", "calico-node", "cilium", "kube-flannel", "weave-net", "antrea")
+_CCM_MARKERS = ("--cloud-provider=",)
+
+
+def _delivers(
+    docs: DocumentSet,
+    selecting: list[Mapping[str, Any]],
+    charts: set[str],
+    markers: tuple[str, ...],
+) -> bool:
+    for doc in selecting:
+        if doc.get("kind") == HCP_KIND and dig(doc, "spec", "chartName") in charts:
+            return True
+        if doc.get("kind") == "ClusterResourceSet" and any(
+            m in text for text in _crs_texts(docs, doc) for m in markers
+        ):
+            return True
+    return False
+
+
+def _provider_of(cluster: Mapping[str, Any]) -> str | None:
+    from capi_sysext import providers
+
+    kind = dig(cluster, "spec", "infrastructureRef", "kind")
+    for name in providers.NAMES:
+        if kind in providers.get(name).kinds:
+            return name
+    return None
+
+
+def _skip_fix(rule: str) -> str:
+    return (
+        f'or, if you deliver it another way, annotate the Cluster with {SKIP_ANNOTATION}: "{rule}"'
+    )
+
+
+def check_addon_documents(docs: DocumentSet) -> list[Finding]:
+    table = addon_table()
+    cni_charts = {str(row["chartName"]) for row in table["cni"].values()}
+    ccm_charts = {str(r["chartName"]) for r in table["ccm"].values() if "chartName" in r}
+    findings: list[Finding] = []
+    clusters = [(i, c) for i, c in docs.of_kind("Cluster", CAPI_GROUP)]
+    for pos, cluster in clusters:
+        skipped = docs.skipped(cluster)
+        name = dig(cluster, "metadata", "name")
+        selecting = _selecting(docs, cluster)
+        if RULE_CNI not in skipped and not _delivers(docs, selecting, cni_charts, _CNI_MARKERS):
+            findings.append(
+                Finding(
+                    pos,
+                    "$.metadata.labels",
+                    f"Cluster {name} gets no CNI: no HelmChartProxy or ClusterResourceSet in "
+                    "its namespace selects it with one, so its nodes stay NotReady. Fix: "
+                    "generate with --cni calico|cilium (or label the Cluster to match your CNI's "
+                    f"selector), {_skip_fix(RULE_CNI)}",
+                    RULE_CNI,
+                )
             )
-        )
-    return problems
+        provider = _provider_of(cluster)
+        if (
+            provider is not None
+            and RULE_CCM not in skipped
+            and not _delivers(docs, selecting, ccm_charts, _CCM_MARKERS)
+        ):
+            findings.append(
+                Finding(
+                    pos,
+                    "$.metadata.labels",
+                    f"{provider} Cluster {name} gets no cloud controller manager: its kubelets "
+                    "run with cloud-provider external, so nodes keep the 'uninitialized' taint, "
+                    "never get spec.providerID and Cluster API never sets nodeRef. Fix: generate "
+                    f"with the default --ccm, {_skip_fix(RULE_CCM)}",
+                    RULE_CCM,
+                )
+            )
+    findings += _selector_findings(docs, clusters)
+    return findings
+
+
+def _selector_findings(
+    docs: DocumentSet, clusters: list[tuple[int, Mapping[str, Any]]]
+) -> list[Finding]:
+    """An add-on meant for a Cluster (by our cluster-name label, or the only Cluster in its
+    namespace) whose selector does not match that Cluster's labels never reaches it."""
+    findings = []
+    for pos, doc in _selectors(docs):
+        selector = dig(doc, "spec", "clusterSelector")
+        same_ns = [c for _i, c in clusters if _ns(c) == _ns(doc)]
+        if any(_matches(selector, dig(c, "metadata", "labels") or {}) for c in same_ns):
+            continue
+        wanted = dig(selector, "matchLabels", CLUSTER_LABEL)
+        targets = [c for c in same_ns if dig(c, "metadata", "name") == wanted]
+        if not targets and wanted is None and len(same_ns) == 1:
+            targets = same_ns
+        for cluster in targets:
+            if RULE_SELECTOR in docs.skipped(cluster):
+                continue
+            labels = dig(cluster, "metadata", "labels") or {}
+            want = dig(selector, "matchLabels") or {}
+            missing = sorted(f"{k}={v}" for k, v in want.items() if labels.get(k) != v)
+            detail = f"missing labels {', '.join(missing)}" if missing else "matchExpressions"
+            findings.append(
+                Finding(
+                    pos,
+                    "$.spec.clusterSelector",
+                    f"{doc.get('kind')} {dig(doc, 'metadata', 'name')} selects no Cluster: "
+                    f"Cluster {dig(cluster, 'metadata', 'name')} does not match ({detail}), so "
+                    "the add-on is never installed. Fix: put those labels on the Cluster's "
+                    f"metadata.labels or correct the selector, {_skip_fix(RULE_SELECTOR)} on "
+                    "the Cluster",
+                    RULE_SELECTOR,
+                )
+            )
+    return findings
 
 
 class AddonsFeature(Feature):
@@ -276,16 +596,26 @@ class AddonsFeature(Feature):
         ),
         Variable(
             "addons.ccm",
-            "install the provider's cloud controller manager (unset: wherever capi-sysext pins a "
-            "chart for the provider and Kubernetes minor, with a note where it does not)",
+            "install the provider's cloud controller manager (a provider or Kubernetes minor "
+            "without one is an error unless you pass --no-ccm and install it yourself)",
             parse_bool,
-            default=None,
+            default=True,
             flag="--ccm/--no-ccm",
             env="CAPI_SYSEXT_CCM",
         ),
         Variable(
+            "addons.csi",
+            "install the provider's CSI driver and a default StorageClass (unset: wherever "
+            "capi-sysext pins a driver for the provider and Kubernetes minor, with a note where "
+            "it does not)",
+            parse_bool,
+            default=None,
+            flag="--csi/--no-csi",
+            env="CAPI_SYSEXT_CSI",
+        ),
+        Variable(
             "addons.via",
-            "how CNI and CCM are delivered (helm: HelmChartProxy via CAAPH; crs: only add-ons "
+            "how charts are delivered (helm: HelmChartProxy via CAAPH; crs: only add-ons "
             "capi-sysext writes itself)",
             parse_choice(VIAS),
             default="helm",
@@ -297,47 +627,63 @@ class AddonsFeature(Feature):
 
     def settings(self, values: Mapping[str, Any]) -> AddonSettings:
         return AddonSettings(
-            cni=values["addons.cni"], ccm=values["addons.ccm"], via=values["addons.via"]
+            cni=values["addons.cni"],
+            ccm=values["addons.ccm"],
+            via=values["addons.via"],
+            csi=values["addons.csi"],
         )
 
     def check_cluster(self, spec: "ClusterSpec") -> list[Problem]:
         # Not in check(): render-node shares these variables but delivers no add-ons, so an
         # exported CAPI_SYSEXT_ADDONS_VIA=crs must not break it.
-        settings: AddonSettings = spec.node.features[self.name]
-        charts_problems = resolve_charts(settings, spec.provider, spec.node.kubernetes)[1]
-        return [*_crs_problems(settings), *charts_problems]
+        return plan(spec.node.features[self.name], target(spec)).problems
 
     def cluster_labels(self, spec: "ClusterSpec") -> dict[str, str]:
         labels: dict[str, str] = {}
-        for chart in self._charts(spec):
-            labels.update(_labels(spec, chart))
+        p = self._plan(spec)
+        for role, value in [
+            *((c.role, c.label_value) for c in p.charts),
+            *((b.role, b.label_value) for b in p.bundles),
+        ]:
+            labels.update(_labels(spec, role, value))
         return labels
 
+    def cluster_annotations(self, spec: "ClusterSpec") -> dict[str, str]:
+        # The user opted out knowingly (--cni none / --no-ccm): `validate` must not flag the
+        # missing add-on on our own output.
+        settings: AddonSettings = spec.node.features[self.name]
+        skip = [RULE_CNI] if settings.cni == "none" else []
+        skip += [RULE_CCM] if not settings.ccm else []
+        return {SKIP_ANNOTATION: ",".join(skip)} if skip else {}
+
     def documents(self, ctx: ClusterContext) -> list[dict[str, Any]]:
-        return [helm_chart_proxy(ctx.spec, chart) for chart in self._charts(ctx.spec)]
+        p = self._plan(ctx.spec)
+        docs = [helm_chart_proxy(ctx.spec, chart) for chart in p.charts]
+        for bundle in p.bundles:
+            docs += crs_documents(ctx.spec, ctx.shape.version, bundle)
+        return docs
 
     def notes(self, spec: "ClusterSpec") -> list[str]:
-        settings: AddonSettings = spec.node.features[self.name]
-        notes = []
-        missing = missing_ccm_note(settings, spec.provider, spec.node.kubernetes)
-        if missing:
-            notes.append(missing)
-        if self._charts(spec):
+        p = self._plan(spec)
+        notes = list(p.notes)
+        if p.charts:
             notes.append(f"the HelmChartProxy objects need the {CAAPH_PREREQUISITE}")
         return notes
+
+    def check_documents(self, docs: DocumentSet) -> list[Finding]:
+        return check_addon_documents(docs)
 
     def prerequisites(self, settings: AddonSettings) -> list[str]:
         return [CAAPH_PREREQUISITE] if settings.wants_helm else []
 
-    def _charts(self, spec: "ClusterSpec") -> list[Chart]:
+    def _plan(self, spec: "ClusterSpec") -> Plan:
         settings: AddonSettings = spec.node.features[self.name]
-        charts, problems = resolve_charts(settings, spec.provider, spec.node.kubernetes)
+        p = plan(settings, target(spec))
         # check_cluster ran in generate(); a spec used another way must not silently
         # lose its add-ons either.
-        problems = [*_crs_problems(settings), *problems]
-        if problems:
-            raise InputError(problems)
-        return charts
+        if p.problems:
+            raise InputError(p.problems)
+        return p
 
 
 FEATURE = AddonsFeature()

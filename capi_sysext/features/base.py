@@ -56,6 +56,10 @@ class Feature(ABC):
         """Labels on the Cluster, e.g. what a ClusterResourceSet or HelmChartProxy selects."""
         return {}
 
+    def cluster_annotations(self, spec: "ClusterSpec") -> dict[str, str]:
+        """Annotations on the Cluster, e.g. the validate rules a user knowingly opted out of."""
+        return {}
+
     def documents(self, ctx: ClusterContext) -> list[dict[str, Any]]:
         """Extra documents, applied after the Cluster (add-ons, health checks)."""
         return []

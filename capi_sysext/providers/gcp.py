@@ -256,6 +256,26 @@ class GCPProvider(Provider):
             "spec": {"template": {"spec": machine}},
         }
 
+    def kubeadm_extras(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
+        # The GCE cloud controller manager (features/gce_ccm.py) runs on control-plane nodes and
+        # reads its cloud config from the host, as in CAPG's e2e template
+        # (test/e2e/data/infrastructure-gcp/cluster-template-ci.yaml lines 56-63).
+        if role != "control-plane":
+            return {}
+        from capi_sysext.features.gce_ccm import CLOUD_CONFIG_PATH, cloud_config
+
+        s: GCPSettings = spec.provider_settings
+        return {
+            "files": [
+                {
+                    "content": cloud_config(s.project, s.network_name),
+                    "owner": "root:root",
+                    "path": CLOUD_CONFIG_PATH,
+                    "permissions": "0644",
+                }
+            ]
+        }
+
     def node_config(self, role: str) -> NodeConfig:
         dropin = Dropin(
             "20-gcp.conf",
