@@ -268,7 +268,7 @@ class GCPProvider(Provider):
         return {
             "files": [
                 {
-                    "content": cloud_config(s.project, s.network_name),
+                    "content": cloud_config(s.project, self.network_name(spec)),
                     "owner": "root:root",
                     "path": CLOUD_CONFIG_PATH,
                     "permissions": "0644",
