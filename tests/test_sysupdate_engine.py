@@ -231,11 +231,22 @@ def test_current_symlink_moves_and_the_new_image_merges(
 
 
 @pytest.mark.engine
-@pytest.mark.parametrize("newer", [True, False], ids=["newer-published", "nothing-new"])
+@pytest.mark.parametrize(
+    ("newer", "link_removed"),
+    [(True, False), (False, False), (True, True)],
+    ids=["newer-published", "nothing-new", "no-link-before"],
+)
 def test_reboot_sentinel_appears_only_when_the_image_changed(
-    bakery: Bakery, tmp_path: Path, d13: Path, monkeypatch: pytest.MonkeyPatch, newer: bool
+    bakery: Bakery,
+    tmp_path: Path,
+    d13: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    newer: bool,
+    link_removed: bool,
 ) -> None:
     view = boot_node(bakery, tmp_path, d13, monkeypatch)
+    if link_removed:
+        (view.node / LINK).unlink()  # e.g. deleted by hand: the update brings it back
     # The next minor is always there: it must not count as a change.
     bakery.publish(name(NEXT_MINOR), *([name(NEWEST)] if newer else []))
     before = snapshot(view.node)
@@ -244,11 +255,12 @@ def test_reboot_sentinel_appears_only_when_the_image_changed(
     assert run.ok, run.log
     assert (view.node / SENTINEL).exists() == newer
     assert (snapshot(view.node) == before) == (not newer)
-    # The drop-in's own bookkeeping: both records exist and tell the same story.
+    assert active(view.node) == view.node / IMAGES / name(NEWEST if newer else BOOT)
+    # The drop-in's own bookkeeping: what the link resolved to before and after.
     records = [
         (view.node / p.lstrip("/")).read_text() for p in (updates.LINK_BEFORE, updates.LINK_AFTER)
     ]
-    assert records[0] == f"/{IMAGES}/{name(BOOT)}\n"
+    assert records[0] == (f"/{LINK}\n" if link_removed else f"/{IMAGES}/{name(BOOT)}\n")
     assert records[1] == f"/{IMAGES}/{name(NEWEST if newer else BOOT)}\n"
 
 
@@ -328,11 +340,21 @@ def test_real_matcher_selects_exactly_each_minor_of_the_catalog(
 ) -> None:
     """Every minor's transfer file against an index naming the whole catalog (both arches) and
     lookalikes: the real tool lists exactly that minor's patches for this host's arch. (The
-    other arch's %a cannot be exercised here: the tool expands it to the running kernel's.)"""
-    from test_updates import file_text, node_config
+    other arch's %a cannot be exercised here: the tool expands it to the running kernel's, so
+    the model in tests/sysupdate_pattern.py covers it, checked here against the tool.)"""
+    from sysupdate_pattern import expand_specifiers, match
+    from test_updates import file_text, ini_values, node_config
 
     catalog = load_embedded()
-    lookalikes = [name("v1.330.1"), name("v1.3.3"), f"{name('v1.33.4')}.sig", name("v1.33.")]
+    lookalikes = [
+        name("v1.330.1"),
+        name("v1.3.3"),
+        f"{name('v1.33.4')}.sig",
+        name("v1.33."),
+        name("v1.33.4").replace(".raw", ".img"),
+        "kubernetes-v1.33.conf",
+        "noop.conf",
+    ]
     index = [image.filename for image in catalog.all_images()] + lookalikes
     (bakery.root / "kubernetes/SHA256SUMS").write_text(
         "".join(f"{'0' * 64}  {file_name}\n" for file_name in sorted(index))
@@ -366,6 +388,10 @@ def test_real_matcher_selects_exactly_each_minor_of_the_catalog(
             if i.arch == HOST and (i.version.major, i.version.minor) == (major, minor)
         }
         assert set(listing["all"]) == wanted, request
+        # The model that covers the other arch (tests/sysupdate_pattern.py) agrees with the tool.
+        (raw,) = ini_values(file_text(cfg, updates.transfer_path(request)), "MatchPattern")
+        modelled = {match(expand_specifiers(raw, HOST), file_name) for file_name in index}
+        assert modelled - {None} == wanted, request
 
 
 @pytest.mark.engine
