@@ -315,6 +315,23 @@ def test_an_image_that_does_not_match_sha256sums_is_refused(
 
 
 @pytest.mark.engine
+def test_verify_requires_a_signed_index(
+    bakery: Bakery, tmp_path: Path, d13: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --sysupdate-verify (Verify=true) is about the GPG signature of the index, SHA256SUMS.gpg,
+    # which an unsigned mirror lacks: the tool asks for it and installs nothing.
+    view = boot_node(bakery, tmp_path, d13, monkeypatch, "--sysupdate-verify")
+    bakery.publish(name(NEWEST))
+    mark = bakery.mark()
+    run = view.run_service(timeout=30)
+    assert not run.ok and run.steps[-1].argv[-1] == "update", run.log
+    assert f"{SUMS}.gpg" in bakery.fetched_since(mark)
+    assert bakery.images_fetched_since(mark) == []
+    assert installed(view.node) == [name(BOOT)]
+    assert not (view.node / SENTINEL).exists()
+
+
+@pytest.mark.engine
 @pytest.mark.parametrize("instances_max", [2, 3])
 def test_instances_max_prunes_the_oldest(
     bakery: Bakery, tmp_path: Path, d13: Path, monkeypatch: pytest.MonkeyPatch, instances_max: int
