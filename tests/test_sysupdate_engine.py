@@ -15,6 +15,7 @@ skips without them, fails under CI=true.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -462,3 +463,14 @@ def test_exec_lines_merge_unit_and_dropins_in_order() -> None:
         "ExecStart": ["/bin/main"],
         "ExecStartPost": ["/bin/c"],
     }
+
+
+@pytest.mark.parametrize("ci", ["true", ""])
+def test_missing_prerequisites_fail_under_ci_and_skip_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, ci: str
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("CI", ci)
+    outcome = pytest.fail.Exception if ci else pytest.skip.Exception
+    with pytest.raises(outcome, match="need root"):
+        sysupdatelib.debian13_root()
