@@ -77,13 +77,14 @@ def test_generated_output_passes_all_rules(provider: str, extra: tuple[str, ...]
     docs = gen(provider, *extra)
     assert findings(docs) == []
     # Strictly too: an unknown field (a typo in a new one) is an error.
-    assert [e for d in docs for e in crd_errors(d)] == []
+    assert [e for d in docs if "/" in d["apiVersion"] for e in crd_errors(d)] == []
 
 
 def test_opt_in_variants_are_strictly_valid() -> None:
     docs = gen("gcp", "--set", "gcp.publicIP=true")
     docs += gen("aws", "--cni", "cilium", "--arch", "arm64")
-    assert [e for d in docs for e in crd_errors(d)] == []
+    # Core kinds (ConfigMaps of ClusterResourceSets) have no CRD; the rest is checked strictly.
+    assert [e for d in docs if "/" in d["apiVersion"] for e in crd_errors(d)] == []
 
 
 # --- AWS: security groups per CNI -----------------------------------------------------------------
