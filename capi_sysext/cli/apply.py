@@ -30,20 +30,13 @@ def parse_duration(text: str) -> float:
 
 
 def _read_inputs(files: tuple[str, ...]) -> list[Any]:
-    from pathlib import Path
-
+    from capi_sysext.readers import read_bounded
     from capi_sysext.yamlio import load_all
 
     docs: list[Any] = []
     for name in files:
-        if name == "-":
-            docs.extend(load_all(sys.stdin.read(), "<stdin>"))
-            continue
-        try:
-            text = Path(name).read_text("utf-8")
-        except OSError as exc:
-            raise InputError([Problem(f"cannot read {name}: {exc.strerror}")]) from None
-        docs.extend(load_all(text, name))
+        label = "<stdin>" if name == "-" else name
+        docs.extend(load_all(read_bounded(name, "-f/--filename"), label))
     if not docs:
         raise InputError([Problem("no documents to apply", "pass -f FILE (or - for stdin)")])
     return docs

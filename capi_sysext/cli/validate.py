@@ -18,15 +18,13 @@ if TYPE_CHECKING:
 def _read_sources(files: tuple[str, ...]) -> list[tuple[str, str]]:
     sources: list[tuple[str, str]] = []
     problems: list[Problem] = []
+    from capi_sysext.readers import read_bounded
+
     for name in files or ("-",):
-        if name == "-":
-            sources.append(("<stdin>", sys.stdin.read()))
-            continue
         try:
-            sources.append((name, Path(name).read_text("utf-8")))
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems.append(Problem(f"cannot read {name}: {reason}"))
+            sources.append(("<stdin>" if name == "-" else name, read_bounded(name, "FILES")))
+        except InputError as exc:  # every unreadable file reported at once
+            problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
     return sources
