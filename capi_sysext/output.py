@@ -27,7 +27,13 @@ def output_path(target: str, default_name: str) -> Path:
     Takes the raw string: Path() drops a trailing '/', which would turn a missing DIR/ into FILE.
     """
     path = Path(target)
-    if target.endswith(os.sep) or path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:  # e.g. ENAMETOOLONG, which is_dir() does not swallow
+        raise InputError(
+            [Problem(f"cannot use {target}: {exc.strerror or exc}", "choose another -o/--output")]
+        ) from None
+    if target.endswith(os.sep) or is_dir:
         return path / default_name
     return path
 

@@ -97,8 +97,10 @@ def validate_cmd(
     """
     if (kubeconfig or context) and not from_cluster:
         raise InputError([Problem("--kubeconfig and --context need --from-cluster")])
-    store = load_store(crds, from_cluster, kubeconfig, context, use_cache=cache)
+    # Inputs first: an unreadable or oversized file is reported before any CRD is loaded
+    # (which may mean talking to a cluster).
     sources = _read_sources(files)
+    store = load_store(crds, from_cluster, kubeconfig, context, use_cache=cache)
     from capi_sysext.validate import validate_documents
 
     report = validate_documents(sources, store)
