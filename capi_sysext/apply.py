@@ -206,6 +206,9 @@ class KubeClient:
         client: Any = k8s_client
         config: Any = k8s_config
 
+        from capi_sysext.readers import check_kubeconfig
+
+        check_kubeconfig(options.kubeconfig)
         cfg = client.Configuration()
         try:
             config.load_kube_config(

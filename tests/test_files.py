@@ -148,3 +148,20 @@ def test_unreadable_inputs_are_all_reported(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00")
     result = run(["validate", str(tmp_path / "missing.yaml"), str(binary), str(tmp_path)])
     assert_clean_failure(result, 2, "3 problems", "No such file", "not UTF-8", "Is a directory")
+
+
+@pytest.mark.parametrize("command", [["apply", "-f", "-"], ["validate", "--from-cluster", "-"]])
+def test_a_kubeconfig_that_is_a_device_is_refused(command: list[str]) -> None:
+    doc = b"apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"
+    result = run([*command, "--kubeconfig", "/dev/zero"], stdin=doc)
+    assert_clean_failure(result, 2, "/dev/zero is not a regular file", "--kubeconfig")
+
+
+def test_a_huge_kubeconfig_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readers, "MAX_INPUT_BYTES", 1 << 10)
+    big = tmp_path / "kubeconfig"
+    big.write_bytes(b"#" * 2048)
+    doc = b"apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"
+    result = run(["apply", "-f", "-", "--kubeconfig", str(big)], stdin=doc)
+    assert result.exit_code == 2, result.output
+    assert "larger than 0 MiB; it is not a kubeconfig" in result.stderr

@@ -7,6 +7,7 @@ caps how long it holds a connection, so nothing here can hang the suite.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -356,3 +357,48 @@ def test_mirror_replaces_a_planted_final_symlink_instead_of_following_it(
     assert not (dest / "kubernetes" / IMAGE).is_symlink()
     assert victim.read_bytes() == CONTENT
     assert (dest / IMAGE).samefile(dest / "kubernetes" / IMAGE)
+
+
+def test_versions_refresh_against_a_drip_is_bounded_by_the_index_deadline(
+    srv: HostileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from capi_sysext import fetch
+
+    monkeypatch.setattr(fetch, "INDEX_LIMIT", Limit(16 << 20, 1.5))
+    srv.rule(INDEX, "drip", body=GOOD_INDEX, interval=0.2)
+    env = {"CAPI_SYSEXT_OFFLINE": "", "XDG_CACHE_HOME": str(tmp_path)}
+    with Clock() as clock:
+        result = CliRunner().invoke(
+            cli, ["versions", "--refresh", "--sysext-base-url", srv.url], env=env
+        )
+    assert clock.elapsed < 4
+    assert isinstance(result.exception, SystemExit), result.output
+    assert "within 1.5 s" in result.stderr
+
+
+def test_mirror_cli_reports_a_planted_link_and_a_full_disk_without_traceback(
+    srv: HostileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    srv.rule(INDEX, "body", body=GOOD_INDEX)
+    srv.rule(f"/{IMAGE}", "body", body=CONTENT)
+    env = {"CAPI_SYSEXT_OFFLINE": "", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    dest = tmp_path / "m"
+    dest.mkdir()
+    (dest / "kubernetes").symlink_to(tmp_path)
+    args = ["mirror", "--k8s", "1.33", "--arch", "x86-64", "--to", str(dest)]
+    args += ["--sysext-base-url", srv.url]
+    linked = CliRunner().invoke(cli, args, env=env)
+    assert linked.exit_code == 1 and isinstance(linked.exception, SystemExit)
+    assert "is a symbolic link; the mirror writes only into directories it made" in linked.stderr
+
+    (dest / "kubernetes").unlink()
+
+    def full(*_a: object, **_k: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dest / "noop.conf"))
+
+    monkeypatch.setattr(mirror_mod, "write_atomic", full)
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "No space left on device" in result.stderr
