@@ -52,8 +52,8 @@ class Limit(NamedTuple):
 
 # The bakery's kubernetes/SHA256SUMS is a few KiB; 16 MiB leaves room for any real mirror.
 INDEX_LIMIT = Limit(16 * MIB, 120.0)
-# sysupdate transfer files are a dozen lines.
-CONF_LIMIT = Limit(1 * MIB, 60.0)
+# No transfer (.conf) file is downloaded by the product: `mirror` writes its own. A future
+# download of one gets its own Limit here (they are a dozen lines).
 # Kubernetes sysext images are ~100-300 MB; 2 GiB and 30 min per image bound a runaway server.
 IMAGE_LIMIT = Limit(2048 * MIB, 1800.0)
 

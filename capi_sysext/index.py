@@ -41,6 +41,7 @@ CACHE_FORMAT = 1
 # or a typo); confs and other extensions in the same index are expected and ignored silently.
 _K8S_IMAGE_LIKE = r"^kubernetes-v\d(?!.*\.conf$)"
 _HEX_RE = r"^[0-9a-fA-F]+$"
+_MAX_CACHE_CHARS = 64 << 20
 
 
 class IndexFormatError(CapiSysextError):
@@ -222,11 +223,15 @@ def read_cache(path: StrPath, base_url: str) -> tuple[CacheEntry | None, str | N
     """(entry, None), (None, None) when absent, or (None, why) when the file is corrupt."""
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            # Bounded like the index it was parsed from (JSON of a 16 MiB index stays far below).
+            text = f.read(_MAX_CACHE_CHARS + 1)
     except FileNotFoundError:
         return None, None
-    except OSError as exc:
-        return None, f"cannot read cache {path}: {exc.strerror}"
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        return None, f"cannot read cache {path}: {why}; it will be replaced"
+    if len(text) > _MAX_CACHE_CHARS:
+        return None, f"cache {path} is larger than any index we write; it will be replaced"
     try:
         entry = CacheEntry.from_json(json.loads(text))
     except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError

@@ -402,3 +402,18 @@ def test_mirror_cli_reports_a_planted_link_and_a_full_disk_without_traceback(
     result = CliRunner().invoke(cli, args, env=env)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert "No space left on device" in result.stderr
+
+
+def test_a_binary_or_oversized_cache_file_is_replaced_not_a_traceback(
+    srv: HostileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    srv.rule(INDEX, "body", body=GOOD_INDEX)
+    path = Path(index_mod.cache_path(srv.url, tmp_path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xff\xfe garbage")
+    entry, why = index_mod.read_cache(path, srv.url)
+    assert entry is None and why is not None and "not UTF-8" in why
+    assert load_catalog(srv.url, cache_dir=tmp_path, client=fast()).kind == "index"
+    monkeypatch.setattr(index_mod, "_MAX_CACHE_CHARS", 10)
+    entry, why = index_mod.read_cache(path, srv.url)
+    assert entry is None and why is not None and "larger than any index" in why
