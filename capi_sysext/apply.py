@@ -286,8 +286,10 @@ class KubeClient:
                 connect, read = min(connect, left), min(read, left)
             try:
                 # The client's own pool (its TLS, proxy and certificate setup), but our own
-                # read loop: its REST layer reads a body in one call, which no deadline can
-                # interrupt when a server trickles it.
+                # read loop: its REST layer reads a body in one call (kubernetes-client/python
+                # 37.0.2, kubernetes/client/rest.py: RESTClientObject builds `pool_manager` in
+                # __init__, RESTResponse.read() returns `response.data`), which no deadline
+                # can interrupt when a server trickles it.
                 raw = self._api.rest_client.pool_manager.request(
                     method,
                     url,
