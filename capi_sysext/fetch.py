@@ -12,8 +12,9 @@ Bounds (README "Network bounds" states them for users):
 * a size cap per kind of file, checked against Content-Length up front and against the bytes
   actually received;
 * identity encoding only: we ask for it and refuse a body that arrives compressed anyway, so a
-  small compressed answer can never expand in memory or on disk (urllib3 would otherwise
-  decompress gzip/deflate transparently);
+  small compressed answer can never expand in memory or on disk (urllib3 2.x decodes
+  Content-Encoding gzip/deflate/br/zstd by default: urllib3/response.py, BaseHTTPResponse
+  with decode_content=True);
 * redirects followed by us, at most MAX_REDIRECTS, and only to http(s) URLs.
 """
 
