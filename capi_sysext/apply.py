@@ -17,6 +17,7 @@ import copy
 import enum
 import fnmatch
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -57,6 +58,10 @@ class TransportError(CapiSysextError):
     """The API server could not be reached or kept failing after all retries."""
 
 
+class BadAnswer(TransportError):
+    """The server (or a proxy in front of it) answered with something that is not the API's."""
+
+
 class ApplyFailed(CapiSysextError):
     """Applying stopped at a hard failure; ``result`` says exactly what was and was not applied."""
 
@@ -83,11 +88,12 @@ class RetryPolicy:
     # Retry-After is honoured but capped: a misbehaving proxy must not park us for an hour.
     max_retry_after: float = 60.0
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Delay before retry number ``attempt`` (1-based)."""
+        """Delay before retry number ``attempt`` (1-based); always finite and >= 0."""
         backoff = min(self.base_delay * (2.0 ** (attempt - 1)), self.max_delay)
-        if retry_after is not None:
+        if retry_after is not None and math.isfinite(retry_after):
             return min(max(retry_after, 0.0), self.max_retry_after)
         return backoff
 
@@ -104,6 +110,9 @@ class ApplyOptions:
     # (connect, read) seconds for each HTTP request.
     request_timeout: tuple[float, float] = (10.0, 30.0)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Total seconds for preflight plus apply, retries included: a server that keeps answering
+    # 429/5xx or trickles its answers cannot hold `apply` longer than this.
+    apply_timeout: float = 10 * 60.0
     wait_timeout: float = 20 * 60.0
     poll_interval: float = 5.0
 
@@ -197,6 +206,9 @@ class KubeClient:
         client: Any = k8s_client
         config: Any = k8s_config
 
+        from capi_sysext.readers import check_kubeconfig
+
+        check_kubeconfig(options.kubeconfig)
         cfg = client.Configuration()
         try:
             config.load_kube_config(
@@ -218,6 +230,22 @@ class KubeClient:
         self._options = options
         self.host = str(cfg.host).rstrip("/")
         self.namespace = _context_namespace(config, options)
+        self.deadline_at: float | None = None  # set by apply_documents; None: no total bound
+
+    def _remaining(self, what: str) -> float | None:
+        if self.deadline_at is None:
+            return None
+        left = self.deadline_at - self._options.retry.clock()
+        if left <= 0:
+            raise TransportError(
+                [
+                    Problem(
+                        f"{what}: apply did not finish within {self._options.apply_timeout:g}s",
+                        f"check the API server at {self.host}, or raise --apply-timeout",
+                    )
+                ]
+            )
+        return left
 
     def close(self) -> None:
         self._api.close()
@@ -236,7 +264,6 @@ class KubeClient:
         repeating a request whose outcome is unknown is safe.
         """
         import urllib3
-        from kubernetes.client.exceptions import ApiException
 
         url = self.host + path + ("?" + urlencode(query) if query else "")
         headers = {"Accept": "application/json", "User-Agent": "capi-sysext"}
@@ -253,29 +280,45 @@ class KubeClient:
         for attempt in range(1, policy.attempts + 1):
             retry_after: float | None = None
             resp: Response | None = None
+            left = self._remaining(f"{method} {path}")
+            connect, read = self._options.request_timeout
+            if left is not None:
+                connect, read = min(connect, left), min(read, left)
             try:
-                raw = self._api.rest_client.request(
+                # The client's own pool (its TLS, proxy and certificate setup), but our own
+                # read loop: its REST layer reads a body in one call (kubernetes-client/python
+                # 37.0.2, kubernetes/client/rest.py: RESTClientObject builds `pool_manager` in
+                # __init__, RESTResponse.read() returns `response.data`), which no deadline
+                # can interrupt when a server trickles it.
+                raw = self._api.rest_client.pool_manager.request(
                     method,
                     url,
+                    body=payload.encode() if payload is not None else None,
                     headers=dict(headers),
-                    body=payload,
-                    _request_timeout=self._options.request_timeout,
+                    timeout=urllib3.Timeout(connect=connect, read=read),
+                    preload_content=False,
+                    retries=False,
+                    redirect=False,  # a redirect must not carry our token elsewhere
                 )
-                resp = _response(raw.status, raw.getheaders(), _raw_body(raw))
-            except ApiException as exc:
-                if exc.status == 0:  # TLS failures and the like: retrying will not help
-                    raise TransportError(f"{method} {path}: {exc.reason}") from None
-                # Older clients raise for every non-2xx status; newer ones return it.
-                resp = _response(exc.status, exc.headers or {}, exc.body)
+                try:
+                    data = self._read_body(raw, f"{method} {path}")
+                finally:
+                    raw.release_conn()
+                resp = _response(raw.status, raw.headers, data)
+            except urllib3.exceptions.SSLError as exc:  # retrying will not fix TLS
+                raise TransportError(f"{method} {path}: TLS error: {exc}") from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 last = _describe_connection_error(exc)
             if resp is not None:
                 if resp.status != 429 and resp.status < 500:
+                    _check_json(resp, method, path)
                     return resp
                 last = f"HTTP {resp.status}: {_status_message(resp)}"
                 retry_after = _retry_after(resp.headers)
             if attempt < policy.attempts:
-                policy.sleep(policy.delay(attempt, retry_after))
+                delay = policy.delay(attempt, retry_after)
+                left = self._remaining(f"{method} {path} (last: {last})")
+                policy.sleep(delay if left is None else min(delay, left))
         raise TransportError(
             [
                 Problem(
@@ -284,6 +327,29 @@ class KubeClient:
                 )
             ]
         )
+
+    def _read_body(self, raw: Any, what: str) -> bytes:
+        """The whole answer, within the deadline and MAX_ANSWER_BYTES."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            self._remaining(what)
+            chunk = raw.read1(1 << 16)  # whatever has arrived: a trickle cannot pin one read
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise BadAnswer(
+                    f"{what}: answer larger than {MAX_ANSWER_BYTES >> 20} MiB; "
+                    "not an answer to one object"
+                )
+            chunks.append(chunk)
+
+
+# Our requests read one object, one discovery document or one small list; 64 MiB is far above
+# any of them (etcd's default request limit is 1.5 MiB per object:
+# https://etcd.io/docs/latest/dev-guide/limit/).
+MAX_ANSWER_BYTES = 64 << 20
 
 
 def _context_namespace(config: Any, options: ApplyOptions) -> str | None:
@@ -299,30 +365,58 @@ def _context_namespace(config: Any, options: ApplyOptions) -> str | None:
     return str(ns) if ns else None
 
 
-def _raw_body(raw: Any) -> bytes | str | None:
-    data = getattr(raw, "data", None)
-    if data is None and callable(getattr(raw, "read", None)):
-        data = raw.read()
-    return data
-
-
 def _response(status: int, headers: Mapping[str, str], data: bytes | str | None) -> Response:
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
     try:
         body: Any = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         body = text
     return Response(int(status), {str(k).lower(): str(v) for k, v in dict(headers).items()}, body)
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    if value is None:
+def _check_json(resp: Response, method: str, path: str) -> None:
+    """A success must carry a JSON object: an HTML login page answered with 200 by a proxy
+    is not "applied" (and error statuses keep their body only to word the message)."""
+    if resp.status < 300 and not isinstance(resp.body, Mapping):
+        ctype = resp.headers.get("content-type", "no content type")
+        sample = _clip(resp.body if isinstance(resp.body, str) else json.dumps(resp.body))
+        raise BadAnswer(
+            [
+                Problem(
+                    f"{method} {path}: HTTP {resp.status} answer is not a Kubernetes JSON "
+                    f"object ({ctype}): {sample}",
+                    "check --kubeconfig points at the API server, not a proxy or web page",
+                )
+            ]
+        )
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    one_line = " ".join(text.split())
+    return repr(one_line if len(one_line) <= limit else one_line[:limit] + "...")
+
+
+# Retry-After is delay-seconds (1*DIGIT) or an HTTP-date:
+# https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
+_DELAY_SECONDS = re.compile(r"[0-9]{1,10}")
+
+
+def _retry_after(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait, or None (use our backoff) for anything that is neither form."""
+    from email.utils import parsedate_to_datetime
+
+    value = headers.get("retry-after", "").strip()
+    if not value:
         return None
-    try:
+    if _DELAY_SECONDS.fullmatch(value):  # ASCII digits only: no "nan", "-1", "1e9", "١٢"
         return float(value)
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        return None  # RFC 9110 dates are GMT; a zone-less date is not one
+    return max(when.timestamp() - now(), 0.0)  # RetryPolicy.delay caps it
 
 
 def _describe_connection_error(exc: BaseException) -> str:
@@ -399,13 +493,19 @@ def _discover(kube: KubeClient, group: str, version: str) -> dict[str, _Resource
     resp = kube.request("GET", _gv_path(group, version))
     if resp.status == 404:
         return None
-    _expect_ok(resp, f"discovery of {group or 'core'}/{version}")
+    what = f"discovery of {group or 'core'}/{version}"
+    _expect_ok(resp, what)
+    resources = resp.body.get("resources")
+    if not isinstance(resources, list):
+        raise BadAnswer(f"{what}: the answer is not an APIResourceList (no resources list)")
     found: dict[str, _Resource] = {}
-    for res in resp.body.get("resources", []):
-        name = str(res.get("name", ""))
-        if "/" in name:  # subresources such as clusters/status
+    for res in resources:
+        if not isinstance(res, Mapping):
             continue
-        found[str(res.get("kind"))] = _Resource(name, bool(res.get("namespaced")))
+        name, kind = res.get("name"), res.get("kind")
+        if not isinstance(name, str) or not isinstance(kind, str) or not name or "/" in name:
+            continue  # subresources such as clusters/status, or junk
+        found[kind] = _Resource(name, res.get("namespaced") is True)
     return found
 
 
@@ -433,14 +533,18 @@ def feature_gates(deployment: Mapping[str, Any]) -> dict[str, bool]:
     but treat it as off).
     """
     gates: dict[str, bool] = {}
-    spec = deployment.get("spec", {}).get("template", {}).get("spec", {})
-    for container in spec.get("containers", []) or []:
+    spec = _dig(deployment, "spec", "template", "spec")
+    containers = spec.get("containers")
+    for container in containers if isinstance(containers, list) else []:
+        if not isinstance(container, Mapping):
+            continue
+        env_list = container.get("env")
         env = {
             str(e.get("name")): str(e.get("value", ""))
-            for e in container.get("env", []) or []
+            for e in (env_list if isinstance(env_list, list) else [])
             if isinstance(e, Mapping) and "value" in e
         }
-        words = [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
+        words = [str(a) for key in ("command", "args") for a in _list(container.get(key))]
         for i, word in enumerate(words):
             value: str | None = None
             if word.startswith(_GATE_FLAG + "="):
@@ -459,12 +563,23 @@ def feature_gates(deployment: Mapping[str, Any]) -> dict[str, bool]:
     return gates
 
 
+def _dig(obj: Any, *keys: str) -> Mapping[str, Any]:
+    """obj[k1][k2]...; {} as soon as a level is missing or not a mapping (a server's answer)."""
+    for key in keys:
+        obj = obj.get(key) if isinstance(obj, Mapping) else None
+    return obj if isinstance(obj, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _expand_env_refs(value: str, env: Mapping[str, str]) -> str:
     return _K8S_ENV_REF.sub(lambda m: env.get(m.group(1), m.group(0)), value)
 
 
 def _unsubstituted(deployment: Mapping[str, Any], gate: str) -> bool:
-    text = json.dumps(deployment.get("spec", {}))
+    text = json.dumps(_dig(deployment, "spec"))
     return re.search(re.escape(gate) + r"=\$\{", text) is not None
 
 
@@ -571,18 +686,19 @@ def _list_crds(kube: KubeClient) -> list[Mapping[str, Any]]:
     resp = kube.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
     if resp.status >= 300 or not isinstance(resp.body, Mapping):
         return []  # only used to word the message better
-    return list(resp.body.get("items", []))
+    return [c for c in _list(resp.body.get("items")) if isinstance(c, Mapping)]
 
 
 def _not_served_problem(ref: ObjectRef, crds: list[Mapping[str, Any]]) -> Problem:
     if not ref.group:
         return Problem(f"{ref.api_version} {ref.kind} is not served by this API server")
     for crd in crds:
-        spec = crd.get("spec", {})
-        if spec.get("group") == ref.group and spec.get("names", {}).get("kind") == ref.kind:
-            served = [str(v.get("name")) for v in spec.get("versions", []) if v.get("served")]
+        spec = _dig(crd, "spec")
+        if spec.get("group") == ref.group and _dig(spec, "names").get("kind") == ref.kind:
+            versions = [v for v in _list(spec.get("versions")) if isinstance(v, Mapping)]
+            served = [str(v.get("name")) for v in versions if v.get("served") is True]
             return Problem(
-                f"{ref.kind}: CRD {crd.get('metadata', {}).get('name')} does not serve "
+                f"{ref.kind}: CRD {_dig(crd, 'metadata').get('name')} does not serve "
                 f"{ref.version} (served: {', '.join(served) or 'none'})",
                 "upgrade the provider, or generate for the served API version",
             )
@@ -637,10 +753,20 @@ def apply_documents(
     _prepare(docs)  # malformed input is reported before connecting anywhere
     own = kube is None
     client = kube or KubeClient(options)
+    client.deadline_at = options.retry.clock() + options.apply_timeout
     try:
-        plan = preflight(client, docs, options, requirements)
+        try:
+            plan = preflight(client, docs, options, requirements)
+        except CapiSysextError:
+            raise
+        except Exception as exc:  # a shape we did not foresee: still nothing was written
+            raise BadAnswer(
+                f"preflight stopped on an unexpected answer ({type(exc).__name__}: {exc}); "
+                "nothing was applied"
+            ) from exc
         return _apply_plan(client, plan, options)
     finally:
+        client.deadline_at = None
         if own:
             client.close()
 
@@ -674,20 +800,37 @@ def _apply_plan(kube: KubeClient, plan: _Plan, options: ApplyOptions) -> ApplyRe
             continue
         try:
             outcome = _apply_one(kube, ref, res, body, options)
-        except (ApplyRejected, TransportError) as exc:
+        except Exception as exc:
+            # Any failure, foreseen or not (even a bug), must still say what was committed.
+            if isinstance(exc, CapiSysextError):
+                problems_here = exc.problems
+            else:
+                problems_here = [Problem(f"{ref}: unexpected {type(exc).__name__}: {exc}")]
             result.objects.append(ObjectResult(ref, Action.FAILED, str(exc)))
             rest = work[index + 1 :]
             result.objects.extend(ObjectResult(r, Action.NOT_APPLIED) for r, _, _ in rest)
-            applied = ", ".join(str(o.ref) for o in result.applied) or "nothing"
+            # Per action, so a re-run (or a human) knows exactly what this run committed.
+            applied = (
+                "; ".join(
+                    f"{action.value} {_refs(result, action)}"
+                    for action in (Action.CREATED, Action.CHANGED, Action.UNCHANGED)
+                    if result.count(action)
+                )
+                or "nothing"
+            )
             pending = ", ".join(str(o.ref) for o in result.not_applied)
             problems = [
-                *exc.problems,
+                *problems_here,
                 Problem(f"applied: {applied}"),
                 Problem(f"not applied: {pending}"),
             ]
             raise ApplyFailed(problems, result) from None
         result.objects.append(outcome)
     return result
+
+
+def _refs(result: ApplyResult, action: Action) -> str:
+    return ", ".join(str(o.ref) for o in result.objects if o.action is action)
 
 
 class ApplyRejected(CapiSysextError):
@@ -793,9 +936,7 @@ def cluster_refs(docs: Iterable[Any], default_namespace: str = "default") -> lis
 
 
 def _conditions(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    status = obj.get("status") or {}
-    conds = status.get("conditions") or []
-    return [c for c in conds if isinstance(c, Mapping)]
+    return [c for c in _list(_dig(obj, "status").get("conditions")) if isinstance(c, Mapping)]
 
 
 def _cond_true(obj: Mapping[str, Any], kind: str) -> bool:
@@ -804,19 +945,19 @@ def _cond_true(obj: Mapping[str, Any], kind: str) -> bool:
 
 def control_plane_available(cluster: Mapping[str, Any]) -> bool:
     """v1beta2: ControlPlaneAvailable / initialization; v1beta1: status.controlPlaneReady."""
-    status = cluster.get("status") or {}
+    status = _dig(cluster, "status")
     if _cond_true(cluster, "ControlPlaneAvailable"):
         return True
-    if (status.get("initialization") or {}).get("controlPlaneInitialized") is True:
+    if _dig(status, "initialization").get("controlPlaneInitialized") is True:
         return True
     return status.get("controlPlaneReady") is True
 
 
 def _machine_provisioned(m: Mapping[str, Any]) -> bool:
-    status = m.get("status") or {}
+    status = _dig(m, "status")
     return (
         status.get("phase") in ("Provisioned", "Running")
-        or (status.get("initialization") or {}).get("infrastructureProvisioned") is True
+        or _dig(status, "initialization").get("infrastructureProvisioned") is True
         or status.get("infrastructureReady") is True
     )
 
@@ -830,7 +971,7 @@ def _cluster_status(kube: KubeClient, ref: ObjectRef) -> ClusterStatus:
         "GET", f"{base}/machines", {"labelSelector": f"{_CLUSTER_NAME_LABEL}={ref.name}"}
     )
     _expect_ok(listing, f"listing machines of {ref}")
-    machines = [m for m in listing.body.get("items", []) if isinstance(m, Mapping)]
+    machines = [m for m in _list(listing.body.get("items")) if isinstance(m, Mapping)]
     conds = tuple(
         f"{c.get('type')}={c.get('status')}"
         + (
@@ -846,7 +987,7 @@ def _cluster_status(kube: KubeClient, ref: ObjectRef) -> ClusterStatus:
         machines=len(machines),
         provisioned=sum(1 for m in machines if _machine_provisioned(m)),
         ready=sum(1 for m in machines if _cond_true(m, "Ready")),
-        phase=str((cluster.get("status") or {}).get("phase") or ""),
+        phase=str(_dig(cluster, "status").get("phase") or ""),
         conditions=conds,
     )
 

@@ -5,6 +5,7 @@
 says which one was used so the CLI can print it on stderr.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -30,13 +31,17 @@ if TYPE_CHECKING:
     from capi_sysext.fetch import HttpClient
 
 INDEX_PATH = "kubernetes/SHA256SUMS"
-AUTO_REFRESH_TIMEOUT = 5.0  # seconds, connect and read
+AUTO_REFRESH_TIMEOUT = 5.0  # seconds: per connect and read, and the whole automatic refresh
+# After an automatic refresh found the index unreachable, later runs skip the network for this
+# long (a negative cache), so an air-gapped `generate` is as fast as --offline.
+NEGATIVE_TTL = timedelta(minutes=10)
 DEFAULT_MAX_AGE = timedelta(hours=24)
 CACHE_FORMAT = 1
 # Names that look like a Kubernetes image but do not parse are worth a warning (a truncated line
 # or a typo); confs and other extensions in the same index are expected and ignored silently.
 _K8S_IMAGE_LIKE = r"^kubernetes-v\d(?!.*\.conf$)"
 _HEX_RE = r"^[0-9a-fA-F]+$"
+_MAX_CACHE_CHARS = 64 << 20
 
 
 class IndexFormatError(CapiSysextError):
@@ -218,11 +223,15 @@ def read_cache(path: StrPath, base_url: str) -> tuple[CacheEntry | None, str | N
     """(entry, None), (None, None) when absent, or (None, why) when the file is corrupt."""
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            # Bounded like the index it was parsed from (JSON of a 16 MiB index stays far below).
+            text = f.read(_MAX_CACHE_CHARS + 1)
     except FileNotFoundError:
         return None, None
-    except OSError as exc:
-        return None, f"cannot read cache {path}: {exc.strerror}"
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        return None, f"cannot read cache {path}: {why}; it will be replaced"
+    if len(text) > _MAX_CACHE_CHARS:
+        return None, f"cache {path} is larger than any index we write; it will be replaced"
     try:
         entry = CacheEntry.from_json(json.loads(text))
     except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
@@ -274,7 +283,7 @@ def fetch_index(
     """
     import dataclasses
 
-    from capi_sysext.fetch import FetchError, HttpClient
+    from capi_sysext.fetch import INDEX_LIMIT, FetchError, HttpClient
 
     client = client or HttpClient()
     overrides: dict[str, object] = {
@@ -296,12 +305,14 @@ def fetch_index(
         if cached.last_modified:
             headers["If-Modified-Since"] = cached.last_modified
 
+    limit = INDEX_LIMIT
+
     def attempt() -> tuple[int, bytes, str | None, str | None]:
-        resp = client.open(url, headers, ok=frozenset({304}))
-        body = client.read_all(url, resp)
+        resp = client.open(url, headers, ok=frozenset({304}), max_bytes=limit.max_bytes)
+        body = client.read_all(url, resp, limit.max_bytes)
         return resp.status, body, resp.headers.get("ETag"), resp.headers.get("Last-Modified")
 
-    status, body, etag, last_modified = client.with_retries(attempt)
+    status, body, etag, last_modified = client.with_retries(attempt, limit)
     if status == 304 and cached is not None:
         entry = CacheEntry(
             base,
@@ -330,6 +341,51 @@ def _try_write(path: StrPath, entry: CacheEntry) -> list[str]:
     except OSError as exc:
         return [f"cannot write cache {path}: {exc.strerror or exc}"]
     return []
+
+
+def negative_path(base_url: str, cache_dir: StrPath | None = None) -> str:
+    return cache_path(base_url, cache_dir).removesuffix(".json") + ".unreachable"
+
+
+def read_negative(
+    path: str, base_url: str, now: datetime, ttl: timedelta = NEGATIVE_TTL
+) -> tuple[datetime, str] | None:
+    """(when, why) of a recent failed refresh of base_url; None when absent, stale or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.loads(f.read(4096))
+        failed_at = datetime.fromisoformat(data["failed_at"])
+        reason = data["reason"]
+        if data["base_url"] != normalize_base_url(base_url) or not isinstance(reason, str):
+            return None
+        age = now - failed_at
+    except (OSError, ValueError, TypeError, KeyError):  # absent or not ours: just try again
+        return None
+    # A clock set back (negative age) must not silence refreshes for longer than ttl.
+    return (failed_at, reason) if timedelta(0) <= age < ttl else None
+
+
+def write_negative(path: str, base_url: str, now: datetime, reason: str) -> None:
+    """Best effort, like the cache: failing to remember a failure must not fail the command."""
+    from pathlib import Path
+
+    from capi_sysext.output import write_atomic
+
+    data = {
+        "base_url": normalize_base_url(base_url),
+        "failed_at": now.astimezone(UTC).isoformat(),
+        "reason": reason,
+    }
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(Path(path), json.dumps(data, sort_keys=True) + "\n")
+    except OSError:
+        pass
+
+
+def clear_negative(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,22 +455,34 @@ def load_catalog(
         age = now() - cached.fetched_at
         if timedelta(0) <= age < max_age:
             return from_cache(f"younger than {_duration(max_age)}")
+    negative = negative_path(base, cache_dir)
+    if not refresh:
+        recent = read_negative(negative, base, now())
+        if recent is not None:
+            # Remembered outage: no network attempt, so air-gapped runs cost what --offline does.
+            why = (
+                f"index unreachable at {_when(recent[0])}: {recent[1]}; not retried for "
+                f"{_duration(NEGATIVE_TTL)}, --refresh tries now"
+            )
+            return from_cache(why) if cached is not None else embedded(why)
     from capi_sysext.fetch import FetchError, HttpClient
 
     if client is None and not refresh:
         # An automatic refresh must not stall `generate` on a machine without network: one
-        # short attempt, then the cache or the embedded catalog. An explicit --refresh (and
-        # `mirror`) keeps the patient default with retries.
-        client = HttpClient(timeout=AUTO_REFRESH_TIMEOUT, retries=0)
+        # short attempt (AUTO_REFRESH_TIMEOUT in total), then the cache or the embedded catalog.
+        # An explicit --refresh (and `mirror`) keeps the patient default with retries.
+        client = HttpClient(timeout=AUTO_REFRESH_TIMEOUT, retries=0, deadline=AUTO_REFRESH_TIMEOUT)
     try:
         result = fetch_index(base, cache_dir=cache_dir, client=client, now=now)
     except FetchError as exc:
-        if not exc.transient:
+        if not exc.unreachable:
             fix = "check --sysext-base-url, or use --offline for the cached/embedded catalog"
             raise exc.replace(fix=fix) from exc
+        write_negative(negative, base, now(), exc.reason)
         if cached is not None:
             return from_cache(f"index unreachable: {exc.reason}")
         return embedded(f"index unreachable: {exc.reason}")
+    clear_negative(negative)
     entry = result.entry
     state = "not modified, checked" if result.not_modified else "fetched"
     return CatalogChoice(

@@ -20,6 +20,9 @@ TIMEOUT_SECONDS = 30
 def list_crds(kubeconfig: str | None = None, context: str | None = None) -> list[dict[str, Any]]:
     from kubernetes import client, config
 
+    from capi_sysext.readers import check_kubeconfig
+
+    check_kubeconfig(kubeconfig)
     new_client: Any = config.new_client_from_config  # untyped library function
     try:
         api_client = new_client(config_file=kubeconfig, context=context)

@@ -16,8 +16,11 @@ final name never holds an unverified or partial file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import os
 import shutil
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +28,15 @@ from typing import Protocol
 
 from capi_sysext.catalog import Catalog, Image, Version, parse_image_filename
 from capi_sysext.errors import CapiSysextError, CatalogError, Problem
-from capi_sysext.fetch import FetchError, HttpClient, describe_network_error
+from capi_sysext.fetch import IMAGE_LIMIT, INDEX_LIMIT, FetchError, HttpClient
 from capi_sysext.index import image_url, normalize_base_url
 from capi_sysext.output import write_atomic
 
 PARTIAL_DIR = ".partial"
-_CHUNK = 1 << 16
 _PUBLIC = 0o644  # served over HTTP: world-readable
+# Inside DIR every file we open is opened without following a final symlink: a link planted in
+# the mirror (or its .partial work directory) must never make us write, chmod or hash elsewhere.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class MirrorError(CapiSysextError):
@@ -96,9 +101,50 @@ def plan_mirror(catalog: Catalog, requests: Sequence[str], arches: Sequence[str]
     return sorted(chosen.values(), key=lambda i: (i.version, i.arch))
 
 
+def _is_regular(path: Path) -> bool:
+    """A regular file itself (lstat), not a symlink to one."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def _open_nofollow(path: Path, flags: int, mode: int = _PUBLIC) -> int:
+    try:
+        return os.open(path, flags | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise MirrorError(
+                [
+                    Problem(
+                        f"{path} is a symbolic link; the mirror never writes through links",
+                        "remove it (the mirror directory must hold only what mirror wrote)",
+                    )
+                ]
+            ) from None
+        raise
+
+
+def _own_dir(path: Path) -> None:
+    """Create path (one level, inside DIR) and insist it is a real directory, not a link."""
+    with contextlib.suppress(FileExistsError):
+        path.mkdir()
+    st = path.lstat()
+    if not stat.S_ISDIR(st.st_mode):
+        what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
+        raise MirrorError(
+            [
+                Problem(
+                    f"{path} is {what}; the mirror writes only into directories it made",
+                    "remove it, or choose another --to",
+                )
+            ]
+        )
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with os.fdopen(_open_nofollow(path, os.O_RDONLY), "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -142,9 +188,10 @@ def _read_sums(path: Path) -> dict[str, str]:
     """The mirror's own previous SHA256SUMS (file -> sha256); tolerant, it is our own output."""
     sums: dict[str, str] = {}
     try:
-        text = path.read_text("utf-8")
-    except (FileNotFoundError, UnicodeDecodeError):
-        return sums
+        with os.fdopen(_open_nofollow(path, os.O_RDONLY), "rb") as fh:
+            text = fh.read(INDEX_LIMIT.max_bytes).decode("utf-8")
+    except (FileNotFoundError, UnicodeDecodeError, MirrorError):
+        return sums  # absent, garbled or a planted link: rebuilt from what is verified
     for line in text.splitlines():
         digest, sep, name = line.partition("  ")
         if sep and len(digest) == 64 and parse_image_filename(name.strip()):
@@ -155,7 +202,7 @@ def _read_sums(path: Path) -> dict[str, str]:
 def _link_or_copy(src: Path, dst: Path) -> None:
     """dst becomes the same file as src: a hard link, or a copy across filesystems."""
     try:
-        if dst.exists() and src.samefile(dst):
+        if _is_regular(dst) and src.samefile(dst):
             return
     except OSError:
         pass
@@ -176,16 +223,15 @@ def _download(
     On a sha256 mismatch the part file is deleted; a resumed download gets one clean retry
     (the corruption may be in the old bytes), a fresh one fails.
     """
-    import urllib3.exceptions as ue
-
     fetched = 0
     resumed = False
+    limit = IMAGE_LIMIT
 
     def attempt() -> None:
         nonlocal fetched, resumed
-        offset = part.stat().st_size if part.exists() else 0
+        offset = part.lstat().st_size if _is_regular(part) else 0
         headers = {"Range": f"bytes={offset}-"} if offset else {}
-        resp = client.open(url, headers, ok=frozenset({206, 416}))
+        resp = client.open(url, headers, ok=frozenset({206, 416}), max_bytes=limit.max_bytes)
         try:
             if resp.status == 416:
                 # Our part is longer than the file (it changed upstream): start over.
@@ -199,26 +245,25 @@ def _download(
                 resumed = True
             else:
                 offset = 0  # 200: the server ignored Range (or none was sent); restart
-            length = resp.headers.get("Content-Length")
-            total = offset + int(length) if length and length.isdigit() else None
+            length = (resp.headers.get("Content-Length") or "").strip()
+            ok_length = length.isascii() and length.isdigit() and len(length) <= 18
+            total = offset + int(length) if ok_length else None
             progress.start(Image(*_image_key(part)), total, offset)
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
             try:
-                with part.open("ab" if offset else "wb") as fh:
-                    for chunk in resp.stream(_CHUNK):
+                with os.fdopen(_open_nofollow(part, flags), "wb") as fh:
+                    os.fchmod(fh.fileno(), _PUBLIC)  # on the fd: a link cannot redirect it
+                    for chunk in client.stream(url, resp, limit.max_bytes - offset):
                         fh.write(chunk)
                         fetched += len(chunk)
                         progress.advance(len(chunk))
-            except ue.HTTPError as exc:
-                raise FetchError(
-                    url, describe_network_error(exc, client.timeout), transient=True
-                ) from exc
             finally:
                 progress.finish()
         finally:
             resp.release_conn()
 
     for clean_retry in (False, True):
-        client.with_retries(attempt)
+        client.with_retries(attempt, limit)
         actual = sha256_file(part)
         if actual == expected:
             return fetched, resumed
@@ -253,7 +298,7 @@ def _content_range_start(value: str) -> int | None:
     if unit != "bytes":
         return None
     first, _, _ = spec.partition("-")
-    return int(first) if first.isdigit() else None
+    return int(first) if first.isascii() and first.isdigit() and len(first) <= 18 else None
 
 
 def run_mirror(
@@ -275,23 +320,23 @@ def run_mirror(
     result = MirrorResult(dest=dest)
     kdir = dest / "kubernetes"
     partial = dest / PARTIAL_DIR
-    kdir.mkdir(parents=True, exist_ok=True)
-    partial.mkdir(exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True)  # DIR itself is the user's choice, link or not
+    _own_dir(kdir)
+    _own_dir(partial)
     sums_path = kdir / "SHA256SUMS"
-    sums = {name: sha for name, sha in _read_sums(sums_path).items() if (kdir / name).is_file()}
+    sums = {name: sha for name, sha in _read_sums(sums_path).items() if _is_regular(kdir / name)}
 
     try:
         for img in images:
             assert img.sha256 is not None, "plan_mirror guarantees a sha256"
             final = kdir / img.filename
-            if final.is_file() and sha256_file(final) == img.sha256:
+            if _is_regular(final) and sha256_file(final) == img.sha256:
                 result.present.append(img)
             else:
                 part = partial / f"{img.filename}.part"
                 url = image_url(source_base_url, img.filename)
                 fetched, resumed = _download(client, url, part, img.sha256, progress)
-                part.chmod(_PUBLIC)
-                part.replace(final)
+                part.replace(final)  # rename: replaces a planted link at final, never follows
                 result.downloaded.append(img)
                 result.bytes_downloaded += fetched
                 if resumed:

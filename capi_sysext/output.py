@@ -1,12 +1,24 @@
-"""Writing results: atomically, never over an existing file unless asked."""
+"""Writing results: atomically, never over an existing file unless asked, and only over files.
+
+Rules (issue #13): only a regular file is ever replaced (--force over a FIFO, a device, a
+directory or a symlink is refused: renaming over a symlink would silently turn the user's link
+into a file, and a FIFO or device is not ours to replace); new files get the mode the user's
+umask gives (mkstemp alone would make them 0600); and a write that fails (read-only directory,
+name too long, full disk) is an error message, with the temporary file removed.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
-from capi_sysext.errors import InputError, Problem
+from capi_sysext.errors import CapiSysextError, InputError, Problem
+
+
+class OutputError(CapiSysextError):
+    """The file system refused a write (exit 1: the environment, not the input, is at fault)."""
 
 
 def output_path(target: str, default_name: str) -> Path:
@@ -15,13 +27,50 @@ def output_path(target: str, default_name: str) -> Path:
     Takes the raw string: Path() drops a trailing '/', which would turn a missing DIR/ into FILE.
     """
     path = Path(target)
-    if target.endswith(os.sep) or path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:  # e.g. ENAMETOOLONG, which is_dir() does not swallow
+        raise InputError(
+            [Problem(f"cannot use {target}: {exc.strerror or exc}", "choose another -o/--output")]
+        ) from None
+    if target.endswith(os.sep) or is_dir:
         return path / default_name
     return path
 
 
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
 def check_writable(path: Path, force: bool) -> None:
-    if path.exists() and not force:
+    try:
+        st = path.lstat()  # lstat: a symlink is judged as itself, not by its target
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise InputError(
+            [Problem(f"cannot use {path}: {exc.strerror or exc}", "choose another -o/--output")]
+        ) from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise InputError(
+            [
+                Problem(
+                    f"{path} is {_kind(st.st_mode)}; only a regular file is ever replaced",
+                    "choose another -o/--output (or write to stdout and redirect)",
+                )
+            ]
+        )
+    if st is not None and not force:
         raise InputError([Problem(f"{path} exists; refusing to overwrite it", "add --force")])
     if not path.parent.is_dir():
         raise InputError(
@@ -34,22 +83,50 @@ def check_writable(path: Path, force: bool) -> None:
         )
 
 
+def _umask_mode() -> int:
+    """0666 minus the umask: what open(..., 'w') would have created."""
+    # os.umask can only be read by setting it; set it straight back (single-threaded here).
+    current = os.umask(0o022)
+    os.umask(current)
+    return 0o666 & ~current
+
+
 def write_atomic(path: Path, data: str | bytes, mode: int | None = None) -> None:
-    """Readers see the old file or the whole new one, never a half-written one."""
+    """Readers see the old file or the whole new one, never a half-written one.
+
+    Raises OSError (callers with a fallback, like the cache, catch it); see write_output.
+    """
     import tempfile  # only when something is written
 
     if isinstance(data, str):
         data = data.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            os.fchmod(fh.fileno(), _umask_mode() if mode is None else mode)
             os.fsync(fh.fileno())
-        if mode is not None:
-            Path(tmp).chmod(mode)
+        # rename() replaces the directory entry itself: a symlink planted at `path` since
+        # check_writable is replaced, never followed.
         Path(tmp).replace(path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             Path(tmp).unlink()
         raise
+
+
+def write_output(path: Path, data: str | bytes, force: bool = True) -> None:
+    """write_atomic for a user-chosen -o target: re-checks it and turns OSError into a message."""
+    check_writable(path, force)
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        raise OutputError(
+            [
+                Problem(
+                    f"cannot write {path}: {exc.strerror or exc}; nothing was written",
+                    "choose another -o/--output, or free space / fix permissions there",
+                )
+            ]
+        ) from None

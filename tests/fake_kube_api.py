@@ -56,13 +56,19 @@ class _ResourceDef:
 class Fault:
     """One injected misbehaviour, matched in order against incoming requests."""
 
-    action: str  # "status" | "reset" | "stall"
+    action: str  # "status" | "reset" | "stall" | "raw" | "drip"
     times: int
     status: int = 500
-    retry_after: float | None = None
+    # A number is sent formatted; a string is sent verbatim ("nan", "-1", an HTTP-date, junk).
+    retry_after: float | str | None = None
     method: str | None = None
     path_contains: str | None = None
     stall_seconds: float = 1.0
+    # "raw": answer `status` with exactly these bytes and this Content-Type (HTML error pages,
+    # truncated or wrong-shape JSON). "drip": a valid-looking answer sent a byte per interval.
+    body: bytes = b""
+    content_type: str = "application/json"
+    drip_interval: float = 0.2
 
     def matches(self, method: str, path: str) -> bool:
         if self.times <= 0:
@@ -647,16 +653,39 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake._stop.wait(min(fault.stall_seconds, _MAX_STALL))
             self.close_connection = True
             return
+        if fault is not None and fault.action in ("raw", "drip"):
+            self._send_raw(fault)
+            return
         if fault is not None:
-            extra = (
-                {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-            )
+            extra = {}
+            if isinstance(fault.retry_after, str):
+                extra["Retry-After"] = fault.retry_after
+            elif fault.retry_after is not None:
+                extra["Retry-After"] = f"{fault.retry_after:g}"
             reason = "TooManyRequests" if fault.status == 429 else "InternalError"
             self._send(fault.status, status_body(fault.status, reason, "injected fault"), extra)
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
         code, payload, extra = self.fake.handle(self.command, split.path, query, headers, body)
         self._send(code, payload, extra)
+
+    def _send_raw(self, fault: Fault) -> None:
+        self.send_response(fault.status)
+        self.send_header("Content-Type", fault.content_type)
+        self.send_header("Content-Length", str(len(fault.body)))
+        self.end_headers()
+        if fault.action == "raw":
+            self.wfile.write(fault.body)
+            return
+        # Drip, bounded by _MAX_STALL and by shutdown so a test cannot hang on it.
+        spent = 0.0
+        for i in range(len(fault.body)):
+            if spent >= _MAX_STALL or self.fake._stop.wait(fault.drip_interval):
+                break
+            spent += fault.drip_interval
+            self.wfile.write(fault.body[i : i + 1])
+            self.wfile.flush()
+        self.close_connection = True
 
     def _send(self, code: int, payload: Any, extra: Mapping[str, str]) -> None:
         data = json.dumps(payload).encode()

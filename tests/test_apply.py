@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -433,7 +434,9 @@ def test_partial_failure_reports_exactly_what_was_applied(
         *[(k, Action.NOT_APPLIED) for k in EXPECTED_ORDER[4:]],
     ]
     assert "spec.replicas: Invalid value" in str(err.value)
-    assert "applied: Namespace demo, Secret demo/c1-extra, AzureClusterIdentity" in str(err.value)
+    assert "applied: created Namespace demo, Secret demo/c1-extra, AzureClusterIdentity" in str(
+        err.value
+    )
     assert fake.get(CAPZ, "AzureCluster", "c1", NS) is None
     assert fake.get(CAPZ, "AzureClusterIdentity", "c1-identity", NS) is not None
 
@@ -606,29 +609,6 @@ def test_cli_rejects_wait_with_dry_run(tmp_path: Path) -> None:
     assert "--wait cannot follow a --dry-run" in out.output
 
 
-def test_clients_that_raise_for_non_2xx_are_handled(
-    fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Older kubernetes client releases raise ApiException for non-2xx statuses instead."""
-    from kubernetes.client import rest
-    from kubernetes.client.exceptions import ApiException
-
-    real: Any = rest.RESTClientObject.request
-
-    def raising(self: Any, *args: Any, **kwargs: Any) -> Any:
-        resp = real(self, *args, **kwargs)
-        if not 200 <= resp.status < 300:
-            resp.read()
-            raise ApiException(http_resp=resp)
-        return resp
-
-    monkeypatch.setattr(rest.RESTClientObject, "request", raising)
-    fake.inject(Fault("status", times=1, status=503, method="PATCH"))
-    result = run(capi_docs(), opts(kubeconfig, sleeps))  # GET-before answers 404 for each
-    assert result.count(Action.CREATED) == 8
-    assert sleeps == [0.5]
-
-
 def test_terminal_progress_rewrites_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     from capi_sysext.apply import ObjectRef
     from capi_sysext.cli.apply import _ProgressPrinter
@@ -641,3 +621,236 @@ def test_terminal_progress_rewrites_one_line(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert out.count("\r\033[K") == 2
     assert out.endswith("provisioned 1, ready 0\n")
+
+
+# ---- a misbehaving server (issue #13 class 6) -----------------------------------------------
+
+HTML = b"<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>\n"
+KCT = "/kubeadmconfigtemplates/"  # the 6th object in EXPECTED_ORDER
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["nan", "inf", "-5", "1e309", "3.5", "soon", "", "\u0663", "99999999999999999999", "0x10"],
+)
+def test_odd_retry_after_values_fall_back_to_our_backoff(
+    fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float], value: str
+) -> None:
+    fake.inject(Fault("status", times=2, status=429, retry_after=value, method="PATCH"))
+    result = run(capi_docs(), opts(kubeconfig, sleeps))
+    assert result.count(Action.CREATED) == 8
+    assert sleeps == [0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("7", 7.0),
+        ("9999999999", 60.0),  # capped
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past: retry now
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 60.0),  # far future: capped
+    ],
+)
+def test_retry_after_seconds_and_dates_are_honoured_and_clamped(
+    fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float], value: str, expected: float
+) -> None:
+    fake.inject(Fault("status", times=1, status=503, retry_after=value, method="PATCH"))
+    run(capi_docs(), opts(kubeconfig, sleeps))
+    assert sleeps == [expected]
+
+
+def test_retry_after_nan_after_five_objects_reports_what_was_committed(
+    fake: FakeKubeAPIServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """The reported crash: `Retry-After: nan` on the 6th object, with 5 already committed."""
+    from capi_sysext.cli import commands  # noqa: F401
+
+    fake.inject(Fault("status", times=99, status=429, retry_after="nan", path_contains=KCT))
+    docs = _write_docs(tmp_path / "c.yaml", capi_docs())
+    args = ["apply", "-f", str(docs), "--kubeconfig", str(kubeconfig), "--apply-timeout", "4s"]
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code == 1, out.output
+    assert isinstance(out.exception, SystemExit)
+    assert out.stdout.splitlines() == [
+        "Namespace demo created",
+        "Secret demo/c1-extra created",
+        "AzureClusterIdentity demo/c1-identity created",
+        "AzureCluster demo/c1 created",
+        "KubeadmControlPlane demo/c1-cp created",
+        out.stdout.splitlines()[5],
+        "Cluster demo/c1 not applied",
+        "MachineDeployment demo/c1-md0 not applied",
+        "5 created, 0 changed, 0 unchanged, 3 not applied",
+    ]
+    assert out.stdout.splitlines()[5].startswith("KubeadmConfigTemplate demo/c1-md0 failed: ")
+    assert "applied: created Namespace demo, Secret demo/c1-extra" in out.stderr
+    assert "not applied: KubeadmConfigTemplate demo/c1-md0, Cluster demo/c1" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "needle"),
+    [
+        (HTML, "text/html", "not a Kubernetes JSON object (text/html)"),
+        (b'{"kind": "APIResourceList", "resources": ', "application/json", "not a Kubernetes"),
+        (b"[1, 2, 3]", "application/json", "not a Kubernetes JSON object"),
+        (b'{"resources": "none"}', "application/json", "not an APIResourceList"),
+        (b"[" * 100_000, "application/json", "not a Kubernetes JSON object"),
+    ],
+)
+def test_bad_discovery_answers_stop_before_any_write(
+    fake: FakeKubeAPIServer,
+    kubeconfig: Path,
+    sleeps: list[float],
+    body: bytes,
+    content_type: str,
+    needle: str,
+) -> None:
+    gv = "/apis/infrastructure.cluster.x-k8s.io/v1beta1"
+    fake.inject(
+        Fault("raw", times=99, status=200, body=body, content_type=content_type, path_contains=gv)
+    )
+    with pytest.raises(TransportError) as err:
+        run(capi_docs(), opts(kubeconfig, sleeps))
+    assert needle in str(err.value)
+    assert patches(fake) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (HTML, "text/html", TransportError),
+        (b'{"spec": "x"}', "application/json", PreflightError),
+        (
+            b'{"spec": {"template": {"spec": {"containers": "x"}}}}',
+            "application/json",
+            PreflightError,
+        ),
+        (
+            b'{"spec": {"template": {"spec": {"containers": [{"args": 5, "env": "x"}]}}}}',
+            "application/json",
+            PreflightError,
+        ),
+    ],
+)
+def test_bad_deployment_answers_are_messages_not_tracebacks(
+    fake: FakeKubeAPIServer,
+    kubeconfig: Path,
+    sleeps: list[float],
+    body: bytes,
+    content_type: str,
+    expected: type[Exception],
+) -> None:
+    fake.inject(
+        Fault(
+            "raw",
+            times=99,
+            status=200,
+            body=body,
+            content_type=content_type,
+            path_contains="/deployments/",
+        )
+    )
+    with pytest.raises(expected) as err:
+        run(capi_docs(), opts(kubeconfig, sleeps))
+    assert "capi-kubeadm-bootstrap-controller-manager" in str(err.value)
+    assert patches(fake) == []
+
+
+def test_an_html_200_to_a_patch_is_a_failure_with_a_report(
+    fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float]
+) -> None:
+    fake.inject(
+        Fault(
+            "raw",
+            times=1,
+            status=200,
+            body=HTML,
+            content_type="text/html",
+            method="PATCH",
+            path_contains="/clusters/",
+        )
+    )
+    with pytest.raises(ApplyFailed) as err:
+        run(capi_docs(), opts(kubeconfig, sleeps))
+    result = err.value.result
+    assert [o.ref.kind for o in result.applied] == EXPECTED_ORDER[:6]
+    assert [(o.ref.kind, o.action) for o in result.not_applied] == [
+        ("Cluster", Action.FAILED),
+        ("MachineDeployment", Action.NOT_APPLIED),
+    ]
+    assert "502 Bad Gateway" in str(err.value)
+
+
+def test_resets_mid_apply_report_exactly_what_was_committed(
+    fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float]
+) -> None:
+    first = capi_docs()
+    run([first[2], first[4], first[7]], opts(kubeconfig, sleeps))  # KCP, AzureCluster, Namespace
+    docs = capi_docs()
+    docs[2]["spec"]["replicas"] = 3  # the KubeadmControlPlane will change
+    fake.inject(Fault("reset", times=99, method="PATCH", path_contains="/machinedeployments/"))
+    with pytest.raises(ApplyFailed) as err:
+        run(docs, opts(kubeconfig, sleeps))
+    actions = [(o.ref.kind, o.action) for o in err.value.result.objects]
+    assert actions == [
+        ("Namespace", Action.UNCHANGED),
+        ("Secret", Action.CREATED),
+        ("AzureClusterIdentity", Action.CREATED),
+        ("AzureCluster", Action.UNCHANGED),
+        ("KubeadmControlPlane", Action.CHANGED),
+        ("KubeadmConfigTemplate", Action.CREATED),
+        ("Cluster", Action.CREATED),
+        ("MachineDeployment", Action.FAILED),
+    ]
+    message = str(err.value)
+    assert "gave up after 4 attempts" in message
+    assert (
+        "applied: created Secret demo/c1-extra, AzureClusterIdentity demo/c1-identity, "
+        "KubeadmConfigTemplate demo/c1-md0, Cluster demo/c1; changed KubeadmControlPlane "
+        "demo/c1-cp; unchanged Namespace demo, AzureCluster demo/c1"
+    ) in message
+
+
+def test_a_409_conflict_mid_apply_is_reported_with_the_rest(
+    fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float]
+) -> None:
+    fake.inject(Fault("status", times=1, status=409, method="PATCH", path_contains="/clusters/"))
+    with pytest.raises(ApplyFailed) as err:
+        run(capi_docs(), opts(kubeconfig, sleeps))
+    assert "conflict" in str(err.value)
+    assert err.value.result.count(Action.CREATED) == 6
+
+
+def test_a_trickling_answer_cannot_outlast_the_apply_deadline(
+    fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float]
+) -> None:
+    # One byte per 0.2 s stays under the 0.3 s read timeout: only the total deadline stops it.
+    body = json.dumps({"kind": "Status", "pad": "x" * 200}).encode()
+    fake.inject(Fault("drip", times=99, status=200, body=body, drip_interval=0.2, method="PATCH"))
+    start = time.monotonic()
+    with pytest.raises(ApplyFailed) as err:
+        run(capi_docs(), opts(kubeconfig, sleeps, apply_timeout=1.5))
+    assert time.monotonic() - start < 4.0
+    assert "apply did not finish within 1.5s" in str(err.value)
+    assert "applied: nothing" in str(err.value)
+
+
+def test_an_unexpected_error_mid_apply_still_reports(
+    fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import capi_sysext.apply as apply_mod
+
+    real = apply_mod._apply_one
+    calls = {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyError("surprise")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(apply_mod, "_apply_one", flaky)
+    with pytest.raises(ApplyFailed) as err:
+        run(capi_docs(), opts(kubeconfig, sleeps))
+    assert "unexpected KeyError" in str(err.value)
+    assert err.value.result.count(Action.CREATED) == 2

@@ -17,33 +17,26 @@ if TYPE_CHECKING:
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, flag: str = "--timeout") -> float:
     """`20m`, `1h30m`, `90s` or plain seconds, as seconds."""
     text = text.strip()
     if text.replace(".", "", 1).isdigit():
         return float(text)
     match = _DURATION.match(text)
     if not text or not match or not any(match.groups()):
-        raise InputError([Problem(f"--timeout {text!r} is not a duration", "use e.g. 20m, 90s")])
+        raise InputError([Problem(f"{flag} {text!r} is not a duration", "use e.g. 20m, 90s")])
     h, m, s = (int(g or 0) for g in match.groups())
     return float(h * 3600 + m * 60 + s)
 
 
 def _read_inputs(files: tuple[str, ...]) -> list[Any]:
-    from pathlib import Path
-
+    from capi_sysext.readers import read_bounded
     from capi_sysext.yamlio import load_all
 
     docs: list[Any] = []
     for name in files:
-        if name == "-":
-            docs.extend(load_all(sys.stdin.read(), "<stdin>"))
-            continue
-        try:
-            text = Path(name).read_text("utf-8")
-        except OSError as exc:
-            raise InputError([Problem(f"cannot read {name}: {exc.strerror}")]) from None
-        docs.extend(load_all(text, name))
+        label = "<stdin>" if name == "-" else name
+        docs.extend(load_all(read_bounded(name, "-f/--filename"), label))
     if not docs:
         raise InputError([Problem("no documents to apply", "pass -f FILE (or - for stdin)")])
     return docs
@@ -69,6 +62,12 @@ def _read_inputs(files: tuple[str, ...]) -> list[Any]:
 @click.option("--create-namespace", is_flag=True, help="Create missing target namespaces.")
 @click.option("--wait", is_flag=True, help="Follow the Cluster until its control plane is up.")
 @click.option("--timeout", default="20m", show_default=True, help="How long --wait waits.")
+@click.option(
+    "--apply-timeout",
+    default="10m",
+    show_default=True,
+    help="Total time for preflight and apply, retries included.",
+)
 def apply_command(
     *,
     files: tuple[str, ...],
@@ -79,6 +78,7 @@ def apply_command(
     create_namespace: bool,
     wait: bool,
     timeout: str,
+    apply_timeout: str,
 ) -> None:
     """Server-side apply the documents (field manager capi-sysext) in dependency order."""
     from capi_sysext.apply import ApplyFailed, ApplyOptions, apply_documents, wait_for_clusters
@@ -93,6 +93,7 @@ def apply_command(
         force_conflicts=force_conflicts,
         create_namespace=create_namespace,
         wait_timeout=parse_duration(timeout),
+        apply_timeout=parse_duration(apply_timeout, "--apply-timeout"),
     )
     docs = _read_inputs(files)
     try:

@@ -106,9 +106,22 @@ def mirror_cmd(
     choice = choose_catalog(sysext_base_url, offline=offline, refresh=not offline)
     images = plan_mirror(choice.catalog, versions, chosen)
     progress = _BarProgress() if sys.stderr.isatty() else None
-    result = run_mirror(
-        images, dest, sysext_base_url, serve_base_url=serve_base_url, progress=progress
-    )
+    try:
+        result = run_mirror(
+            images, dest, sysext_base_url, serve_base_url=serve_base_url, progress=progress
+        )
+    except OSError as exc:  # read-only or full disk, name too long: the environment's fault
+        from capi_sysext.output import OutputError
+
+        where = exc.filename or dest
+        raise OutputError(
+            [
+                Problem(
+                    f"cannot write {where}: {exc.strerror or exc}",
+                    "free space or fix permissions under --to, then re-run (downloads resume)",
+                )
+            ]
+        ) from None
     resumed = f", {len(result.resumed)} resumed" if result.resumed else ""
     confs = f", {len(result.confs)} sysupdate conf(s)" if result.confs else ""
     click.echo(

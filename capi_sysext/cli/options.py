@@ -98,9 +98,19 @@ def output_target(output: str | None, default_name: str, force: bool) -> Path | 
 
 def emit(text: str, target: Path | None) -> None:
     if target is None:
-        sys.stdout.write(text)
-        return
-    from capi_sysext.output import write_atomic
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()  # a full disk (stdout > /dev/full) shows here, not at exit
+        except BrokenPipeError:
+            raise  # `| head`: the CLI boundary exits quietly
+        except OSError as exc:
+            from capi_sysext.output import OutputError
 
-    write_atomic(target, text)
+            raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
+        return
+    from capi_sysext.output import write_output
+
+    # force=True: output_target already refused an existing file without --force; re-checking
+    # catches a FIFO, device or symlink that appeared while rendering.
+    write_output(target, text, force=True)
     click.echo(f"wrote {target}", err=True)

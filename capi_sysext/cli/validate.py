@@ -18,15 +18,13 @@ if TYPE_CHECKING:
 def _read_sources(files: tuple[str, ...]) -> list[tuple[str, str]]:
     sources: list[tuple[str, str]] = []
     problems: list[Problem] = []
+    from capi_sysext.readers import read_bounded
+
     for name in files or ("-",):
-        if name == "-":
-            sources.append(("<stdin>", sys.stdin.read()))
-            continue
         try:
-            sources.append((name, Path(name).read_text("utf-8")))
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems.append(Problem(f"cannot read {name}: {reason}"))
+            sources.append(("<stdin>" if name == "-" else name, read_bounded(name, "FILES")))
+        except InputError as exc:  # every unreadable file reported at once
+            problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
     return sources
@@ -99,8 +97,10 @@ def validate_cmd(
     """
     if (kubeconfig or context) and not from_cluster:
         raise InputError([Problem("--kubeconfig and --context need --from-cluster")])
-    store = load_store(crds, from_cluster, kubeconfig, context, use_cache=cache)
+    # Inputs first: an unreadable or oversized file is reported before any CRD is loaded
+    # (which may mean talking to a cluster).
     sources = _read_sources(files)
+    store = load_store(crds, from_cluster, kubeconfig, context, use_cache=cache)
     from capi_sysext.validate import validate_documents
 
     report = validate_documents(sources, store)
