@@ -462,3 +462,16 @@ def test_gcp_cloud_config_is_escaped() -> None:
     assert 'project-id = "p\\"x"' in text
     with pytest.raises(ValueError, match="one line"):
         cloud_config("p\nx", "n")
+
+
+def test_notes_state_the_credential_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    for provider, words in (
+        ("aws", "enableCSIPolicy"),
+        ("gcp", "default compute service account"),
+        ("azure", "/etc/kubernetes/azure.json"),
+    ):
+        args = ["generate", "--provider", provider, "--k8s", "1.34", "--name", "demo",
+                "--values", str(REPO / "examples" / f"{provider}.yaml")]  # fmt: skip
+        result = run(args, monkeypatch)
+        assert result.exit_code == 0, result.output
+        assert words in result.stderr, provider

@@ -49,6 +49,22 @@ def test_our_output_passes_the_addon_rules(
     assert rules(generate(provider, *extra, monkeypatch=monkeypatch)) == []
 
 
+@pytest.mark.parametrize("provider", ["azure", "aws", "gcp"])
+@pytest.mark.parametrize("extra", [(), ("--cni", "cilium"), ("--k8s", "1.35")])
+def test_our_output_validates_strictly_with_every_rule(
+    provider: str, extra: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The whole `validate` run: CRD schemas (unknown fields are errors) plus every provider and
+    # feature rule, over what `generate` writes.
+    from crd_fixtures import store
+
+    from capi_sysext.validate import validate_documents
+
+    text = yaml.safe_dump_all(generate(provider, *extra, monkeypatch=monkeypatch))
+    report = validate_documents([("c.yaml", text)], store())
+    assert report.lines() == []
+
+
 def test_opting_out_is_recorded_and_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     docs = generate("azure", "--cni", "none", "--no-ccm", monkeypatch=monkeypatch)
     assert cluster_of(docs)["metadata"]["annotations"] == {SKIP_ANNOTATION: "addons-cni,addons-ccm"}

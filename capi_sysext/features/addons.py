@@ -95,6 +95,11 @@ class Bundle(NamedTuple):
     manifests: list[dict[str, Any]]
 
 
+def _credentials_note(row: Mapping[str, Any]) -> list[str]:
+    """What the cloud account must grant the add-on (the table's `credentials`)."""
+    return [str(row["credentials"])] if "credentials" in row else []
+
+
 class Target(NamedTuple):
     """The parts of a cluster spec the add-ons depend on."""
 
@@ -311,6 +316,8 @@ def plan(settings: AddonSettings, spec: Target) -> Plan:
             charts.append(ccm)
         elif isinstance(ccm, Bundle):
             bundles.append(ccm)
+        if ccm is not None:
+            notes += _credentials_note(table["ccm"][spec.provider])
     if settings.csi is not False:
         parts, problem = _csi(table, settings, spec.provider, minor)
         if problem is not None and settings.csi:
@@ -322,6 +329,8 @@ def plan(settings: AddonSettings, spec: Target) -> Plan:
             )
         charts += [p for p in parts if isinstance(p, Chart)]
         bundles += [p for p in parts if isinstance(p, Bundle)]
+        if parts:
+            notes += _credentials_note(table["csi"][spec.provider])
     return Plan(charts, bundles, problems, notes)
 
 
