@@ -30,20 +30,14 @@ def parse_duration(text: str) -> float:
 
 
 def _read_inputs(files: tuple[str, ...]) -> list[Any]:
-    from pathlib import Path
-
-    from capi_sysext.yamlio import load_all
+    from capi_sysext.yamlio import MAX_DOCUMENTS_BYTES, load_all, read_stdin, read_text
 
     docs: list[Any] = []
     for name in files:
         if name == "-":
-            docs.extend(load_all(sys.stdin.read(), "<stdin>"))
+            docs.extend(load_all(read_stdin(MAX_DOCUMENTS_BYTES), "<stdin>"))
             continue
-        try:
-            text = Path(name).read_text("utf-8")
-        except OSError as exc:
-            raise InputError([Problem(f"cannot read {name}: {exc.strerror}")]) from None
-        docs.extend(load_all(text, name))
+        docs.extend(load_all(read_text(name, MAX_DOCUMENTS_BYTES), name))
     if not docs:
         raise InputError([Problem("no documents to apply", "pass -f FILE (or - for stdin)")])
     return docs

@@ -16,17 +16,18 @@ if TYPE_CHECKING:
 
 
 def _read_sources(files: tuple[str, ...]) -> list[tuple[str, str]]:
+    from capi_sysext.yamlio import MAX_DOCUMENTS_BYTES, read_stdin, read_text
+
     sources: list[tuple[str, str]] = []
     problems: list[Problem] = []
     for name in files or ("-",):
-        if name == "-":
-            sources.append(("<stdin>", sys.stdin.read()))
-            continue
         try:
-            sources.append((name, Path(name).read_text("utf-8")))
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems.append(Problem(f"cannot read {name}: {reason}"))
+            if name == "-":
+                sources.append(("<stdin>", read_stdin(MAX_DOCUMENTS_BYTES)))
+            else:
+                sources.append((name, read_text(name, MAX_DOCUMENTS_BYTES)))
+        except InputError as exc:
+            problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
     return sources
