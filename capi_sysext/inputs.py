@@ -227,8 +227,11 @@ def parse_cidr(value: Any) -> str:
 
 
 # clusterctl and Flux post-build substitution replace these in the output we write; a user value
-# carrying one would silently change after `generate`.
-_SUBSTITUTION = re.compile(r"\$(\{|[A-Za-z_])")
+# carrying one would silently change after `generate`. `$$` is their escape for a literal `$`
+# (FACTS s.5), so it would arrive as `$`. Escaping for them instead is no option: the same output
+# also goes straight to `kubectl apply`, where `$$` stays `$$`. So a user value may hold a `$`
+# only where no substitution tool changes it (`^Watchdog$`, `a$ b`); README "Inputs" says so.
+_SUBSTITUTION = re.compile(r"\$(\{|[A-Za-z_]|\$)")
 
 
 def _refuse_substitution(value: Any) -> None:
@@ -236,7 +239,7 @@ def _refuse_substitution(value: Any) -> None:
     for item in items:
         if isinstance(item, str) and _SUBSTITUTION.search(item):
             raise ValueError(
-                f"{item!r} contains a $NAME or ${{...}} reference, which clusterctl and Flux "
+                f"{short(item)} contains $NAME, ${{...}} or $$, which clusterctl and Flux "
                 "substitute in the generated YAML; use the literal value instead"
             )
 

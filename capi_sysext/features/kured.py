@@ -102,13 +102,13 @@ def parse_image(value: Any) -> str:
     return text
 
 
-_ENVSUBST = r"\$(\{|[A-Za-z_])"
+_ENVSUBST = r"\$(\{|[A-Za-z_]|\$)"  # as inputs._SUBSTITUTION: what clusterctl/Flux change
 
 
 def _no_envsubst(text: str) -> str:
     # clusterctl runs envsubst over the whole output; $NAME or ${...} would be replaced.
     if re.search(_ENVSUBST, text):
-        raise ValueError(f"must not contain $ followed by a letter, '_' or '{{', got {text!r}")
+        raise ValueError(f"must not contain $ followed by a letter, '_', '{{' or '$', got {text!r}")
     return text
 
 
