@@ -449,7 +449,8 @@ def plain_scalar_conflicts(node: Any) -> list[tuple[list[str | int], int, str, s
 
     def visit(n: Any, path: list[str | int]) -> None:
         if isinstance(n, yaml.ScalarNode):
-            if n.style is None and not getattr(n, "explicit_tag", False):
+            # Plain: None from the Python parser, "" from libyaml.
+            if not n.style and not getattr(n, "explicit_tag", False):
                 readings = _readers_disagree(n.value)
                 if readings is not None:
                     found.append((path, n.start_mark.line + 1, n.value, *readings))
