@@ -47,7 +47,31 @@ def _read_inputs(files: tuple[str, ...]) -> list[Any]:
         docs.extend(load_all(read_text(name, MAX_DOCUMENTS_BYTES), name))
     if not docs:
         raise InputError([Problem("no documents to apply", "pass -f FILE (or - for stdin)")])
+    # Only Kubernetes objects can be applied; say which document is not one, before any request.
+    problems = [
+        Problem(
+            f"document {i} is not a Kubernetes object (a mapping with apiVersion, kind and "
+            "metadata.name)",
+            "check the input files",
+        )
+        for i, doc in enumerate(docs, 1)
+        if not _is_object(doc)
+    ]
+    if problems:
+        raise InputError(problems)
     return docs
+
+
+def _is_object(doc: Any) -> bool:
+    if not isinstance(doc, dict):
+        return False
+    meta = doc.get("metadata")
+    return (
+        isinstance(doc.get("apiVersion"), str)
+        and isinstance(doc.get("kind"), str)
+        and isinstance(meta, dict)
+        and isinstance(meta.get("name"), str)
+    )
 
 
 @cli.command("apply")
