@@ -201,6 +201,7 @@ class KubeClient:
         from kubernetes import client as k8s_client
         from kubernetes import config as k8s_config
         from kubernetes.config.config_exception import ConfigException
+        from yaml import YAMLError
 
         # The client ships no type hints; keep its objects as Any at this one seam.
         client: Any = k8s_client
@@ -217,7 +218,9 @@ class KubeClient:
                 client_configuration=cfg,
                 persist_config=False,
             )
-        except (ConfigException, OSError) as exc:
+        # A binary or non-YAML kubeconfig surfaces as UnicodeDecodeError (a ValueError) or a
+        # YAMLError from the client's loader: bad input like any other.
+        except (ConfigException, OSError, ValueError, YAMLError) as exc:
             where = options.kubeconfig or "the default kubeconfig"
             raise InputError(
                 [Problem(f"cannot load {where}: {exc}", "pass --kubeconfig / --context")]

@@ -21,8 +21,8 @@ ARCH_ALIASES = {
     "aarch64": "arm64",
 }
 
-_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
-_IMAGE_RE = r"^kubernetes-v(\d+)\.(\d+)\.(\d+)-(x86-64|arm64)\.raw$"
+_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$", re.ASCII)  # only ASCII digits
+_IMAGE_RE = r"^kubernetes-v([0-9]+)\.([0-9]+)\.([0-9]+)-(x86-64|arm64)\.raw$"
 SHA256_RE = r"^[0-9a-f]{64}$"
 # The bakery, through its redirect service (FACTS.md s.2); a mirror replaces it.
 DEFAULT_BASE_URL = "https://extensions.flatcar.org/extensions"

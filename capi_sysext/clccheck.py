@@ -189,14 +189,17 @@ _SHA512 = re.compile(r"^[0-9a-fA-F]{128}$")
 def _load(text: str) -> tuple[Any, Issue | None]:
     import yaml
 
-    from capi_sysext.yamlio import LOADER
+    from capi_sysext.yamlio import describe_yaml_error, documents
 
-    # ct reads YAML with go-yaml, where `mode: 0644` is octal 420; YAML 1.1 rules agree.
+    # ct reads YAML with go-yaml, where `mode: 0644` is octal 420; YAML 1.1 rules agree. The
+    # bounded loader (only plain types, nesting, aliases) as for every input we read.
     try:
-        return yaml.load(text, Loader=LOADER), None
+        docs = [d for _, _, d in documents(text)]
     except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()
-        return None, Issue("$", f"not valid YAML: {' '.join(line.strip() for line in first)}")
+        return None, Issue("$", f"not valid YAML{describe_yaml_error(exc)}")
+    if len(docs) > 1:
+        return None, Issue("$", f"expected one YAML document, found {len(docs)}")
+    return (docs[0] if docs else None), None
 
 
 def _check_shape(value: Any, node: Node, parts: list[str | int], out: list[Issue]) -> None:

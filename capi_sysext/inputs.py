@@ -55,26 +55,61 @@ class Variable(NamedTuple):
 # ---- parsers: accept strings (flags, --set, env) and native YAML values (values files) ----
 
 
+# Bytes that are not UTF-8 arrive from argv and the environment as lone surrogates
+# (PEP 383, surrogateescape); they cannot be written out as UTF-8, so they are refused here.
+_UNDECODABLE = re.compile("[\ud800-\udfff]")
+# C0 and C1 controls and DEL: no single-line value has a use for them, and in a URL, a unit file
+# or a YAML scalar each one changes what the next reader sees.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+_MAX_TEXT = 4096  # no single value of ours is longer; bounds every message that quotes one
+
+
+def check_text(value: Any) -> None:
+    """Refuse undecodable bytes anywhere in a raw value (strings, and strings inside lists)."""
+    items = value if isinstance(value, list | tuple) else (value,)
+    for item in items:
+        if isinstance(item, str) and _UNDECODABLE.search(item):
+            raise ValueError(
+                "contains bytes that are not UTF-8 text (check the shell quoting or the "
+                "file's encoding)"
+            )
+
+
+def short(text: str) -> str:
+    """repr() of a value for a message, cut to a readable length."""
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
 def parse_str(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(f"must be a string, got {type(value).__name__}")
     text = str(value).strip()
     if not text:
         raise ValueError("must not be empty")
+    check_text(text)
+    if len(text) > _MAX_TEXT:
+        raise ValueError(f"must be at most {_MAX_TEXT} characters, got {len(text)}")
+    if _CONTROLS.search(text):
+        raise ValueError(
+            f"must not contain control characters (newline, tab, ...), got {short(text)}"
+        )
     return text
 
 
-def parse_int(minimum: int, maximum: int | None = None) -> Parser:
+# ASCII digits only: int() and re's \d also take other scripts' digits ('\u0661\u0662' is 12).
+_INT = re.compile(r"[-+]?[0-9]{1,18}")
+
+
+def parse_int(minimum: int, maximum: int) -> Parser:
     def parse(value: Any) -> int:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, str | int):
             raise ValueError("must be a whole number")
-        try:
-            number = int(str(value).strip(), 10)
-        except ValueError:
-            raise ValueError(f"must be a whole number, got {value!r}") from None
-        if number < minimum or (maximum is not None and number > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-            raise ValueError(f"must be {bound}, got {number}")
+        text = str(value).strip()
+        if _INT.fullmatch(text) is None:
+            raise ValueError(f"must be a whole number, got {short(text)}")
+        number = int(text, 10)
+        if not minimum <= number <= maximum:
+            raise ValueError(f"must be between {minimum} and {maximum}, got {number}")
         return number
 
     return parse
@@ -116,7 +151,7 @@ def parse_str_list(value: Any) -> tuple[str, ...]:
 def parse_lines(value: Any) -> tuple[str, ...]:
     """Like parse_str_list, but a string is split on newlines (SSH keys contain commas)."""
     if isinstance(value, str):
-        return tuple(v.strip() for v in value.splitlines() if v.strip())
+        return tuple(parse_str(v) for v in value.splitlines() if v.strip())
     return parse_str_list(value)
 
 
@@ -143,12 +178,14 @@ def parse_url(value: Any) -> str:
     return text
 
 
-_DURATION_PART = r"(\d+)(h|m|s)"
+_DURATION_PART = r"([0-9]{1,9})(h|m|s)"  # ASCII digits; a bounded count, not int('9' * 5000)
+DAY = 86400
 _DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
 
 
-def parse_duration(minimum_s: int = 0) -> Parser:
-    """A Go-style duration of hours/minutes/seconds (30m, 1h30m, 90s) -> whole seconds."""
+def parse_duration(minimum_s: int = 0, maximum_s: int = 7 * DAY) -> Parser:
+    """A Go-style duration of hours/minutes/seconds (30m, 1h30m, 90s) -> whole seconds, with
+    an upper bound (Go's time.Duration overflows past ~292 years; ours end far earlier)."""
 
     def parse(value: Any) -> int:
         text = parse_str(value).lower()
@@ -162,6 +199,8 @@ def parse_duration(minimum_s: int = 0) -> Parser:
             raise ValueError(f"must be a duration like 30m, 1h30m or 90s, got {value!r}")
         if total < minimum_s:
             raise ValueError(f"must be at least {format_duration(minimum_s)}, got {text}")
+        if total > maximum_s:
+            raise ValueError(f"must be at most {format_duration(maximum_s)}, got {text}")
         return total
 
     return parse
@@ -188,8 +227,11 @@ def parse_cidr(value: Any) -> str:
 
 
 # clusterctl and Flux post-build substitution replace these in the output we write; a user value
-# carrying one would silently change after `generate`.
-_SUBSTITUTION = re.compile(r"\$(\{|[A-Za-z_])")
+# carrying one would silently change after `generate`. `$$` is their escape for a literal `$`
+# (FACTS s.5), so it would arrive as `$`. Escaping for them instead is no option: the same output
+# also goes straight to `kubectl apply`, where `$$` stays `$$`. So a user value may hold a `$`
+# only where no substitution tool changes it (`^Watchdog$`, `a$ b`); README "Inputs" says so.
+_SUBSTITUTION = re.compile(r"\$(\{|[A-Za-z_]|\$)")
 
 
 def _refuse_substitution(value: Any) -> None:
@@ -197,7 +239,7 @@ def _refuse_substitution(value: Any) -> None:
     for item in items:
         if isinstance(item, str) and _SUBSTITUTION.search(item):
             raise ValueError(
-                f"{item!r} contains a $NAME or ${{...}} reference, which clusterctl and Flux "
+                f"{short(item)} contains $NAME, ${{...}} or $$, which clusterctl and Flux "
                 "substitute in the generated YAML; use the literal value instead"
             )
 
@@ -292,6 +334,7 @@ def resolve(
             continue
         value, where = found
         try:
+            check_text(value)
             values[var.key] = var.parse(value)
             _refuse_substitution(values[var.key])
         except ValueError as exc:

@@ -151,37 +151,22 @@ def sha256_file(path: Path) -> str:
 
 
 def transfer_conf(serve_base_url: str, minor: str) -> str:
-    """Minor-pinned sysupdate transfer, same shape as the bakery's, pointing at the mirror."""
+    """Minor-pinned sysupdate transfer, same values as the bakery's (FACTS s.3: Verify=false,
+    InstancesMax=3), pointing at the mirror; built by the node side's serializer, so the URL is
+    escaped for systemd and a newline in it is refused, never written."""
+    from capi_sysext.features.updates import transfer_text
+
+    major, minor_number = _minor_key(minor)[:2]
     base = normalize_base_url(serve_base_url)
-    return (
-        "[Transfer]\n"
-        "Verify=false\n"
-        "\n"
-        "[Source]\n"
-        "Type=url-file\n"
-        f"Path={base}/kubernetes/\n"
-        f"MatchPattern=kubernetes-{minor}.@v-%a.raw\n"
-        "\n"
-        "[Target]\n"
-        "InstancesMax=3\n"
-        "Type=regular-file\n"
-        "Path=/opt/extensions/kubernetes\n"
-        "CurrentSymlink=/etc/extensions/kubernetes.raw\n"
-    )
+    return transfer_text(base, major, minor_number, verify=False, instances_max=3)
 
 
-# A transfer whose source pattern never matches: sysupdate's default component then has a
-# definition (no "No transfer definitions found") and does nothing.
-NOOP_CONF = (
-    "[Source]\n"
-    "Type=regular-file\n"
-    "Path=/\n"
-    "MatchPattern=capi-sysext-noop-@v.raw\n"
-    "\n"
-    "[Target]\n"
-    "Type=regular-file\n"
-    "Path=/\n"
-)
+def noop_conf() -> str:
+    """A transfer whose source pattern never matches: sysupdate's default component then has a
+    definition (no "No transfer definitions found") and does nothing. The node's own skeleton."""
+    from capi_sysext import unitfile
+
+    return unitfile.load("sysupdate-noop.conf").render()
 
 
 def _read_sums(path: Path) -> dict[str, str]:
@@ -364,7 +349,7 @@ def _write_layout(
     lines = [f"{sums[name]}  {name}\n" for name in sorted(sums, key=order)]
     write_atomic(kdir / "SHA256SUMS", "".join(lines).encode(), _PUBLIC)
     result.listed = len(lines)
-    write_atomic(dest / "noop.conf", NOOP_CONF.encode(), _PUBLIC)
+    write_atomic(dest / "noop.conf", noop_conf().encode(), _PUBLIC)
     if serve_base_url:
         for minor in sorted({order(n)[0].minor_str for n in sums}, key=_minor_key):
             conf = kdir / f"kubernetes-{minor}.conf"

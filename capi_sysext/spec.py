@@ -33,8 +33,7 @@ ROLES = ("control-plane", "worker")
 
 def _parse_flatcar_version(value: Any) -> str:
     text = parse_str(value)
-    parts = text.split(".")
-    if text != "latest" and not (len(parts) == 3 and all(p.isdigit() for p in parts)):
+    if text != "latest" and not re.fullmatch(r"[0-9]{1,9}\.[0-9]{1,9}\.[0-9]{1,9}", text):
         raise ValueError(f"must be 'latest' or a Flatcar release like 4459.2.1, got {text!r}")
     return text
 

@@ -197,24 +197,41 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def parse_documents(text: str, source: str) -> tuple[list[tuple[int, Any]], Issue | None]:
-    """(1-based index, document) for each non-empty document, or the YAML error.
+def parse_documents(
+    text: str, source: str
+) -> tuple[list[tuple[int, Any, list[Issue]]], Issue | None]:
+    """(1-based index, document, YAML issues) per non-empty document, or the YAML error.
 
-    YAML 1.1 rules, as kubectl's reader applies them (`on`/`yes` are booleans, `0644` is octal).
+    The loader only builds plain types within bounds (yamlio); YAML issues are plain scalars that
+    YAML 1.1 readers such as kubectl read differently from YAML 1.2 readers.
     """
     import yaml
 
-    from capi_sysext.yamlio import LOADER
+    from capi_sysext.yamlio import describe_yaml_error, documents, plain_scalar_conflicts
 
-    docs: list[tuple[int, Any]] = []
+    docs: list[tuple[int, Any, list[Issue]]] = []
     try:
-        for i, d in enumerate(yaml.load_all(text, Loader=LOADER), start=1):
-            if d is not None:
-                docs.append((i, d))
+        for i, node, d in documents(text):
+            if d is None:
+                continue
+            issues = [
+                Issue(
+                    json_path(path),
+                    f"line {line}: plain {value!r} is {_article(old)} to YAML 1.1 readers "
+                    f"(kubectl) but {_article(new)} to YAML 1.2 readers; quote it "
+                    f'("{value}") for a string, or write the value unambiguously',
+                )
+                for path, line, value, old, new in plain_scalar_conflicts(node)
+            ]
+            docs.append((i, d, issues))
     except yaml.YAMLError as exc:
-        msg = " ".join(line.strip() for line in str(exc).strip().splitlines())
-        return docs, Issue("$", f"not valid YAML: {msg}")
+        return docs, Issue("$", f"not valid YAML{describe_yaml_error(exc)}")
     return docs, None
+
+
+def _article(kind: str) -> str:
+    names = {"bool": "a boolean", "int": "an integer", "float": "a number", "null": "null"}
+    return names.get(kind, f"a {kind}")
 
 
 def _clc_issues(doc: Mapping[str, Any], group: str, kind: str) -> tuple[list[Issue], set[str]]:
@@ -340,7 +357,7 @@ def validate_documents(sources: list[tuple[str, str]], store: SchemaStore) -> Re
         docs, err = parse_documents(text, source)
         if err is not None:
             report.file_issues.append(FileIssue(source, err))
-        for index, doc in docs:
+        for index, doc, yaml_issues in docs:
             meta = doc.get("metadata") if isinstance(doc, Mapping) else None
             meta = meta if isinstance(meta, Mapping) else {}
             d = DocResult(
@@ -353,7 +370,7 @@ def validate_documents(sources: list[tuple[str, str]], store: SchemaStore) -> Re
             )
             report.documents.append(d)
             d.schema_checked = store.schema_checked(d.api_version, d.kind)
-            issues = store.validate(doc)
+            issues = [*yaml_issues, *store.validate(doc)]
             if isinstance(doc, Mapping):
                 clc, replaced = _clc_issues(doc, d.group, d.kind)
                 issues = [

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import shared_reference
 
+from capi_sysext import yamlio
 from capi_sysext.cli import cli, commands  # noqa: F401  (importing commands registers them)
 from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet
 from capi_sysext.features.addons import check_addon_documents
@@ -60,7 +62,7 @@ def test_our_output_validates_strictly_with_every_rule(
 
     from capi_sysext.validate import validate_documents
 
-    text = yaml.safe_dump_all(generate(provider, *extra, monkeypatch=monkeypatch))
+    text = yamlio.dump_all(generate(provider, *extra, monkeypatch=monkeypatch))
     report = validate_documents([("c.yaml", text)], store())
     assert report.lines() == []
 
@@ -152,9 +154,9 @@ def test_selector_of_another_cluster_is_not_flagged(monkeypatch: pytest.MonkeyPa
 def test_validate_cli_reports_the_rule(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     docs = without(generate("gcp", monkeypatch=monkeypatch), "ClusterResourceSet", "-ccm")
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump_all(docs))
+    path.write_text(yamlio.dump_all(docs))
     result = CliRunner().invoke(
-        cli, ["validate", str(path), "--crds", "/work/shared/reference/crds"]
+        cli, ["validate", str(path), "--crds", str(shared_reference() / "crds")]
     )
     assert result.exit_code == 1, result.output
     assert "[addons-ccm]" in result.output

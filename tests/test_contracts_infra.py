@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from crd_fixtures import store
 from test_providers import crd_errors
 
+from capi_sysext import yamlio
 from capi_sysext.cli import cli
 from capi_sysext.cli import commands as _commands  # noqa: F401  (registers the commands)
 from capi_sysext.contracts import SKIP_ANNOTATION
@@ -54,7 +55,7 @@ def kinds(docs: list[dict[str, Any]], k: str) -> list[dict[str, Any]]:
 
 def findings(docs: list[dict[str, Any]]) -> list[str]:
     """validate's issue lines (schemas and contracts) for these documents."""
-    return validate_documents([("c.yaml", yaml.safe_dump_all(docs))], store()).lines()
+    return validate_documents([("c.yaml", yamlio.dump_all(docs))], store()).lines()
 
 
 def rules_of(docs: list[dict[str, Any]]) -> set[str]:

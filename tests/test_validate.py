@@ -117,7 +117,7 @@ def test_json_report() -> None:
 def test_yaml_syntax_error_is_a_file_issue() -> None:
     report = _run("apiVersion: v1\nkind: [\n")
     assert len(report.file_issues) == 1
-    assert report.lines()[0].startswith("c.yaml: $: not valid YAML: ")
+    assert report.lines()[0].startswith("c.yaml: $: not valid YAML at line 3, column 1: ")
     assert report.summary() == "invalid: 1 issue in 0 of 0 documents in 1 file, 1 file-level issue"
 
 

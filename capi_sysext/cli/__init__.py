@@ -68,5 +68,15 @@ def cli() -> None:
     """Cluster API clusters of stock Flatcar nodes that pull Kubernetes as a systemd-sysext."""
 
 
+def utf8_streams() -> None:
+    """Output is UTF-8 whatever the locale says (LANG=C, PYTHONIOENCODING=ascii): the bytes of
+    `generate` must not depend on the environment. Messages on stderr never fail to print."""
+    for stream, errors in ((sys.stdout, "strict"), (sys.stderr, "backslashreplace")):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(encoding="utf-8", errors=errors)
+
+
 def main() -> None:
+    utf8_streams()
     cli(prog_name="capi-sysext")

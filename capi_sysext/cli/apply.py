@@ -14,19 +14,26 @@ from capi_sysext.errors import InputError, Problem
 if TYPE_CHECKING:
     from capi_sysext.apply import ClusterStatus
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+# ASCII digits, bounded counts: re's \d and float() also take other scripts' digits.
+_DURATION = re.compile(r"(?:([0-9]{1,6})h)?(?:([0-9]{1,6})m)?(?:([0-9]{1,7})s)?")
+_SECONDS = re.compile(r"[0-9]{1,7}(?:\.[0-9]{1,6})?")
+MAX_TIMEOUT_S = 7 * 86400
 
 
 def parse_duration(text: str, flag: str = "--timeout") -> float:
-    """`20m`, `1h30m`, `90s` or plain seconds, as seconds."""
+    """`20m`, `1h30m`, `90s` or plain seconds, as seconds (at most 7 days)."""
     text = text.strip()
-    if text.replace(".", "", 1).isdigit():
-        return float(text)
-    match = _DURATION.match(text)
-    if not text or not match or not any(match.groups()):
+    match = _DURATION.fullmatch(text)
+    if _SECONDS.fullmatch(text):
+        seconds = float(text)
+    elif text and match and any(match.groups()):
+        h, m, s = (int(g or 0) for g in match.groups())
+        seconds = float(h * 3600 + m * 60 + s)
+    else:
         raise InputError([Problem(f"{flag} {text!r} is not a duration", "use e.g. 20m, 90s")])
-    h, m, s = (int(g or 0) for g in match.groups())
-    return float(h * 3600 + m * 60 + s)
+    if seconds > MAX_TIMEOUT_S:
+        raise InputError([Problem(f"{flag} {text!r} is longer than 7 days", "use e.g. 20m")])
+    return seconds
 
 
 def _read_inputs(files: tuple[str, ...]) -> list[Any]:
@@ -39,7 +46,31 @@ def _read_inputs(files: tuple[str, ...]) -> list[Any]:
         docs.extend(load_all(read_bounded(name, "-f/--filename"), label))
     if not docs:
         raise InputError([Problem("no documents to apply", "pass -f FILE (or - for stdin)")])
+    # Only Kubernetes objects can be applied; say which document is not one, before any request.
+    problems = [
+        Problem(
+            f"document {i} is not a Kubernetes object (a mapping with apiVersion, kind and "
+            "metadata.name)",
+            "check the input files",
+        )
+        for i, doc in enumerate(docs, 1)
+        if not _is_object(doc)
+    ]
+    if problems:
+        raise InputError(problems)
     return docs
+
+
+def _is_object(doc: Any) -> bool:
+    if not isinstance(doc, dict):
+        return False
+    meta = doc.get("metadata")
+    return (
+        isinstance(doc.get("apiVersion"), str)
+        and isinstance(doc.get("kind"), str)
+        and isinstance(meta, dict)
+        and isinstance(meta.get("name"), str)
+    )
 
 
 @cli.command("apply")

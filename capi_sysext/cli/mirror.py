@@ -97,8 +97,15 @@ def mirror_cmd(
             problems.append(Problem(f"--arch {a!r} is not known", f"use {' or '.join(ARCHES)}"))
         elif norm not in chosen:
             chosen.append(norm)
-    if serve_base_url and not serve_base_url.startswith(("http://", "https://")):
-        problems.append(Problem(f"--base-url {serve_base_url!r} is not an http(s) URL"))
+    if serve_base_url is not None:
+        from capi_sysext.inputs import parse_url
+
+        try:
+            # The same rule as --sysext-base-url: no whitespace or control characters, so
+            # nothing can end the Path= line of the transfer file it goes into.
+            serve_base_url = parse_url(serve_base_url)
+        except ValueError as exc:
+            problems.append(Problem(f"--base-url: {exc}", "pass the http(s) URL of the mirror"))
     if problems:
         raise InputError(problems)
 

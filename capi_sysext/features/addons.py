@@ -150,7 +150,7 @@ def _fill(values: Any) -> Any:
 
 def kubernetes_minor(version: str) -> str | None:
     parts = version.removeprefix("v").split(".")
-    if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
+    if len(parts) < 2 or not all(p.isascii() and p.isdigit() for p in parts[:2]):
         return None  # the catalog reports a malformed version
     return f"{int(parts[0])}.{int(parts[1])}"
 

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from capi_sysext import yamlio
 from capi_sysext.features.base import LABEL_PREFIX, ClusterContext, Feature, typed
 from capi_sysext.inputs import (
+    DAY,
     Variable,
     format_duration,
     parse_bool,
     parse_duration,
     parse_int,
+    parse_lines,
     parse_str,
     parse_str_list,
     parse_url,
@@ -44,7 +46,7 @@ _DAY_NAMES = {
     )
     for name in (short, full[:3], full)
 }
-_HHMM = r"^([01]\d|2[0-3]):([0-5]\d)$"
+_HHMM = r"^([01][0-9]|2[0-3]):([0-5][0-9])$"  # ASCII digits (re's \d takes any script's)
 
 
 def parse_window(value: Any) -> tuple[str, str]:
@@ -81,8 +83,12 @@ def parse_timezone(value: Any) -> str:
     import zoneinfo  # only needed when validating
 
     try:
+        # A key is ASCII path segments; `Europe` names a directory of zones, not a zone
+        # (OSError: IsADirectoryError), and a file that is not TZif data is a ValueError.
+        if not re.fullmatch(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", text):
+            raise ValueError(text)
         zoneinfo.ZoneInfo(text)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
             f"must be an IANA time zone like UTC or Europe/Berlin, got {text!r}"
         ) from None
@@ -96,13 +102,13 @@ def parse_image(value: Any) -> str:
     return text
 
 
-_ENVSUBST = r"\$(\{|[A-Za-z_])"
+_ENVSUBST = r"\$(\{|[A-Za-z_]|\$)"  # as inputs._SUBSTITUTION: what clusterctl/Flux change
 
 
 def _no_envsubst(text: str) -> str:
     # clusterctl runs envsubst over the whole output; $NAME or ${...} would be replaced.
     if re.search(_ENVSUBST, text):
-        raise ValueError(f"must not contain $ followed by a letter, '_' or '{{', got {text!r}")
+        raise ValueError(f"must not contain $ followed by a letter, '_', '{{' or '$', got {text!r}")
     return text
 
 
@@ -325,7 +331,7 @@ class Kured(Feature):
         Variable(
             "kured.drainTimeout",
             "give up draining a node after this long (e.g. 30m)",
-            parse_duration(60),
+            parse_duration(60, DAY),
             default="30m",
             flag="--kured-drain-timeout",
         ),
@@ -350,7 +356,9 @@ class Kured(Feature):
             default=DEFAULT_IMAGE,
             flag="--kured-image",
         ),
-        Variable("kured.period", "how often Kured checks the sentinel", parse_duration(10), "1h"),
+        Variable(
+            "kured.period", "how often Kured checks the sentinel", parse_duration(10, DAY), "1h"
+        ),
         Variable(
             "kured.lockReleaseDelay",
             "wait this long after a reboot before releasing the lock",
@@ -453,9 +461,7 @@ class Kured(Feature):
 
 def _selectors(value: Any) -> tuple[str, ...]:
     """Selectors contain commas, so a flag or string value is one selector per line."""
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.splitlines() if v.strip())
-    return parse_str_list(value)
+    return parse_lines(value)
 
 
 FEATURE = Kured()

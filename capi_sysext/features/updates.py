@@ -67,17 +67,32 @@ def minor_of(release: NodeRelease) -> str:
 
 def transfer_file(s: UpdateSettings, release: NodeRelease) -> str:
     """The sysupdate transfer pinned to the release's minor, from its skeleton."""
-    minor = minor_of(release)
+    version = release.image.version
+    return transfer_text(
+        release.base_url,
+        version.major,
+        version.minor,
+        verify=s.verify,
+        instances_max=s.instances_max,
+    )
+
+
+def transfer_text(
+    base_url: str, major: int, minor_number: int, *, verify: bool, instances_max: int
+) -> str:
+    """A minor-pinned transfer file for any source (nodes, and `mirror --base-url`): every value
+    goes through unitfile's escaping, so a URL cannot add a line or a section."""
+    minor = f"{int(major)}.{int(minor_number)}"  # integers: safe inside MatchPattern='s text
     return (
         unitfile.load("sysupdate-kubernetes.conf")
         .add(
             "Transfer",
             "Verify",
-            "true" if s.verify else "false",
+            "true" if verify else "false",
             comment="HTTP downloads are always checked against <Path>SHA256SUMS; Verify= only "
             "controls the\nGPG signature of that list (SHA256SUMS.gpg).",
         )
-        .add("Source", "Path", source_path(release.base_url))
+        .add("Source", "Path", source_path(base_url))
         .add(
             "Source",
             "MatchPattern",
@@ -87,7 +102,7 @@ def transfer_file(s: UpdateSettings, release: NodeRelease) -> str:
         )
         .add("Target", "Path", SYSEXT_DIR)
         .add("Target", "CurrentSymlink", SYSEXT_LINK)
-        .add("Target", "InstancesMax", str(s.instances_max))
+        .add("Target", "InstancesMax", str(instances_max))
         .render()
     )
 

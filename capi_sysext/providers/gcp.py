@@ -145,6 +145,16 @@ class GCPProvider(Provider):
         name = self.network_name(spec)
         # GCE resource names: RFC 1035 labels, at most 63 characters.
         if not re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", name):
+            if s.network_name is None:
+                return [
+                    Problem(
+                        f"--name {spec.name}: the default VPC network is named after the "
+                        f"cluster ({name!r}), and GCE resource names must start with a letter "
+                        "and have at most 63 characters",
+                        "choose a --name that starts with a letter, or name the network with "
+                        "values key gcp.network.name, env GCP_NETWORK_NAME",
+                    )
+                ]
             return [
                 Problem(
                     f"VPC network name {name!r} is not a valid GCE resource name (lowercase "
