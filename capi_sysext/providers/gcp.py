@@ -145,7 +145,7 @@ class GCPProvider(Provider):
         name = self.network_name(spec)
         # GCE resource names: RFC 1035 labels, at most 63 characters.
         if not re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", name):
-            if s.network_name is None:
+            if spec.provider_settings.network_name is None:
                 return [
                     Problem(
                         f"--name {spec.name}: the default VPC network is named after the "
