@@ -37,6 +37,10 @@ def pinning_warnings(release: NodeRelease) -> list[str]:
     ]
 
 
+def feature_warnings(node: NodeSpec) -> list[str]:
+    return [w for f in features.all_features() for w in f.warnings(node.features[f.name])]
+
+
 def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     provider = providers.get(spec.provider)
     release = resolve_release(spec.node, catalog)
@@ -101,7 +105,7 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     return GenerateResult(
         documents=documents,
         release=release.image,
-        warnings=pinning_warnings(release),
+        warnings=[*pinning_warnings(release), *feature_warnings(spec.node)],
         notes=notes,
     )
 
@@ -123,4 +127,8 @@ def render_node(
     provider = providers.get(provider_name) if provider_name else None
     release = resolve_release(node, catalog)
     text = renderers[fmt](build_node_config(node, release, role, provider))
-    return NodeRenderResult(text=text, release=release.image, warnings=pinning_warnings(release))
+    return NodeRenderResult(
+        text=text,
+        release=release.image,
+        warnings=[*pinning_warnings(release), *feature_warnings(node)],
+    )

@@ -63,6 +63,10 @@ class Feature(ABC):
     def notes(self, spec: "ClusterSpec") -> list[str]:
         return []
 
+    def warnings(self, settings: Any) -> list[str]:
+        """stderr warnings about risky node settings (`generate` and `render-node`)."""
+        return []
+
     def check_documents(self, docs: DocumentSet) -> list[Finding]:
         """Runtime contracts of this feature over any documents `validate` is given."""
         return []

@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from capi_sysext import unitfile
+from capi_sysext.errors import Problem
 from capi_sysext.features.base import Feature
-from capi_sysext.inputs import Variable, parse_bool, parse_int
+from capi_sysext.inputs import Variable, parse_bool, parse_choice, parse_int
 from capi_sysext.model import Dropin, File, NodeConfig, Unit
 from capi_sysext.node import SYSEXT_DIR, SYSEXT_LINK, NodeRelease
 
@@ -28,6 +29,25 @@ REBOOT_SENTINEL = "/run/reboot-required"
 STATE_DIR = "/run/capi-sysext"
 LINK_BEFORE = f"{STATE_DIR}/kubernetes.before"
 LINK_AFTER = f"{STATE_DIR}/kubernetes.after"
+UPDATE_ENGINE = "update-engine.service"
+LOCKSMITHD = "locksmithd.service"
+
+# How Flatcar OS updates (update-engine, A/B partitions) reach a reboot. Flatcar's reboot
+# manager locksmithd reboots right after an update by default, undrained ("The default behavior
+# is `reboot`", flatcar/flatcar-website content/docs/latest/updates-releases/releases/
+# update-strategies.md:48); a single control-plane node then takes the API server down.
+#  - off:    mask update-engine and locksmithd, as CAPZ's and CAPO's flatcar-sysext templates
+#            do (cluster-api-provider-azure templates/flavors/flatcar-sysext/
+#            machine-deployment.yaml:94-98, cluster-api-provider-openstack
+#            templates/cluster-template-flatcar-sysext.yaml:53-57).
+#            OS updates then arrive by rolling machines onto a newer image.
+#  - kured:  update-engine stages updates; locksmithd masked so Kured alone reboots (drained).
+#            Since Flatcar 3067 update-engine itself creates /run/reboot-required, Kured's
+#            sentinel (update-strategies.md:23-24 and :330; flatcar-archive/coreos-overlay
+#            PR #1482, "Create reboot flag file for kured"), so no bridge unit is needed.
+#  - reboot: Flatcar's own locksmithd reboots nodes after each update, undrained (opt-in).
+#  - auto:   kured when Kured is on, else off: the default never reboots undrained.
+OS_UPDATE_MODES = ("auto", "off", "kured", "reboot")
 
 
 class UpdateSettings(NamedTuple):
@@ -35,7 +55,7 @@ class UpdateSettings(NamedTuple):
     instances_max: int
     verify: bool
     kured: bool
-    flatcar_updates: bool
+    os_updates: str  # off | kured | reboot ("auto" resolved)
 
 
 def transfer_path(minor: str) -> str:
@@ -128,22 +148,61 @@ class Updates(Feature):
             flag="--kured/--no-kured",
         ),
         Variable(
-            "flatcar.updates",
-            "Flatcar OS updates (update-engine); with Kured on, Kured reboots for them too",
-            parse_bool,
-            default=True,
-            flag="--flatcar-updates/--no-flatcar-updates",
+            "os.updates",
+            "Flatcar OS updates: off (mask update-engine and locksmithd), kured (update-engine "
+            "stages updates, Kured drains and reboots; needs --kured), reboot (Flatcar's "
+            "locksmithd reboots undrained), auto (kured with --kured, else off)",
+            parse_choice(OS_UPDATE_MODES),
+            default="auto",
+            flag="--os-updates",
+            choices=OS_UPDATE_MODES,
         ),
     )
 
     def settings(self, values: Mapping[str, Any]) -> UpdateSettings:
+        kured = values["kured.enabled"]
+        mode = values["os.updates"]
+        if mode == "auto":
+            mode = "kured" if kured else "off"
         return UpdateSettings(
             sysupdate=values["sysupdate.enabled"],
             instances_max=values["sysupdate.instancesMax"],
             verify=values["sysupdate.verify"],
-            kured=values["kured.enabled"],
-            flatcar_updates=values["flatcar.updates"],
+            kured=kured,
+            os_updates=mode,
         )
+
+    def check(self, settings: Any) -> list[Problem]:
+        s: UpdateSettings = settings
+        if s.os_updates == "kured" and not s.kured:
+            return [
+                Problem(
+                    "os.updates is kured, but Kured is off: update-engine would stage updates "
+                    "that nothing reboots into",
+                    "add flag --kured (values key kured.enabled), or set --os-updates off "
+                    "(values key os.updates)",
+                )
+            ]
+        if s.os_updates == "reboot" and s.kured:
+            return [
+                Problem(
+                    "os.updates is reboot while Kured is on: locksmithd would reboot nodes "
+                    "undrained behind Kured's back",
+                    "set --os-updates kured (values key os.updates) so Kured reboots for OS "
+                    "updates too, or drop --kured",
+                )
+            ]
+        return []
+
+    def warnings(self, settings: Any) -> list[str]:
+        s: UpdateSettings = settings
+        if s.os_updates != "reboot":
+            return []
+        return [
+            "--os-updates reboot: Flatcar's locksmithd reboots each node right after an OS "
+            "update, without draining it; a single control-plane node takes the API server "
+            "down meanwhile. Use --kured (drained, one node at a time) for production."
+        ]
 
     def node_config(self, settings: Any, release: NodeRelease, role: str) -> NodeConfig:
         s: UpdateSettings = settings
@@ -169,11 +228,16 @@ class Updates(Feature):
             units.append(
                 Unit(SYSUPDATE_SERVICE, dropins=(Dropin(SYSUPDATE_DROPIN, dropin.render()),))
             )
-        if s.kured:
-            # Kured alone decides when a node reboots (it drains first).
-            units.append(Unit("locksmithd.service", mask=True))
-        if not s.flatcar_updates:
-            units.append(Unit("update-engine.service", mask=True))
+        if s.kured or s.os_updates == "off":
+            # Kured alone decides when a node reboots (it drains first); or nothing does.
+            units.append(Unit(LOCKSMITHD, mask=True))
+        if s.os_updates == "off":
+            units.append(Unit(UPDATE_ENGINE, mask=True))
+        else:
+            # Explicit, so the node config says what it relies on (and validate can see it).
+            units.append(Unit(UPDATE_ENGINE, enabled=True))
+        if s.os_updates == "reboot":
+            units.append(Unit(LOCKSMITHD, enabled=True))
         return NodeConfig(files=tuple(files), units=tuple(units))
 
     def notes(self, spec: "ClusterSpec") -> list[str]:
