@@ -131,12 +131,22 @@ def kubeadm_config_spec(
 
 
 def cluster(
-    spec: ClusterSpec, shape: Shape, infra: Ref, cp: Ref, labels: dict[str, str]
+    spec: ClusterSpec,
+    shape: Shape,
+    infra: Ref,
+    cp: Ref,
+    labels: dict[str, str],
+    skipped_rules: list[str] | None = None,
 ) -> dict[str, Any]:
+    meta = _meta(spec, spec.name, labels or None)
+    if skipped_rules:
+        from capi_sysext.contracts import SKIP_ANNOTATION
+
+        meta["annotations"] = {SKIP_ANNOTATION: ",".join(sorted(set(skipped_rules)))}
     return {
         "apiVersion": shape.api(CAPI_GROUP),
         "kind": "Cluster",
-        "metadata": _meta(spec, spec.name, labels or None),
+        "metadata": meta,
         "spec": {
             "clusterNetwork": {
                 "pods": {"cidrBlocks": [spec.pod_cidr]},

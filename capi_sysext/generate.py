@@ -90,6 +90,7 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
         infra.ref,
         Ref(shape.api(capi.CONTROLPLANE_GROUP), "KubeadmControlPlane", names.control_plane),
         labels=labels,
+        skipped_rules=[r for f in features.all_features() for r in f.skipped_rules(spec)],
     )
     ctx = ClusterContext(
         spec=spec, provider=provider, shape=shape, release=release, cluster_labels=labels

@@ -67,6 +67,11 @@ class Feature(ABC):
         """stderr warnings about risky node settings (`generate` and `render-node`)."""
         return []
 
+    def skipped_rules(self, spec: "ClusterSpec") -> list[str]:
+        """Rule ids of check_documents that the user's inputs knowingly opt out of; `generate`
+        records them in the Cluster's contracts.SKIP_ANNOTATION."""
+        return []
+
     def check_documents(self, docs: DocumentSet) -> list[Finding]:
         """Runtime contracts of this feature over any documents `validate` is given."""
         return []

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from capi_sysext import unitfile
+from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.features.base import Feature
 from capi_sysext.inputs import Variable, parse_bool, parse_choice, parse_int
@@ -48,6 +49,14 @@ LOCKSMITHD = "locksmithd.service"
 #  - reboot: Flatcar's own locksmithd reboots nodes after each update, undrained (opt-in).
 #  - auto:   kured when Kured is on, else off: the default never reboots undrained.
 OS_UPDATE_MODES = ("auto", "off", "kured", "reboot")
+RULE_UNDRAINED = "os-updates-undrained-reboot"  # validate rule id (contracts.SKIP_ANNOTATION)
+UPDATE_CONF = "/etc/flatcar/update.conf"
+# Where a KubeadmConfigSpec sits in each kind that carries one (group, kind, path).
+_CONFIG_SPECS = (
+    ("controlplane.cluster.x-k8s.io", "KubeadmControlPlane", ("spec", "kubeadmConfigSpec")),
+    ("bootstrap.cluster.x-k8s.io", "KubeadmConfigTemplate", ("spec", "template", "spec")),
+    ("bootstrap.cluster.x-k8s.io", "KubeadmConfig", ("spec",)),
+)
 
 
 class UpdateSettings(NamedTuple):
@@ -110,6 +119,54 @@ def transfer_file(s: UpdateSettings, release: NodeRelease) -> str:
         .add("Target", "InstancesMax", str(s.instances_max))
         .render()
     )
+
+
+def _clc_stops_undrained_reboots(clc: Mapping[str, Any]) -> bool:
+    """Whether a Container Linux Config keeps Flatcar from rebooting on its own after an OS
+    update: update-engine or locksmithd masked, locksmith's reboot_strategy off, or
+    update.conf with SERVER=disabled / REBOOT_STRATEGY=off (update-strategies.md, "Disable
+    Automatic Updates" and the strategy table)."""
+    units = dig(clc, "systemd", "units")
+    masked = {
+        u.get("name")
+        for u in (units if isinstance(units, list) else [])
+        if isinstance(u, Mapping) and u.get("mask") is True
+    }
+    if UPDATE_ENGINE in masked or LOCKSMITHD in masked:
+        return True
+    if dig(clc, "locksmith", "reboot_strategy") == "off":
+        return True
+    files = dig(clc, "storage", "files")
+    for f in files if isinstance(files, list) else []:
+        inline = dig(f, "contents", "inline")
+        if dig(f, "path") == UPDATE_CONF and isinstance(inline, str):
+            lines = {line.strip().replace('"', "") for line in inline.splitlines()}
+            if lines & {"SERVER=disabled", "REBOOT_STRATEGY=off"}:
+                return True
+    return False
+
+
+def owning_cluster(docs: DocumentSet, kind: str, doc: Mapping[str, Any]) -> Any:
+    """The Cluster a KubeadmControlPlane / KubeadmConfigTemplate / KubeadmConfig belongs to, by
+    the references CAPI itself follows; with a single Cluster in the input, that one."""
+    name = dig(doc, "metadata", "name")
+    ns = dig(doc, "metadata", "namespace") or ""
+    cluster_name = dig(doc, "metadata", "labels", "cluster.x-k8s.io/cluster-name")
+    if kind == "KubeadmControlPlane":
+        for _i, c in docs.of_kind("Cluster"):
+            if dig(c, "spec", "controlPlaneRef", "name") == name:
+                return c
+    if kind == "KubeadmConfigTemplate":
+        for _i, md in docs.of_kind("MachineDeployment"):
+            ref = dig(md, "spec", "template", "spec", "bootstrap", "configRef", "name")
+            if ref == name:
+                cluster_name = dig(md, "spec", "clusterName")
+    if isinstance(cluster_name, str):
+        found = docs.named("Cluster", cluster_name, ns)
+        if found is not None:
+            return found[1]
+    clusters = list(docs.of_kind("Cluster"))
+    return clusters[0][1] if len(clusters) == 1 else None
 
 
 class Updates(Feature):
@@ -239,6 +296,62 @@ class Updates(Feature):
         if s.os_updates == "reboot":
             units.append(Unit(LOCKSMITHD, enabled=True))
         return NodeConfig(files=tuple(files), units=tuple(units))
+
+    def skipped_rules(self, spec: "ClusterSpec") -> list[str]:
+        s: UpdateSettings = spec.node.features[self.name]
+        # --os-updates reboot is a knowing choice; record it where validate looks for one.
+        return [RULE_UNDRAINED] if s.os_updates == "reboot" else []
+
+    def check_documents(self, docs: DocumentSet) -> list[Finding]:
+        """A Flatcar node config that lets update-engine + locksmithd reboot nodes undrained."""
+        from capi_sysext import yamlio
+        from capi_sysext.errors import InputError
+        from capi_sysext.features.kured import kured_in
+
+        kured = bool(kured_in(docs))
+        findings = []
+        for group, kind, path in _CONFIG_SPECS:
+            for pos, doc in docs.of_kind(kind, group):
+                spec = dig(doc, *path)
+                if dig(spec, "format") != "ignition":
+                    continue  # not a Flatcar (Ignition) node
+                cluster = owning_cluster(docs, kind, doc)
+                if cluster is not None and RULE_UNDRAINED in docs.skipped(cluster):
+                    continue
+                text = dig(spec, "ignition", "containerLinuxConfig", "additionalConfig")
+                try:
+                    loaded = yamlio.load_all(text, kind) if isinstance(text, str) else []
+                except InputError:
+                    continue  # the CLC checks report unparseable configs
+                clc = loaded[0] if len(loaded) == 1 and isinstance(loaded[0], Mapping) else {}
+                if _clc_stops_undrained_reboots(clc):
+                    continue
+                where = "$." + ".".join(path) + ".ignition.containerLinuxConfig.additionalConfig"
+                if kured:
+                    what = (
+                        "locksmithd.service is not masked: besides Kured, Flatcar's locksmithd "
+                        "reboots these nodes undrained after each OS update; add {name: "
+                        "locksmithd.service, mask: true} under systemd.units (capi-sysext "
+                        "generate --kured does)"
+                    )
+                else:
+                    what = (
+                        "update-engine and locksmithd are not masked and no Kured is in the "
+                        "input: every node reboots itself undrained after each Flatcar release "
+                        "(a single control-plane node takes the API server down); mask both "
+                        "under systemd.units (capi-sysext generate --os-updates off), or deploy "
+                        "Kured and mask locksmithd (--kured)"
+                    )
+                findings.append(
+                    Finding(
+                        pos,
+                        where,
+                        f"{what}; to accept undrained reboots, annotate the Cluster with "
+                        f"validate.capi-sysext.io/skip: {RULE_UNDRAINED}",
+                        RULE_UNDRAINED,
+                    )
+                )
+        return findings
 
     def notes(self, spec: "ClusterSpec") -> list[str]:
         s: UpdateSettings = spec.node.features[self.name]
