@@ -28,6 +28,37 @@ class Names(NamedTuple):
         return f"{self.cluster}-md-0"
 
 
+# Names are DNS labels / subdomains capped at 63 characters for templates that CAPI copies into
+# Machine names and labels; the suffix is "-" plus 8 hex digits.
+MAX_NAME = 63
+HASH_HEX = 8
+
+
+def content_name(base: str, spec: Any) -> str:
+    """`<base>-<8 hex>` from the CRC-32 of the spec's canonical JSON.
+
+    Infrastructure machine templates are meant to be immutable, and CAPI rolls Machines only
+    when a MachineDeployment / KubeadmControlPlane is pointed at a template with a new name
+    (https://cluster-api.sigs.k8s.io/tasks/updating-machine-templates: copy, change, rename,
+    then move the reference). Naming each template after its content does that by itself:
+    same spec, same name (a re-apply changes nothing); any change, a new template and a moved
+    reference.
+    """
+    import json
+    import zlib
+
+    # The base name is hashed too: two bases truncated to the same prefix still differ.
+    canonical = json.dumps([base, spec], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # A change detector, not a security boundary: CRC-32 tells two versions of a template apart
+    # (a chance collision is 1 in 2^32), and zlib is already loaded, while hashlib costs
+    # generate ~13 ms of OpenSSL start-up (tests/test_startup.py).
+    digest = f"{zlib.crc32(canonical.encode()):08x}"
+    # Keep within 63 characters; a truncated base must not end in "-" (two dashes are legal,
+    # but a label must not end with one, and the suffix follows).
+    room = MAX_NAME - HASH_HEX - 1
+    return f"{base[:room].rstrip('-')}-{digest}"
+
+
 class Shape:
     """Encodes the differences between cluster.x-k8s.io/v1beta2 and v1beta1 (FACTS.md s.5)."""
 
@@ -180,11 +211,14 @@ def control_plane(
 
 
 def config_template(spec: ClusterSpec, shape: Shape, kubeadm: dict[str, Any]) -> dict[str, Any]:
+    """The workers' KubeadmConfigTemplate, named after its content (see content_name): CAPI
+    does not roll Machines when a referenced KubeadmConfigTemplate changes in place."""
+    body = {"template": {"spec": kubeadm}}
     return {
         "apiVersion": shape.api(BOOTSTRAP_GROUP),
         "kind": "KubeadmConfigTemplate",
-        "metadata": _meta(spec, Names(spec.name).workers),
-        "spec": {"template": {"spec": kubeadm}},
+        "metadata": _meta(spec, content_name(Names(spec.name).workers, body)),
+        "spec": body,
     }
 
 
