@@ -6,6 +6,7 @@ data; the shape differences between the two API versions live here and nowhere e
 
 from typing import Any, NamedTuple
 
+from capi_sysext.inputs import format_duration
 from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER, Provider, Ref
 from capi_sysext.spec import ClusterSpec
 
@@ -25,6 +26,37 @@ class Names(NamedTuple):
     @property
     def workers(self) -> str:
         return f"{self.cluster}-md-0"
+
+
+# Names are DNS labels / subdomains capped at 63 characters for templates that CAPI copies into
+# Machine names and labels; the suffix is "-" plus 8 hex digits.
+MAX_NAME = 63
+HASH_HEX = 8
+
+
+def content_name(base: str, spec: Any) -> str:
+    """`<base>-<8 hex>` from the CRC-32 of the spec's canonical JSON.
+
+    Infrastructure machine templates are meant to be immutable, and CAPI rolls Machines only
+    when a MachineDeployment / KubeadmControlPlane is pointed at a template with a new name
+    (https://cluster-api.sigs.k8s.io/tasks/updating-machine-templates: copy, change, rename,
+    then move the reference). Naming each template after its content does that by itself:
+    same spec, same name (a re-apply changes nothing); any change, a new template and a moved
+    reference.
+    """
+    import json
+    import zlib
+
+    # The base name is hashed too: two bases truncated to the same prefix still differ.
+    canonical = json.dumps([base, spec], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # A change detector, not a security boundary: CRC-32 tells two versions of a template apart
+    # (a chance collision is 1 in 2^32), and zlib is already loaded, while hashlib costs
+    # generate ~13 ms of OpenSSL start-up (tests/test_startup.py).
+    digest = f"{zlib.crc32(canonical.encode()):08x}"
+    # Keep within 63 characters; a truncated base must not end in "-" (two dashes are legal,
+    # but a label must not end with one, and the suffix follows).
+    room = MAX_NAME - HASH_HEX - 1
+    return f"{base[:room].rstrip('-')}-{digest}"
 
 
 class Shape:
@@ -48,6 +80,56 @@ class Shape:
         return dict(args)
 
 
+# kubeadm waits 4m for the control-plane components by default (CRD text of
+# initConfiguration.timeouts.controlPlaneComponentHealthCheckSeconds, CAPI v1.13
+# controlplane.cluster.x-k8s.io_kubeadmcontrolplanes.yaml:4583-4585). A Flatcar node first
+# downloads the sysext and pulls every control-plane image on a fresh cloud VM, which can take
+# longer; CAPZ's templates allow 20m (cluster-api-provider-azure
+# templates/flavors/base/cluster-template.yaml:60, timeoutForControlPlane: 20m).
+CONTROL_PLANE_TIMEOUT_S = 20 * 60
+# etcd's default backend quota is 2 GiB; 8 GiB is etcd's "suggested maximum size for normal
+# environments" (https://etcd.io/docs/latest/dev-guide/limit/#storage-size-limit). A cluster
+# that hits the quota turns read-only (NOSPACE alarm), so production clusters raise it; CAPZ
+# sets exactly this (templates/flavors/base/cluster-template.yaml:72). The quota caps growth,
+# it reserves nothing, so it fits every provider's default disk (AWS/GCP root >= 50 GiB).
+ETCD_QUOTA_BACKEND_BYTES = 8 * 1024**3
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any], where: str) -> dict[str, Any]:
+    """Deep merge of two mappings; the same leaf set by both sides is a programming error."""
+    out = dict(base)
+    for key, value in extra.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(out[key], dict) and isinstance(value, dict):
+            out[key] = _merge(out[key], value, f"{where}.{key}")
+        else:
+            raise ValueError(f"two contributions set kubeadm field {where}.{key}")
+    return out
+
+
+def control_plane_kubeadm(shape: "Shape") -> dict[str, Any]:
+    """Control-plane wait and etcd quota (see the constants), in the API version's shape."""
+    cluster: dict[str, Any] = {
+        "etcd": {
+            "local": {
+                "extraArgs": shape.args({"quota-backend-bytes": str(ETCD_QUOTA_BACKEND_BYTES)})
+            }
+        }
+    }
+    if shape.v2:
+        # v1beta2 moved the wait into per-phase timeouts; a joining control-plane node waits
+        # for its own components too.
+        timeouts = {"controlPlaneComponentHealthCheckSeconds": CONTROL_PLANE_TIMEOUT_S}
+        return {
+            "clusterConfiguration": cluster,
+            "initConfiguration": {"timeouts": dict(timeouts)},
+            "joinConfiguration": {"timeouts": dict(timeouts)},
+        }
+    cluster["apiServer"] = {"timeoutForControlPlane": format_duration(CONTROL_PLANE_TIMEOUT_S)}
+    return {"clusterConfiguration": cluster}
+
+
 def _meta(spec: ClusterSpec, name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": spec.namespace}
     if labels:
@@ -66,16 +148,17 @@ def kubeadm_config_spec(
     if role == "control-plane":
         out["initConfiguration"] = {"nodeRegistration": dict(registration)}
     out["joinConfiguration"] = {"nodeRegistration": dict(registration)}
+    if role == "control-plane":
+        out = _merge(out, control_plane_kubeadm(shape), "kubeadmConfigSpec")
     out["format"] = "ignition"
     out["ignition"] = {"containerLinuxConfig": {"additionalConfig": clc, "strict": True}}
     out["preKubeadmCommands"] = provider.node_name_commands()
     if spec.ssh_authorized_keys:
         out["users"] = [{"name": "core", "sshAuthorizedKeys": list(spec.ssh_authorized_keys)}]
-    for key, value in provider.kubeadm_extras(spec, role, name).items():
-        if key in out:
-            raise ValueError(f"provider {provider.name} overrides kubeadm field {key}")
-        out[key] = value
-    return out
+    extras = provider.kubeadm_extras(spec, role, name)
+    # clusterConfiguration is shared (e.g. CAPZ's etcd dataDir next to our quota): merged, and
+    # no leaf may be set twice.
+    return _merge(out, extras, "kubeadmConfigSpec")
 
 
 def cluster(
@@ -84,11 +167,13 @@ def cluster(
     infra: Ref,
     cp: Ref,
     labels: dict[str, str],
-    annotations: dict[str, str] | None = None,
+    skipped_rules: list[str] | None = None,
 ) -> dict[str, Any]:
     meta = _meta(spec, spec.name, labels or None)
-    if annotations:
-        meta["annotations"] = dict(sorted(annotations.items()))
+    if skipped_rules:
+        from capi_sysext.contracts import SKIP_ANNOTATION
+
+        meta["annotations"] = {SKIP_ANNOTATION: ",".join(sorted(set(skipped_rules)))}
     return {
         "apiVersion": shape.api(CAPI_GROUP),
         "kind": "Cluster",
@@ -126,11 +211,14 @@ def control_plane(
 
 
 def config_template(spec: ClusterSpec, shape: Shape, kubeadm: dict[str, Any]) -> dict[str, Any]:
+    """The workers' KubeadmConfigTemplate, named after its content (see content_name): CAPI
+    does not roll Machines when a referenced KubeadmConfigTemplate changes in place."""
+    body = {"template": {"spec": kubeadm}}
     return {
         "apiVersion": shape.api(BOOTSTRAP_GROUP),
         "kind": "KubeadmConfigTemplate",
-        "metadata": _meta(spec, Names(spec.name).workers),
-        "spec": {"template": {"spec": kubeadm}},
+        "metadata": _meta(spec, content_name(Names(spec.name).workers, body)),
+        "spec": body,
     }
 
 

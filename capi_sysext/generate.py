@@ -37,6 +37,18 @@ def pinning_warnings(release: NodeRelease) -> list[str]:
     ]
 
 
+def _named_by_content(template: dict[str, Any]) -> dict[str, Any]:
+    meta = template["metadata"]
+    return {
+        **template,
+        "metadata": {**meta, "name": capi.content_name(meta["name"], template["spec"])},
+    }
+
+
+def feature_warnings(node: NodeSpec) -> list[str]:
+    return [w for f in features.all_features() for w in f.warnings(node.features[f.name])]
+
+
 def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     provider = providers.get(spec.provider)
     release = resolve_release(spec.node, catalog)
@@ -62,34 +74,38 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
         return capi.kubeadm_config_spec(spec, provider, shape, role, clc_by_role[role], name)
 
     infra = provider.infrastructure(spec)
-    cp_machine = provider.machine_template(spec, "control-plane", names.control_plane)
-    md_machine = provider.machine_template(spec, "worker", names.workers)
-    cp_ref = provider.ref(cp_machine["kind"], names.control_plane)
-    md_ref = provider.ref(md_machine["kind"], names.workers)
-    kcp = capi.control_plane(
-        spec, shape, version, cp_ref, kubeadm("control-plane", names.control_plane)
+    # Machine templates are named after their content (capi.content_name), so a changed spec
+    # is a new template that CAPI rolls onto. The provider builds each under its base name;
+    # the final name is set here, and everything that refers to it (KCP and MachineDeployment
+    # refs, the kubeadm config's provider files such as CAPZ's <template>-azure-json Secret,
+    # cluster-api-provider-azure controllers/azurejson_machinetemplate_controller.go:203-209
+    # and controllers/helpers.go:173) follows.
+    cp_machine = _named_by_content(
+        provider.machine_template(spec, "control-plane", names.control_plane)
     )
-    kct = capi.config_template(spec, shape, kubeadm("worker", names.workers))
+    md_machine = _named_by_content(provider.machine_template(spec, "worker", names.workers))
+    cp_name, md_name = cp_machine["metadata"]["name"], md_machine["metadata"]["name"]
+    cp_ref = provider.ref(cp_machine["kind"], cp_name)
+    md_ref = provider.ref(md_machine["kind"], md_name)
+    kcp = capi.control_plane(spec, shape, version, cp_ref, kubeadm("control-plane", cp_name))
+    kct = capi.config_template(spec, shape, kubeadm("worker", md_name))
     md = capi.machine_deployment(
         spec,
         shape,
         version,
         md_ref,
-        Ref(shape.api(capi.BOOTSTRAP_GROUP), "KubeadmConfigTemplate", names.workers),
+        Ref(shape.api(capi.BOOTSTRAP_GROUP), "KubeadmConfigTemplate", kct["metadata"]["name"]),
     )
     labels: dict[str, str] = {}
     for feature in features.all_features():
         labels.update(feature.cluster_labels(spec))
-    annotations = {
-        k: v for f in features.all_features() for k, v in f.cluster_annotations(spec).items()
-    }
     cluster = capi.cluster(
         spec,
         shape,
         infra.ref,
         Ref(shape.api(capi.CONTROLPLANE_GROUP), "KubeadmControlPlane", names.control_plane),
         labels=labels,
-        annotations=annotations,
+        skipped_rules=[r for f in features.all_features() for r in f.skipped_rules(spec)],
     )
     ctx = ClusterContext(
         spec=spec, provider=provider, shape=shape, release=release, cluster_labels=labels
@@ -105,7 +121,7 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     return GenerateResult(
         documents=documents,
         release=release.image,
-        warnings=pinning_warnings(release),
+        warnings=[*pinning_warnings(release), *feature_warnings(spec.node)],
         notes=notes,
     )
 
@@ -127,4 +143,8 @@ def render_node(
     provider = providers.get(provider_name) if provider_name else None
     release = resolve_release(node, catalog)
     text = renderers[fmt](build_node_config(node, release, role, provider))
-    return NodeRenderResult(text=text, release=release.image, warnings=pinning_warnings(release))
+    return NodeRenderResult(
+        text=text,
+        release=release.image,
+        warnings=[*pinning_warnings(release), *feature_warnings(node)],
+    )

@@ -209,6 +209,9 @@ def assert_node_units(root: Path, provider: str | None, role: str, *, pinned: bo
     # Flatcar enables sysupdate's timer by default; it must be off explicitly, not "unset".
     assert enginelib.unit_state(root, SYSUPDATE_TIMER) == "disabled"
     assert enginelib.preset_for(root, SYSUPDATE_TIMER) == "disable"
+    # Default OS updates are off: neither update-engine nor locksmithd can reboot the node.
+    assert enginelib.unit_state(root, "update-engine.service") == "masked"
+    assert enginelib.unit_state(root, "locksmithd.service") == "masked"
 
     dropins = kubeadm_dropins(root)
     assert "10-capi-sysext.conf" in dropins

@@ -211,26 +211,58 @@ def test_timer_state_has_one_owner_and_is_always_explicit() -> None:
     assert unit(node_config({}), "systemd-sysupdate.timer").enabled is False
     on = node_config({"sysupdate.enabled": "true"})
     assert unit(on, "systemd-sysupdate.timer").enabled is True
-    assert unit(on, "locksmithd.service") is None  # no Kured: Flatcar's own reboot manager stays
     off = node_config({"sysupdate.enabled": "false"})
     assert not [f for f in off.files if "sysupdate" in f.path]
     assert unit(off, "systemd-sysupdate.service") is None
 
 
-def test_kured_masks_locksmithd_and_no_flatcar_updates_masks_update_engine() -> None:
+def test_default_os_updates_never_reboot_undrained() -> None:
+    # Before: update-engine on and locksmithd unmasked, so every node rebooted itself undrained.
+    cfg = node_config({})
+    assert unit(cfg, "update-engine.service").mask
+    assert unit(cfg, "locksmithd.service").mask
+    on = node_config({"sysupdate.enabled": "true"})
+    assert unit(on, "locksmithd.service").mask  # no Kured, still no undrained reboot
+
+
+def test_kured_keeps_os_updates_and_masks_locksmithd() -> None:
     cfg = node_config({"kured.enabled": "true"})
     assert unit(cfg, "locksmithd.service").mask
-    assert unit(cfg, "update-engine.service") is None  # OS updates stay on: Kured reboots too
-    cfg = node_config({"flatcar.updates": "false"})
-    assert unit(cfg, "update-engine.service").mask
-    assert unit(cfg, "locksmithd.service") is None
+    engine = unit(cfg, "update-engine.service")
+    assert engine.enabled is True and not engine.mask  # Kured reboots for OS updates too
+    off = node_config({"kured.enabled": "true", "os.updates": "off"})
+    assert unit(off, "update-engine.service").mask and unit(off, "locksmithd.service").mask
+
+
+def test_os_updates_reboot_is_an_explicit_opt_in_with_a_warning() -> None:
+    cfg = node_config({"os.updates": "reboot"})
+    assert unit(cfg, "update-engine.service").enabled is True
+    assert unit(cfg, "locksmithd.service").enabled is True
+    assert not unit(cfg, "locksmithd.service").mask
+    result = CliRunner().invoke(
+        cli, ["render-node", "--k8s", "1.33", "--offline", "--os-updates", "reboot"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "without draining" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "fix"),
+    [
+        (["--os-updates", "kured"], "--kured"),
+        (["--os-updates", "reboot", "--kured"], "--os-updates kured"),
+        (["--os-updates", "sometimes"], "--os-updates"),
+    ],
+)
+def test_contradictory_os_update_inputs_are_refused(flags: list[str], fix: str) -> None:
+    result = CliRunner().invoke(cli, ["render-node", "--k8s", "1.33", "--offline", *flags])
+    assert result.exit_code == 2, result.output
+    assert fix in result.stderr and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("role", ["worker", "control-plane"])
 def test_three_formats_carry_the_same_update_config(role: str) -> None:
-    cfg = node_config(
-        {"sysupdate.enabled": "1", "kured.enabled": "1", "flatcar.updates": "0"}, role
-    )
+    cfg = node_config({"sysupdate.enabled": "1", "kured.enabled": "1", "os.updates": "off"}, role)
     (butane,) = load_all(render_butane(cfg), "butane")
     for f in butane["storage"]["files"]:
         if "inline" in f["contents"]:
@@ -259,7 +291,8 @@ def test_ignition_engine_lands_update_config(tmp_path: Path, sysupdate: bool) ->
     with enginelib.serve_directory(served_dir) as served:
         flags = [
             "--k8s", "1.33", "--format", "ignition", "--sysext-base-url", served.base_url,
-            "--kured", "--no-flatcar-updates",
+            # Both OS-update modes that go with Kured, one per run.
+            "--kured", "--os-updates", "kured" if sysupdate else "off",
             "--sysupdate" if sysupdate else "--no-sysupdate",
         ]  # fmt: skip
         result = CliRunner().invoke(cli, ["render-node", *flags], catch_exceptions=False)
@@ -290,7 +323,8 @@ def test_ignition_engine_lands_update_config(tmp_path: Path, sysupdate: bool) ->
         assert enginelib.unit_state(root, timer) == "disabled"
         assert enginelib.systemctl_state(root, timer) == "disabled"
     assert enginelib.unit_state(root, "locksmithd.service") == "masked"
-    assert enginelib.unit_state(root, "update-engine.service") == "masked"
+    engine = "enabled" if sysupdate else "masked"
+    assert enginelib.unit_state(root, "update-engine.service") == engine
     # Nothing but the image itself was fetched at boot.
     assert served.requests == [f"/{release.image.filename}"]
 

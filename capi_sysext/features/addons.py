@@ -657,13 +657,13 @@ class AddonsFeature(Feature):
             labels.update(_labels(spec, role, value))
         return labels
 
-    def cluster_annotations(self, spec: "ClusterSpec") -> dict[str, str]:
+    def skipped_rules(self, spec: "ClusterSpec") -> list[str]:
         # The user opted out knowingly (--cni none / --no-ccm): `validate` must not flag the
         # missing add-on on our own output.
         settings: AddonSettings = spec.node.features[self.name]
         skip = [RULE_CNI] if settings.cni == "none" else []
         skip += [RULE_CCM] if not settings.ccm else []
-        return {SKIP_ANNOTATION: ",".join(skip)} if skip else {}
+        return skip
 
     def documents(self, ctx: ClusterContext) -> list[dict[str, Any]]:
         p = self._plan(ctx.spec)

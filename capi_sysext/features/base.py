@@ -56,15 +56,20 @@ class Feature(ABC):
         """Labels on the Cluster, e.g. what a ClusterResourceSet or HelmChartProxy selects."""
         return {}
 
-    def cluster_annotations(self, spec: "ClusterSpec") -> dict[str, str]:
-        """Annotations on the Cluster, e.g. the validate rules a user knowingly opted out of."""
-        return {}
-
     def documents(self, ctx: ClusterContext) -> list[dict[str, Any]]:
         """Extra documents, applied after the Cluster (add-ons, health checks)."""
         return []
 
     def notes(self, spec: "ClusterSpec") -> list[str]:
+        return []
+
+    def warnings(self, settings: Any) -> list[str]:
+        """stderr warnings about risky node settings (`generate` and `render-node`)."""
+        return []
+
+    def skipped_rules(self, spec: "ClusterSpec") -> list[str]:
+        """Rule ids of check_documents that the user's inputs knowingly opt out of; `generate`
+        records them in the Cluster's contracts.SKIP_ANNOTATION."""
         return []
 
     def check_documents(self, docs: DocumentSet) -> list[Finding]:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from capi_sysext.capi import CAPI_GROUP, Names
+from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.features import kured
 from capi_sysext.features.base import ClusterContext, Feature, typed
@@ -18,6 +19,32 @@ from capi_sysext.inputs import Variable, format_duration, parse_bool, parse_dura
 CONTROL_PLANE_NAME_LABEL = "cluster.x-k8s.io/control-plane-name"
 DEPLOYMENT_NAME_LABEL = "cluster.x-k8s.io/deployment-name"
 WORKER_MAX_UNHEALTHY = "40%"  # stop remediating when this many workers are down at once
+RULE_REBOOT_TIMEOUT = "mhc-reboot-timeout"  # validate rule id (contracts.SKIP_ANNOTATION)
+
+
+def _var_default_s(feature: Feature, key: str) -> int:
+    (var,) = [v for v in feature.variables if v.key == key]
+    return int(var.parse(var.default))
+
+
+def _unhealthy_timeouts(mhc: Mapping[str, Any]) -> list[tuple[str, int | None]]:
+    """(path, seconds) of each Ready condition's timeout, in the v1beta2 or v1beta1 shape."""
+    out: list[tuple[str, int | None]] = []
+    v2 = dig(mhc, "spec", "checks", "unhealthyNodeConditions")
+    for i, c in enumerate(v2 if isinstance(v2, list) else []):
+        if dig(c, "type") == "Ready":
+            t = dig(c, "timeoutSeconds")
+            path = f"$.spec.checks.unhealthyNodeConditions[{i}].timeoutSeconds"
+            out.append((path, t if isinstance(t, int) else None))
+    v1 = dig(mhc, "spec", "unhealthyConditions")
+    for i, c in enumerate(v1 if isinstance(v1, list) else []):
+        if dig(c, "type") == "Ready":
+            try:
+                seconds: int | None = parse_duration(0)(dig(c, "timeout"))
+            except ValueError:
+                seconds = None  # e.g. "1.5h": not ours to judge
+            out.append((f"$.spec.unhealthyConditions[{i}].timeout", seconds))
+    return out
 
 
 class HealthCheckSettings(NamedTuple):
@@ -126,6 +153,42 @@ class HealthChecks(Feature):
                 )
             )
         return out
+
+    def check_documents(self, docs: DocumentSet) -> list[Finding]:
+        """With Kured in the input, a MachineHealthCheck must outwait a drain plus a reboot, or
+        CAPI deletes nodes that Kured is rebooting (FACTS s.4)."""
+        drains = kured.kured_in(docs)
+        if not drains:
+            return []
+        # Kured's own default drain timeout is 0 (wait forever); where the input does not say,
+        # use our default, the shortest drain that a sane MHC must still outwait.
+        default_drain = _var_default_s(kured.FEATURE, "kured.drainTimeout")
+        drain = max(d if d else default_drain for d in drains)
+        allowance = _var_default_s(self, "healthChecks.rebootAllowance")
+        needed = drain + allowance
+        findings = []
+        for pos, mhc in docs.of_kind("MachineHealthCheck", CAPI_GROUP):
+            name = dig(mhc, "spec", "clusterName")
+            ns = dig(mhc, "metadata", "namespace") or ""
+            cluster = docs.named("Cluster", name, ns, CAPI_GROUP) if isinstance(name, str) else None
+            if cluster is not None and RULE_REBOOT_TIMEOUT in docs.skipped(cluster[1]):
+                continue
+            for path, seconds in _unhealthy_timeouts(mhc):
+                if seconds is None or seconds > needed:
+                    continue
+                findings.append(
+                    Finding(
+                        pos,
+                        path,
+                        f"Ready timeout {format_duration(seconds)} is not longer than Kured's "
+                        f"drain ({format_duration(drain)}) plus a reboot "
+                        f"({format_duration(allowance)}): CAPI would replace nodes while Kured "
+                        f"reboots them; raise it above {format_duration(needed)} (capi-sysext "
+                        "--health-check-node-timeout), or lower Kured's --drain-timeout",
+                        RULE_REBOOT_TIMEOUT,
+                    )
+                )
+        return findings
 
     @staticmethod
     def _mhc(

@@ -9,8 +9,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from capi_sysext import unitfile
+from capi_sysext.contracts import DocumentSet, Finding, dig
+from capi_sysext.errors import Problem
 from capi_sysext.features.base import Feature
-from capi_sysext.inputs import Variable, parse_bool, parse_int
+from capi_sysext.inputs import Variable, parse_bool, parse_choice, parse_int
 from capi_sysext.model import Dropin, File, NodeConfig, Unit
 from capi_sysext.node import SYSEXT_DIR, SYSEXT_LINK, NodeRelease
 
@@ -28,6 +30,33 @@ REBOOT_SENTINEL = "/run/reboot-required"
 STATE_DIR = "/run/capi-sysext"
 LINK_BEFORE = f"{STATE_DIR}/kubernetes.before"
 LINK_AFTER = f"{STATE_DIR}/kubernetes.after"
+UPDATE_ENGINE = "update-engine.service"
+LOCKSMITHD = "locksmithd.service"
+
+# How Flatcar OS updates (update-engine, A/B partitions) reach a reboot. Flatcar's reboot
+# manager locksmithd reboots right after an update by default, undrained ("The default behavior
+# is `reboot`", flatcar/flatcar-website content/docs/latest/updates-releases/releases/
+# update-strategies.md:48); a single control-plane node then takes the API server down.
+#  - off:    mask update-engine and locksmithd, as CAPZ's and CAPO's flatcar-sysext templates
+#            do (cluster-api-provider-azure templates/flavors/flatcar-sysext/
+#            machine-deployment.yaml:94-98, cluster-api-provider-openstack
+#            templates/cluster-template-flatcar-sysext.yaml:53-57).
+#            OS updates then arrive by rolling machines onto a newer image.
+#  - kured:  update-engine stages updates; locksmithd masked so Kured alone reboots (drained).
+#            Since Flatcar 3067 update-engine itself creates /run/reboot-required, Kured's
+#            sentinel (update-strategies.md:23-24 and :330; flatcar-archive/coreos-overlay
+#            PR #1482, "Create reboot flag file for kured"), so no bridge unit is needed.
+#  - reboot: Flatcar's own locksmithd reboots nodes after each update, undrained (opt-in).
+#  - auto:   kured when Kured is on, else off: the default never reboots undrained.
+OS_UPDATE_MODES = ("auto", "off", "kured", "reboot")
+RULE_UNDRAINED = "os-updates-undrained-reboot"  # validate rule id (contracts.SKIP_ANNOTATION)
+UPDATE_CONF = "/etc/flatcar/update.conf"
+# Where a KubeadmConfigSpec sits in each kind that carries one (group, kind, path).
+_CONFIG_SPECS = (
+    ("controlplane.cluster.x-k8s.io", "KubeadmControlPlane", ("spec", "kubeadmConfigSpec")),
+    ("bootstrap.cluster.x-k8s.io", "KubeadmConfigTemplate", ("spec", "template", "spec")),
+    ("bootstrap.cluster.x-k8s.io", "KubeadmConfig", ("spec",)),
+)
 
 
 class UpdateSettings(NamedTuple):
@@ -35,7 +64,7 @@ class UpdateSettings(NamedTuple):
     instances_max: int
     verify: bool
     kured: bool
-    flatcar_updates: bool
+    os_updates: str  # off | kured | reboot ("auto" resolved)
 
 
 def transfer_path(minor: str) -> str:
@@ -107,6 +136,54 @@ def transfer_text(
     )
 
 
+def _clc_stops_undrained_reboots(clc: Mapping[str, Any]) -> bool:
+    """Whether a Container Linux Config keeps Flatcar from rebooting on its own after an OS
+    update: update-engine or locksmithd masked, locksmith's reboot_strategy off, or
+    update.conf with SERVER=disabled / REBOOT_STRATEGY=off (update-strategies.md, "Disable
+    Automatic Updates" and the strategy table)."""
+    units = dig(clc, "systemd", "units")
+    masked = {
+        u.get("name")
+        for u in (units if isinstance(units, list) else [])
+        if isinstance(u, Mapping) and u.get("mask") is True
+    }
+    if UPDATE_ENGINE in masked or LOCKSMITHD in masked:
+        return True
+    if dig(clc, "locksmith", "reboot_strategy") == "off":
+        return True
+    files = dig(clc, "storage", "files")
+    for f in files if isinstance(files, list) else []:
+        inline = dig(f, "contents", "inline")
+        if dig(f, "path") == UPDATE_CONF and isinstance(inline, str):
+            lines = {line.strip().replace('"', "") for line in inline.splitlines()}
+            if lines & {"SERVER=disabled", "REBOOT_STRATEGY=off"}:
+                return True
+    return False
+
+
+def owning_cluster(docs: DocumentSet, kind: str, doc: Mapping[str, Any]) -> Any:
+    """The Cluster a KubeadmControlPlane / KubeadmConfigTemplate / KubeadmConfig belongs to, by
+    the references CAPI itself follows; with a single Cluster in the input, that one."""
+    name = dig(doc, "metadata", "name")
+    ns = dig(doc, "metadata", "namespace") or ""
+    cluster_name = dig(doc, "metadata", "labels", "cluster.x-k8s.io/cluster-name")
+    if kind == "KubeadmControlPlane":
+        for _i, c in docs.of_kind("Cluster"):
+            if dig(c, "spec", "controlPlaneRef", "name") == name:
+                return c
+    if kind == "KubeadmConfigTemplate":
+        for _i, md in docs.of_kind("MachineDeployment"):
+            ref = dig(md, "spec", "template", "spec", "bootstrap", "configRef", "name")
+            if ref == name:
+                cluster_name = dig(md, "spec", "clusterName")
+    if isinstance(cluster_name, str):
+        found = docs.named("Cluster", cluster_name, ns)
+        if found is not None:
+            return found[1]
+    clusters = list(docs.of_kind("Cluster"))
+    return clusters[0][1] if len(clusters) == 1 else None
+
+
 class Updates(Feature):
     name = "updates"
     node_scope = True
@@ -143,22 +220,61 @@ class Updates(Feature):
             flag="--kured/--no-kured",
         ),
         Variable(
-            "flatcar.updates",
-            "Flatcar OS updates (update-engine); with Kured on, Kured reboots for them too",
-            parse_bool,
-            default=True,
-            flag="--flatcar-updates/--no-flatcar-updates",
+            "os.updates",
+            "Flatcar OS updates: off (mask update-engine and locksmithd), kured (update-engine "
+            "stages updates, Kured drains and reboots; needs --kured), reboot (Flatcar's "
+            "locksmithd reboots undrained), auto (kured with --kured, else off)",
+            parse_choice(OS_UPDATE_MODES),
+            default="auto",
+            flag="--os-updates",
+            choices=OS_UPDATE_MODES,
         ),
     )
 
     def settings(self, values: Mapping[str, Any]) -> UpdateSettings:
+        kured = values["kured.enabled"]
+        mode = values["os.updates"]
+        if mode == "auto":
+            mode = "kured" if kured else "off"
         return UpdateSettings(
             sysupdate=values["sysupdate.enabled"],
             instances_max=values["sysupdate.instancesMax"],
             verify=values["sysupdate.verify"],
-            kured=values["kured.enabled"],
-            flatcar_updates=values["flatcar.updates"],
+            kured=kured,
+            os_updates=mode,
         )
+
+    def check(self, settings: Any) -> list[Problem]:
+        s: UpdateSettings = settings
+        if s.os_updates == "kured" and not s.kured:
+            return [
+                Problem(
+                    "os.updates is kured, but Kured is off: update-engine would stage updates "
+                    "that nothing reboots into",
+                    "add flag --kured (values key kured.enabled), or set --os-updates off "
+                    "(values key os.updates)",
+                )
+            ]
+        if s.os_updates == "reboot" and s.kured:
+            return [
+                Problem(
+                    "os.updates is reboot while Kured is on: locksmithd would reboot nodes "
+                    "undrained behind Kured's back",
+                    "set --os-updates kured (values key os.updates) so Kured reboots for OS "
+                    "updates too, or drop --kured",
+                )
+            ]
+        return []
+
+    def warnings(self, settings: Any) -> list[str]:
+        s: UpdateSettings = settings
+        if s.os_updates != "reboot":
+            return []
+        return [
+            "--os-updates reboot: Flatcar's locksmithd reboots each node right after an OS "
+            "update, without draining it; a single control-plane node takes the API server "
+            "down meanwhile. Use --kured (drained, one node at a time) for production."
+        ]
 
     def node_config(self, settings: Any, release: NodeRelease, role: str) -> NodeConfig:
         s: UpdateSettings = settings
@@ -184,12 +300,73 @@ class Updates(Feature):
             units.append(
                 Unit(SYSUPDATE_SERVICE, dropins=(Dropin(SYSUPDATE_DROPIN, dropin.render()),))
             )
-        if s.kured:
-            # Kured alone decides when a node reboots (it drains first).
-            units.append(Unit("locksmithd.service", mask=True))
-        if not s.flatcar_updates:
-            units.append(Unit("update-engine.service", mask=True))
+        if s.kured or s.os_updates == "off":
+            # Kured alone decides when a node reboots (it drains first); or nothing does.
+            units.append(Unit(LOCKSMITHD, mask=True))
+        if s.os_updates == "off":
+            units.append(Unit(UPDATE_ENGINE, mask=True))
+        else:
+            # Explicit, so the node config says what it relies on (and validate can see it).
+            units.append(Unit(UPDATE_ENGINE, enabled=True))
+        if s.os_updates == "reboot":
+            units.append(Unit(LOCKSMITHD, enabled=True))
         return NodeConfig(files=tuple(files), units=tuple(units))
+
+    def skipped_rules(self, spec: "ClusterSpec") -> list[str]:
+        s: UpdateSettings = spec.node.features[self.name]
+        # --os-updates reboot is a knowing choice; record it where validate looks for one.
+        return [RULE_UNDRAINED] if s.os_updates == "reboot" else []
+
+    def check_documents(self, docs: DocumentSet) -> list[Finding]:
+        """A Flatcar node config that lets update-engine + locksmithd reboot nodes undrained."""
+        from capi_sysext import yamlio
+        from capi_sysext.errors import InputError
+        from capi_sysext.features.kured import kured_in
+
+        kured = bool(kured_in(docs))
+        findings = []
+        for group, kind, path in _CONFIG_SPECS:
+            for pos, doc in docs.of_kind(kind, group):
+                spec = dig(doc, *path)
+                if dig(spec, "format") != "ignition":
+                    continue  # not a Flatcar (Ignition) node
+                cluster = owning_cluster(docs, kind, doc)
+                if cluster is not None and RULE_UNDRAINED in docs.skipped(cluster):
+                    continue
+                text = dig(spec, "ignition", "containerLinuxConfig", "additionalConfig")
+                try:
+                    loaded = yamlio.load_all(text, kind) if isinstance(text, str) else []
+                except InputError:
+                    continue  # the CLC checks report unparseable configs
+                clc = loaded[0] if len(loaded) == 1 and isinstance(loaded[0], Mapping) else {}
+                if _clc_stops_undrained_reboots(clc):
+                    continue
+                where = "$." + ".".join(path) + ".ignition.containerLinuxConfig.additionalConfig"
+                if kured:
+                    what = (
+                        "locksmithd.service is not masked: besides Kured, Flatcar's locksmithd "
+                        "reboots these nodes undrained after each OS update; add {name: "
+                        "locksmithd.service, mask: true} under systemd.units (capi-sysext "
+                        "generate --kured does)"
+                    )
+                else:
+                    what = (
+                        "update-engine and locksmithd are not masked and no Kured is in the "
+                        "input: every node reboots itself undrained after each Flatcar release "
+                        "(a single control-plane node takes the API server down); mask both "
+                        "under systemd.units (capi-sysext generate --os-updates off), or deploy "
+                        "Kured and mask locksmithd (--kured)"
+                    )
+                findings.append(
+                    Finding(
+                        pos,
+                        where,
+                        f"{what}; to accept undrained reboots, annotate the Cluster with "
+                        f"validate.capi-sysext.io/skip: {RULE_UNDRAINED}",
+                        RULE_UNDRAINED,
+                    )
+                )
+        return findings
 
     def notes(self, spec: "ClusterSpec") -> list[str]:
         s: UpdateSettings = spec.node.features[self.name]
