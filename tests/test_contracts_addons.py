@@ -69,7 +69,7 @@ def test_our_output_validates_strictly_with_every_rule(
 
 def test_opting_out_is_recorded_and_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     docs = generate("azure", "--cni", "none", "--no-ccm", monkeypatch=monkeypatch)
-    assert cluster_of(docs)["metadata"]["annotations"] == {SKIP_ANNOTATION: "addons-cni,addons-ccm"}
+    assert cluster_of(docs)["metadata"]["annotations"] == {SKIP_ANNOTATION: "addons-ccm,addons-cni"}
     assert rules(docs) == []
     del cluster_of(docs)["metadata"]["annotations"]
     assert rules(docs) == ["addons-cni", "addons-ccm"]
