@@ -9,13 +9,15 @@ on the 2-core reference machine. No assertions: this measures.
 Wall time on a shared VM drifts by +-20 % between minutes; the instruction count does not, so
 compare changes by instructions and report wall time against the budget.
 
-By default it measures what a user gets from `pipx install` or `pip install .` into a fresh venv:
-it builds that venv in a temporary directory (non-editable install, compiled bytecode). The
-development environment is not representative: an editable install's import hook and other .pth
-files there cost tens of milliseconds before any code of ours runs. `--here` measures the
-interpreter running this script instead.
+By default it measures what a user gets from README's `pipx install .`: a fresh venv in a
+temporary directory with this checkout installed (non-editable, compiled bytecode). It needs only
+the standard library, so any Python >= 3.11 with venv runs it. The development venv (.venv/, made
+by scripts/test) is not representative: an editable install's import hook and other .pth files
+there cost tens of milliseconds before any code of ours runs. `--here` measures the interpreter
+running this script instead, e.g. the pipx install itself
+(`"$(pipx environment --value PIPX_LOCAL_VENVS)/capi-sysext/bin/python" bench/... --here`):
 
-    python bench/bench_generate.py [--runs 20] [--no-instructions] [--here]
+    python3 bench/bench_generate.py [--runs 20] [--no-instructions] [--here]
 """
 
 from __future__ import annotations

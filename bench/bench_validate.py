@@ -1,6 +1,8 @@
 """Benchmark `validate` on one generated-size cluster definition. Reports medians; asserts nothing.
 
-    PYTHONPATH=. python bench/bench_validate.py [FILE] [--crds DIR ...] [--runs N]
+    .venv/bin/python bench/bench_validate.py [FILE] [--crds DIR ...] [--runs N]
+
+(.venv/ is the development venv that scripts/test makes: this needs jsonschema and PyYAML.)
 
 Phases timed:
   load     read + parse the CRD files, index served versions (once per process)

@@ -31,16 +31,23 @@ NOT_ON_GENERATE_PATH = (
 )
 
 
+def _site_dirs() -> list[str]:
+    """This interpreter's site directories (a venv's own, the user's, the system's)."""
+    return [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")]
+
+
 def _modules_after(args: list[str]) -> set[str]:
     """Modules the command loaded beyond what the interpreter had at start-up.
 
-    Without site's .pth hooks (-S): an editable install's finder loads pathlib and tempfile itself,
-    which would hide the same imports by the command.
+    Without site (-S): an editable install's finder (a .pth hook) loads pathlib and tempfile
+    itself, which would hide the same imports by the command. The site directories come from this
+    process instead: under -S a venv's interpreter does not know it is in a venv (site.py reads
+    pyvenv.cfg), so the child cannot find them itself.
     """
     code = (
-        "import site, sys\n"
+        "import sys\n"
         f"sys.path[:0] = [{str(REPO)!r}]\n"
-        "sys.path.extend(site.getsitepackages())\n"
+        f"sys.path.extend({_site_dirs()!r})\n"
         "before = set(sys.modules)\n"
         f"sys.argv = ['capi-sysext', *{args!r}]\n"
         "from capi_sysext.cli import main\n"
@@ -54,11 +61,12 @@ def _modules_after(args: list[str]) -> set[str]:
         [sys.executable, "-S", "-c", code],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         cwd=REPO,
         env={"CAPI_SYSEXT_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(REPO)},
         timeout=60,
     )
+    assert proc.returncode == 0, proc.stderr  # the command's own error, not just an exit code
     return set(proc.stderr.split())
 
 
