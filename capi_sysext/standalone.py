@@ -45,6 +45,7 @@ from capi_sysext.spec import (
 )
 
 DEFAULT_API_PORT = 6443
+JOIN_DISCOVERY_TIMEOUT = "30m0s"
 KUBEADM_API = "kubeadm.k8s.io/v1beta4"
 KUBELET_API = "kubelet.config.k8s.io/v1beta1"
 KUBEADM_DIR = "/etc/capi-sysext/kubeadm"
@@ -294,6 +295,11 @@ def join_documents(spec: StandaloneSpec, name: str, s: ClusterSecrets) -> list[d
                 }
             },
             "nodeRegistration": _node_registration(name),
+            # Workers usually boot with the control plane, which first downloads the sysext and
+            # its images: wait for it longer than kubeadm's 5-minute default. A failed join is
+            # not retried (its leftovers fail the next preflight). v1beta4 `timeouts`:
+            # kubernetes/kubernetes PR #122529.
+            "timeouts": {"discovery": JOIN_DISCOVERY_TIMEOUT},
         }
     ]
 

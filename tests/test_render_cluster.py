@@ -270,6 +270,7 @@ def test_worker_pins_the_ca_the_control_plane_gets(tmp_path: Path) -> None:
         assert "unsafeSkipCAVerification" not in bootstrap
         assert bootstrap["apiServerEndpoint"] == "10.0.0.10:6443"
         assert join["nodeRegistration"]["name"] == name
+        assert join["timeouts"] == {"discovery": "30m0s"}
 
 
 def test_kubeadm_init_configuration(tmp_path: Path) -> None:
