@@ -115,6 +115,8 @@ def test_add_appends_at_the_section_end_before_the_gap() -> None:
 def test_every_shipped_skeleton_loads_and_has_no_placeholders() -> None:
     names = sorted(p.name for p in Path(data_path("templates")).iterdir() if p.is_file())
     assert names == [
+        "cni-install.service",
+        "kubeadm-standalone.service",
         "kubeadm-sysext.conf",
         "sysext-verify.service",
         "sysupdate-kubernetes.conf",

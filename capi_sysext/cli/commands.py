@@ -4,6 +4,7 @@ COMMANDS = {
     "apply": "capi_sysext.cli.apply",
     "generate": "capi_sysext.cli.generate",
     "mirror": "capi_sysext.cli.mirror",
+    "render-cluster": "capi_sysext.cli.render_cluster",
     "render-node": "capi_sysext.cli.render_node",
     "validate": "capi_sysext.cli.validate",
     "versions": "capi_sysext.cli.versions",

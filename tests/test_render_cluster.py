@@ -1,0 +1,449 @@
+"""`capi-sysext render-cluster` (issue #17): a kubeadm cluster without a management cluster.
+
+Unit tests drive the CLI in-process; the `engine` tests feed every node config of a 1 + 2
+cluster to ignition-validate and the Ignition engine's files stage against scratch roots, with
+the Kubernetes sysext served from 127.0.0.1, then read what landed on "disk".
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import enginelib
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from capi_sysext.cli import cli, commands  # noqa: F401  (importing commands registers them)
+from capi_sysext.standalone import Endpoint, parse_endpoint
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE_STATE = REPO / "tests/fixtures/cluster-state"
+GOLDEN = REPO / "tests/golden/cluster"
+VERSION = "v1.33.13"
+HOST_ARCH = enginelib.host_sysext_arch()
+NODES = ("demo-control-plane", "demo-worker-0", "demo-worker-1")
+BASE = ["render-cluster", "--k8s", VERSION, "--name", "demo", "--offline"]
+
+
+def run(args: list[str]) -> Result:
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def render(tmp_path: Path, *extra: str, state: Path | None = FIXTURE_STATE) -> Path:
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    args = [*BASE, "--control-plane-endpoint", "10.0.0.10", "-o", f"{out}/", *extra]
+    if state is not None:
+        args += ["--state", str(state)]
+    result = run(args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def storage_file(config: dict[str, Any], path: str) -> str:
+    import urllib.parse
+
+    entry = next(f for f in config["storage"]["files"] if f["path"] == path)
+    source: str = entry["contents"]["source"]
+    return urllib.parse.unquote(source.removeprefix("data:,"))
+
+
+def openssl_spki_sha256(cert_pem: str) -> str:
+    """The CA pin computed independently of the product, the way kubeadm's docs compute it."""
+    pub = subprocess.run(
+        ["openssl", "x509", "-pubkey", "-noout"],
+        input=cert_pem.encode(),
+        capture_output=True,
+        check=True,
+        timeout=10,
+    ).stdout
+    der = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-outform", "DER"],
+        input=pub,
+        capture_output=True,
+        check=True,
+        timeout=10,
+    ).stdout
+    digest = subprocess.run(
+        ["sha256sum"], input=der, capture_output=True, check=True, timeout=10
+    ).stdout.decode()
+    return "sha256:" + digest.split()[0]
+
+
+# ---- inputs ----
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10.0.0.10", Endpoint("10.0.0.10", 6443)),
+        ("10.0.0.10:443", Endpoint("10.0.0.10", 443)),
+        ("CP.Example.com", Endpoint("cp.example.com", 6443)),
+        ("[fd00::1]:6443", Endpoint("fd00::1", 6443)),
+        ("fd00::1", Endpoint("fd00::1", 6443)),
+    ],
+)
+def test_endpoint_parses(text: str, expected: Endpoint) -> None:
+    assert parse_endpoint(text) == expected
+
+
+@pytest.mark.parametrize("text", ["10.0.0.10:0", "host:99999", "bad_name", "[fd00::1", "a b"])
+def test_bad_endpoint_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_endpoint(text)
+
+
+def test_str_endpoint_brackets_ipv6() -> None:
+    assert str(Endpoint("fd00::1", 6443)) == "[fd00::1]:6443"
+
+
+def test_all_problems_at_once_and_nothing_written(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run(
+        [
+            *BASE,
+            "--control-plane-endpoint",
+            "bad_name:1",
+            "--cni",
+            "cilium",
+            "--workers",
+            "2",
+            "--node-names",
+            "a,b",
+            "-o",
+            f"{out}/",
+        ]
+    )
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "--control-plane-endpoint" in result.output
+    assert "cannot install cilium" in result.output
+    assert "--node-names has 2 names" in result.output
+    assert list(out.iterdir()) == []
+
+
+def test_missing_endpoint_and_output(tmp_path: Path) -> None:
+    result = run(BASE)
+    assert result.exit_code == 2
+    assert "missing required value controlPlane.endpoint" in result.output
+    assert "add -o DIR/" in result.output
+
+
+def test_missing_output_directory(tmp_path: Path) -> None:
+    result = run([*BASE, "--control-plane-endpoint", "10.0.0.10", "-o", f"{tmp_path}/nope/"])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_kured_is_refused_until_implemented(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    args = [*BASE, "--control-plane-endpoint", "10.0.0.10", "-o", f"{out}/", "--kured"]
+    result = run([*args, "--state", str(FIXTURE_STATE)])
+    assert result.exit_code == 3
+    assert "does not install Kured yet" in result.output
+    assert list(out.iterdir()) == []
+
+
+def test_never_overwrites_without_force(tmp_path: Path) -> None:
+    out = render(tmp_path)
+    (out / "demo-worker-1.ign").unlink()
+    before = (out / "demo-worker-0.ign").read_text()
+    (out / "demo-worker-0.ign").write_text("mine")
+    args = [*BASE, "--control-plane-endpoint", "10.0.0.10", "--state", str(FIXTURE_STATE)]
+    result = run([*args, "-o", f"{out}/"])
+    assert result.exit_code == 2
+    assert "refusing to overwrite" in result.output
+    # all-or-nothing: the missing file was not written either
+    assert not (out / "demo-worker-1.ign").exists()
+    assert (out / "demo-worker-0.ign").read_text() == "mine"
+    assert run([*args, "-o", f"{out}/", "--force"]).exit_code == 0
+    assert (out / "demo-worker-0.ign").read_text() == before
+
+
+def test_outputs_are_private(tmp_path: Path) -> None:
+    out = render(tmp_path)
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.ign" for n in NODES)
+    for p in out.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+
+
+def test_state_is_minted_once_then_reused(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    first = json.loads((render(tmp_path, state=state) / "demo-control-plane.ign").read_text())
+    assert sorted(p.name for p in state.iterdir()) == ["ca.crt", "ca.key", "token"]
+    for p in state.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    saved = {p.name: p.read_text() for p in state.iterdir()}
+    second_dir = tmp_path / "again"
+    second_dir.mkdir()
+    second = json.loads(
+        (render(second_dir, "--force", state=state) / "demo-control-plane.ign").read_text()
+    )
+    assert {p.name: p.read_text() for p in state.iterdir()} == saved
+    for path in ("/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.key"):
+        assert storage_file(first, path) == storage_file(second, path)
+    assert saved["token"].strip() in storage_file(second, "/etc/capi-sysext/kubeadm/init.yaml")
+
+
+def test_without_state_every_run_mints_new_secrets(tmp_path: Path) -> None:
+    a = json.loads((render(tmp_path, state=None) / "demo-control-plane.ign").read_text())
+    b = json.loads((render(tmp_path, "--force", state=None) / "demo-control-plane.ign").read_text())
+    path = "/etc/kubernetes/pki/ca.crt"
+    assert storage_file(a, path) != storage_file(b, path)
+
+
+def test_incomplete_state_is_an_error(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "ca.crt").write_text((FIXTURE_STATE / "ca.crt").read_text())
+    out = tmp_path / "out"
+    out.mkdir()
+    args = [*BASE, "--control-plane-endpoint", "10.0.0.10", "-o", f"{out}/"]
+    result = run([*args, "--state", str(state)])
+    assert result.exit_code == 2
+    assert "incomplete: ca.key, token missing" in result.output
+    assert list(out.iterdir()) == []
+
+
+def test_bad_token_in_state_is_an_error(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    for name in ("ca.crt", "ca.key"):
+        (state / name).write_text((FIXTURE_STATE / name).read_text())
+    (state / "token").write_text("not-a-token\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run([*BASE, "--control-plane-endpoint", "x", "-o", f"{out}/", "--state", str(state)])
+    assert result.exit_code == 2
+    assert "is not a bootstrap token" in result.output
+
+
+def test_admin_kubeconfig_is_signed_by_the_ca(tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    kubeconfig = tmp_path / "admin.conf"
+    render(tmp_path, "--admin-kubeconfig", str(kubeconfig))
+    assert stat.S_IMODE(kubeconfig.stat().st_mode) == 0o600
+    doc = yaml.safe_load(kubeconfig.read_text())
+    assert doc["clusters"][0]["cluster"]["server"] == "https://10.0.0.10:6443"
+    import base64
+
+    cert = x509.load_pem_x509_certificate(
+        base64.b64decode(doc["users"][0]["user"]["client-certificate-data"])
+    )
+    ca = x509.load_pem_x509_certificate((FIXTURE_STATE / "ca.crt").read_bytes())
+    cert.verify_directly_issued_by(ca)
+    orgs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    assert [o.value for o in orgs] == ["system:masters"]
+
+
+def test_secrets_only_where_needed(tmp_path: Path) -> None:
+    out = render(tmp_path)
+    cp = (out / "demo-control-plane.ign").read_text()
+    worker = (out / "demo-worker-0.ign").read_text()
+    assert "%2Fetc%2Fkubernetes%2Fpki%2Fca.key" not in cp  # paths are not data URLs
+    paths = {f["path"] for f in json.loads(worker)["storage"]["files"]}
+    assert "/etc/kubernetes/pki/ca.key" not in paths
+    assert "/etc/kubernetes/pki/ca.key" in {f["path"] for f in json.loads(cp)["storage"]["files"]}
+
+
+def test_worker_pins_the_ca_the_control_plane_gets(tmp_path: Path) -> None:
+    out = render(tmp_path)
+    cp = json.loads((out / "demo-control-plane.ign").read_text())
+    ca_pem = storage_file(cp, "/etc/kubernetes/pki/ca.crt")
+    expected = openssl_spki_sha256(ca_pem)
+    for name in NODES[1:]:
+        worker = json.loads((out / f"{name}.ign").read_text())
+        (join,) = yaml.safe_load_all(storage_file(worker, "/etc/capi-sysext/kubeadm/join.yaml"))
+        bootstrap = join["discovery"]["bootstrapToken"]
+        assert bootstrap["caCertHashes"] == [expected]
+        assert "unsafeSkipCAVerification" not in bootstrap
+        assert bootstrap["apiServerEndpoint"] == "10.0.0.10:6443"
+        assert join["nodeRegistration"]["name"] == name
+        assert join["timeouts"] == {"discovery": "30m0s"}
+
+
+def test_kubeadm_init_configuration(tmp_path: Path) -> None:
+    out = render(tmp_path, "--control-plane-endpoint", "cp.example.com:8443")
+    cp = json.loads((out / "demo-control-plane.ign").read_text())
+    docs = list(yaml.safe_load_all(storage_file(cp, "/etc/capi-sysext/kubeadm/init.yaml")))
+    by_kind = {d["kind"]: d for d in docs}
+    assert {d["apiVersion"] for d in docs[:2]} == {"kubeadm.k8s.io/v1beta4"}
+    cluster = by_kind["ClusterConfiguration"]
+    assert cluster["kubernetesVersion"] == VERSION
+    assert cluster["controlPlaneEndpoint"] == "cp.example.com:8443"
+    assert cluster["apiServer"]["certSANs"] == ["cp.example.com"]
+    assert cluster["networking"] == {"podSubnet": "192.168.0.0/16", "serviceSubnet": "10.96.0.0/12"}
+    assert by_kind["InitConfiguration"]["localAPIEndpoint"]["bindPort"] == 8443
+    assert by_kind["InitConfiguration"]["nodeRegistration"]["name"] == "demo-control-plane"
+    assert by_kind["KubeletConfiguration"]["cgroupDriver"] == "systemd"
+    token = (FIXTURE_STATE / "token").read_text().strip()
+    assert by_kind["InitConfiguration"]["bootstrapTokens"][0]["token"] == token
+
+
+def test_cni_none_installs_nothing(tmp_path: Path) -> None:
+    out = render(tmp_path, "--cni", "none")
+    cp = json.loads((out / "demo-control-plane.ign").read_text())
+    assert "capi-sysext-cni.service" not in {u["name"] for u in cp["systemd"]["units"]}
+
+
+def test_calico_is_the_pinned_version(tmp_path: Path) -> None:
+    from capi_sysext.features.addons import addon_table
+
+    pinned = addon_table()["cni"]["calico"]["versions"]["1.33"]
+    out = render(tmp_path)
+    cp = json.loads((out / "demo-control-plane.ign").read_text())
+    unit = next(u for u in cp["systemd"]["units"] if u["name"] == "capi-sysext-cni.service")
+    url = f"https://raw.githubusercontent.com/projectcalico/calico/{pinned}/manifests/"
+    assert f"{url}tigera-operator.yaml" in unit["contents"]
+    installation = yaml.safe_load(storage_file(cp, "/etc/capi-sysext/cni/calico-installation.yaml"))
+    assert installation["spec"]["calicoNetwork"]["ipPools"][0]["cidr"] == "192.168.0.0/16"
+
+
+def test_node_names(tmp_path: Path) -> None:
+    out = render(tmp_path, "--workers", "1", "--node-names", "cp1,w1")
+    assert sorted(p.name for p in out.iterdir()) == ["cp1.ign", "w1.ign"]
+    cp = json.loads((out / "cp1.ign").read_text())
+    assert storage_file(cp, "/etc/hostname") == "cp1\n"
+
+
+# ---- golden files (fixed test-only CA and token from tests/fixtures/cluster-state) ----
+
+
+@pytest.mark.parametrize("fmt", ["butane", "ignition"])
+def test_golden(fmt: str, tmp_path: Path, update_golden: bool) -> None:
+    out = render(tmp_path, "--format", fmt, "--arch", "x86-64")
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    for produced in sorted(out.iterdir()):
+        expected = GOLDEN / produced.name
+        if update_golden or not expected.exists():
+            expected.write_text(produced.read_text())
+            if not update_golden:
+                pytest.fail(f"{expected} did not exist; written now, review and commit it")
+        assert produced.read_text() == expected.read_text(), (
+            f"{produced.name} differs from tests/golden/cluster; if intended, run with "
+            "--update-golden and review the diff"
+        )
+
+
+# ---- the real engines ----
+
+
+@pytest.fixture(scope="module")
+def bakery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    enginelib.require_engines()
+    base = tmp_path_factory.mktemp("cluster-bakery")
+    image = enginelib.build_sysext(base, VERSION, HOST_ARCH)
+    sha = enginelib.sha256_file(image)
+    index = base / "kubernetes/SHA256SUMS"
+    index.parent.mkdir()
+    index.write_text(f"{sha}  {image.name}\n")
+    with enginelib.serve_directory(base) as served:
+        yield served.url(""), sha
+
+
+def _unit_keys(root: Path, unit: str, key: str) -> set[str]:
+    """Values of `key` in [Unit] across the unit file and its drop-ins, as systemd merges them
+    (space-separated lists accumulate)."""
+    texts = [(root / "etc/systemd/system" / unit).read_text()]
+    dropin_dir = root / "etc/systemd/system" / f"{unit}.d"
+    if dropin_dir.is_dir():
+        texts += [p.read_text() for p in sorted(dropin_dir.glob("*.conf"))]
+    values: set[str] = set()
+    for text in texts:
+        section = None
+        for line in text.splitlines():
+            if line.startswith("["):
+                section = line.strip("[]")
+            elif section == "Unit" and line.startswith(f"{key}="):
+                values.update(line.split("=", 1)[1].split())
+    return values
+
+
+@pytest.mark.engine
+def test_every_node_of_a_1_plus_2_cluster_boots(
+    bakery: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, sha = bakery
+    monkeypatch.delenv("CAPI_SYSEXT_OFFLINE")
+    out = tmp_path / "out"
+    out.mkdir()
+    args = [
+        "render-cluster",
+        "--k8s",
+        VERSION,
+        "--name",
+        "demo",
+        "--arch",
+        HOST_ARCH,
+        "--sysext-base-url",
+        url.rstrip("/"),
+        "--refresh",
+        "--control-plane-endpoint",
+        "10.0.0.10",
+        "--state",
+        str(FIXTURE_STATE),
+        "-o",
+        f"{out}/",
+    ]
+    result = run(args)
+    assert result.exit_code == 0, result.output
+    assert "not pinned" not in result.output
+    roots: dict[str, Path] = {}
+    for name in NODES:
+        text = (out / f"{name}.ign").read_text()
+        ok, log = enginelib.ignition_validate(text, strict=True)
+        assert ok, log
+        root = enginelib.make_scratch_root(tmp_path / name)
+        ran = enginelib.run_ignition(text, root, timeout=40)
+        assert ran.ok, ran.log
+        image = root / f"opt/extensions/kubernetes/kubernetes-{VERSION}-{HOST_ARCH}.raw"
+        assert enginelib.sha256_file(image) == sha
+        assert (root / "etc/hostname").read_text() == f"{name}\n"
+        assert enginelib.unit_state(root, "kubeadm.service") == "enabled"
+        roots[name] = root
+    cp = roots[NODES[0]]
+    # The CA the control plane gets on disk, hashed independently, is what the workers pin.
+    ca_pem = (cp / "etc/kubernetes/pki/ca.crt").read_text()
+    assert stat.S_IMODE((cp / "etc/kubernetes/pki/ca.key").stat().st_mode) == 0o600
+    init_docs = list(yaml.safe_load_all((cp / "etc/capi-sysext/kubeadm/init.yaml").read_text()))
+    cluster = next(d for d in init_docs if d["kind"] == "ClusterConfiguration")
+    assert (cluster["kubernetesVersion"], cluster["controlPlaneEndpoint"]) == (
+        VERSION,
+        "10.0.0.10:6443",
+    )
+    pin = openssl_spki_sha256(ca_pem)
+    for name in NODES[1:]:
+        join_file = roots[name] / "etc/capi-sysext/kubeadm/join.yaml"
+        assert stat.S_IMODE(join_file.stat().st_mode) == 0o600
+        (join,) = yaml.safe_load_all(join_file.read_text())
+        assert join["discovery"]["bootstrapToken"]["caCertHashes"] == [pin]
+        assert join["discovery"]["bootstrapToken"]["apiServerEndpoint"] == "10.0.0.10:6443"
+        assert not (roots[name] / "etc/kubernetes/pki/ca.key").exists()
+    # Ordering, as systemd merges the unit and its drop-ins.
+    for name, root in roots.items():
+        after = _unit_keys(root, "kubeadm.service", "After")
+        requires = _unit_keys(root, "kubeadm.service", "Requires")
+        assert {"containerd.service", "systemd-sysext.service"} <= after, name
+        assert {"containerd.service", "capi-sysext-verify.service"} <= requires, name
+        assert "capi-sysext-verify.service" in after, name
+        guard = _unit_keys(root, "kubeadm.service", "ConditionPathExists")
+        expected = "/etc/kubernetes/admin.conf" if root == cp else "/etc/kubernetes/kubelet.conf"
+        assert guard == {f"!{expected}"}, name
+    assert "kubeadm.service" in _unit_keys(cp, "capi-sysext-cni.service", "After")
+    assert "kubeadm.service" in _unit_keys(cp, "capi-sysext-cni.service", "Requires")
+    assert enginelib.unit_state(cp, "capi-sysext-cni.service") == "enabled"
+    # The merged sysext provides the kubeadm the unit runs.
+    merge = enginelib.merge_sysext(cp)
+    assert merge.ok and merge.merged, merge.log
+    assert "usr/bin/kubeadm" in merge.appeared
