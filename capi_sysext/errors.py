@@ -46,4 +46,5 @@ class RenderError(CapiSysextError):
 class NotImplementedYet(CapiSysextError):
     """A part of the product that is not built yet; says so instead of emitting a stub."""
 
-    exit_code = 3
+    # Exit 2 like bad input: the user gets a result only by choosing another option.
+    exit_code = 2

@@ -147,7 +147,7 @@ def test_kured_is_refused_until_implemented(tmp_path: Path) -> None:
     out.mkdir()
     args = [*BASE, "--control-plane-endpoint", "10.0.0.10", "-o", f"{out}/", "--kured"]
     result = run([*args, "--state", str(FIXTURE_STATE)])
-    assert result.exit_code == 3
+    assert result.exit_code == 2
     assert "does not install Kured yet" in result.output
     assert list(out.iterdir()) == []
 
