@@ -52,6 +52,9 @@ class AddonSettings(NamedTuple):
     cni: str  # one of CNIS
     ccm: bool | None  # None: wherever the table has a chart for the provider and minor
     via: str  # one of VIAS
+    # From a lock file (capi_sysext/lock.py): "<role>/<name>" -> chart version to use instead of
+    # the table's, so a newer capi-sysext does not move a locked cluster's charts.
+    pins: tuple[tuple[str, str], ...] = ()
 
     @property
     def wants_helm(self) -> bool:
@@ -171,7 +174,24 @@ def resolve_charts(
         elif settings.ccm:  # asked for explicitly: say why it cannot be had
             assert problem is not None
             problems.append(problem)
+    pinned = dict(settings.pins)
+    charts = [
+        c._replace(version=pinned.get(f"{c.role}/{c.label_value}", c.version)) for c in charts
+    ]
     return charts, problems
+
+
+def table_pins(minor: str) -> dict[str, tuple[str, str]]:
+    """Every chart the table pins for a Kubernetes minor: "<role>/<name>" -> (chart, version)."""
+    table = addon_table()
+    out: dict[str, tuple[str, str]] = {}
+    for role in ("cni", "ccm"):
+        for name, row in table[role].items():
+            pin = row.get("versions", {}).get(minor)
+            if pin is not None:
+                version = pin["chart"] if isinstance(pin, Mapping) else pin
+                out[f"{role}/{name}"] = (row["chartName"], str(version))
+    return out
 
 
 def _ccm_chart(table: Any, provider: str, minor: str) -> tuple[Chart | None, Problem | None]:
