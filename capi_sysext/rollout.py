@@ -5,10 +5,11 @@ What Cluster API rolls (Cluster API book, tasks/kubeadm-control-plane: a change 
 KubeadmControlPlane's spec.version, or a new machine template reference, "will trigger a rolling
 upgrade"; tasks/updating-machine-templates: MachineDeployments roll when
 spec.template.spec.infrastructureRef changes, and infrastructure machine templates are immutable,
-so a changed spec needs a new name). KCP also rolls machines whose KubeadmConfig no longer matches
-spec.kubeadmConfigSpec (cluster-api controlplane/kubeadm/internal/filters.go, the
-matchesKubeadmConfig check); a MachineDeployment rolls on any change of spec.template
-(a new MachineSet per template hash). A KubeadmConfigTemplate edited under the same name rolls
+so a changed spec needs a new name). KCP's up-to-date check compares exactly three things per
+machine: the version, its KubeadmConfig against spec.kubeadmConfigSpec, and the infrastructure
+template it was cloned from (kubernetes-sigs/cluster-api controlplane/kubeadm/internal/filters.go,
+matchesMachineSpec and matchesKubeadmBootstrapConfig); a MachineDeployment rolls on a change of
+spec.template (a new MachineSet per template). A KubeadmConfigTemplate edited under the same name rolls
 nothing: only machines created later read it.
 """
 
