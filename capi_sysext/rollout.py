@@ -9,8 +9,8 @@ so a changed spec needs a new name). KCP's up-to-date check compares exactly thr
 machine: the version, its KubeadmConfig against spec.kubeadmConfigSpec, and the infrastructure
 template it was cloned from (kubernetes-sigs/cluster-api controlplane/kubeadm/internal/filters.go,
 matchesMachineSpec and matchesKubeadmBootstrapConfig); a MachineDeployment rolls on a change of
-spec.template (a new MachineSet per template). A KubeadmConfigTemplate edited under the same name rolls
-nothing: only machines created later read it.
+spec.template (a new MachineSet per template). A KubeadmConfigTemplate edited under the same name
+rolls nothing: only machines created later read it.
 """
 
 from typing import Any
