@@ -247,9 +247,11 @@ def test_upgrade_without_a_lock_or_without_the_index_fails_clearly(
     refused(run(["lock", "--upgrade", str(tmp_path / "none.lock")]), "there is no lock file")
     lock = tmp_path / "cluster.lock"
     ok(run(gen(bakery.url, lock), online=True))
-    bakery.fault(INDEX, "500")
+    before = lock.read_text()
+    bakery.fault(INDEX, "404")  # not transient: no retries, so the test stays fast
     result = run(["lock", "--upgrade", str(lock)], online=True)
-    assert result.exit_code == 1 and "could not refresh the catalog" in result.stderr
+    assert result.exit_code == 1 and f"{bakery.url}{INDEX}" in result.stderr, result.output
+    assert "Traceback" not in result.output and lock.read_text() == before
 
 
 # --- init ------------------------------------------------------------------------------------
@@ -334,3 +336,32 @@ def test_rollout_compare_rules() -> None:
     assert any("KubeadmConfigTemplate k" in line and "rolls nothing" in line for line in lines)
     assert any("kubeadmConfigSpec changed" in line for line in lines)
     assert compare(old, old) == []
+
+
+def test_gitops_re_render_after_an_in_place_patch_rolls_nothing(
+    bakery: BakeryServer, tmp_path: Path
+) -> None:
+    """Nodes moved v1.33.2 -> v1.33.3 in place (sysupdate); the repository re-renders with
+    `--k8s 1.33` while v1.33.3 is the newest published patch: with the lock, nothing changes."""
+    lock = tmp_path / "cluster.lock"
+    previous = tmp_path / "previous.yaml"
+    previous.write_text(ok(run(gen(bakery.url, lock), online=True)).stdout)
+    again = ok(run(gen(bakery.url, lock, "--diff-against", str(previous), k8s="1.33"), online=True))
+    assert again.stdout == previous.read_text()
+    assert "no machine would roll" in again.stderr
+    # Without the lock the same re-render floats to v1.33.3 and would roll every machine.
+    args = gen(bakery.url, lock, "--diff-against", str(previous), k8s="1.33")
+    args[args.index("--lock") : args.index("--lock") + 2] = []
+    floated = ok(run(args, online=True))
+    assert "rolls control-plane machines" in floated.stderr
+    assert "rolls worker machines" in floated.stderr
+
+
+def test_lock_command_needs_upgrade_and_a_valid_request(
+    bakery: BakeryServer, tmp_path: Path
+) -> None:
+    lock = tmp_path / "cluster.lock"
+    ok(run(gen(bakery.url, lock), online=True))
+    refused(run(["lock", str(lock)]), "needs --upgrade")
+    refused(run(["lock", "--upgrade", str(lock), "--k8s", "latest"]), "not a version")
+    refused(run(["lock", "--upgrade", str(lock), "--arch", "sparc"]), "--arch 'sparc'")
