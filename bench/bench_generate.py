@@ -17,7 +17,12 @@ there cost tens of milliseconds before any code of ours runs. `--here` measures 
 running this script instead, e.g. the pipx install itself
 (`"$(pipx environment --value PIPX_LOCAL_VENVS)/capi-sysext/bin/python" bench/... --here`):
 
-    python3 bench/bench_generate.py [--runs 20] [--no-instructions] [--here]
+`generate --lock` (issue #15) runs the same command with an existing lock file, which replaces the
+catalog: it must not be slower than `--offline`. `--source` runs this checkout's source with
+`python -m capi_sysext` (PYTHONPATH=checkout), for a machine where the interpreter's installed
+capi-sysext is another checkout; both `generate` rows then pay the same overhead.
+
+    python3 bench/bench_generate.py [--runs 20] [--no-instructions] [--here] [--source]
 """
 
 from __future__ import annotations
@@ -75,11 +80,15 @@ def fresh_venv(root: Path) -> str:
     return python
 
 
+def _env() -> dict[str, str]:
+    return {**os.environ, "CAPI_SYSEXT_OFFLINE": "1"}
+
+
 def measure(cmds: dict[str, list[str]], runs: int) -> dict[str, tuple[float, float]]:
     """Median wall seconds and peak RSS (MiB) per command; runs interleave so drift hits all."""
     walls: dict[str, list[float]] = {name: [] for name in cmds}
     peaks = dict.fromkeys(cmds, 0.0)
-    env = {**os.environ, "CAPI_SYSEXT_OFFLINE": "1"}
+    env = _env()
     for _ in range(runs):
         for name, cmd in cmds.items():
             start = time.perf_counter()
@@ -103,7 +112,7 @@ def instructions(cmd: list[str]) -> int | None:
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
         capture_output=True,
         text=True,
-        env={**os.environ, "CAPI_SYSEXT_OFFLINE": "1"},
+        env=_env(),
         check=True,
     )
     for line in proc.stderr.splitlines():
@@ -133,20 +142,34 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--no-instructions", action="store_true", help="skip the valgrind run")
     parser.add_argument("--here", action="store_true", help="measure this interpreter's install")
+    parser.add_argument(
+        "--source", action="store_true", help="with --here: run this checkout's source (-m)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="capi-sysext-bench-") as tmp:
         python = sys.executable if args.here else fresh_venv(Path(tmp) / "venv")
-        report(python, args.runs, instructions_too=not args.no_instructions)
+        if args.source:
+            os.environ["PYTHONPATH"] = str(REPO)
+        lock = str(Path(tmp) / "bench.lock")
+        report(
+            python, args.runs, lock, instructions_too=not args.no_instructions, source=args.source
+        )
 
 
-def report(python: str, runs: int, *, instructions_too: bool) -> None:
-    cmd = [*_command(python), *ARGS]
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)  # warm
+def report(
+    python: str, runs: int, lock: str, *, instructions_too: bool, source: bool = False
+) -> None:
+    base = [python, "-m", "capi_sysext"] if source else _command(python)
+    cmd = [*base, *ARGS]
+    locked = [*cmd, "--lock", lock]
+    for warm in (cmd, locked):  # the first --lock run writes the lock; later runs read it
+        subprocess.run(warm, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     cmds = {
         "python -c pass": [python, "-c", "pass"],
         # PyYAML as capi_sysext imports it (see yamlio.py): the floor no code of ours goes under.
         "click + PyYAML": [python, "-c", "import click, capi_sysext.yamlio"],
         "generate": cmd,
+        "generate --lock": locked,
     }
     results = measure(cmds, runs)
     print(f"command: {' '.join(cmd[:1])} {' '.join(ARGS)}")

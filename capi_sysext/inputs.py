@@ -320,7 +320,8 @@ def resolve(
             found = (layered.flags[var.key], var.source_name("flag"))
         elif var.key in layered.sets:
             found = (layered.sets[var.key], var.source_name("set"))
-        elif var.key in layered.files:
+        elif var.key in layered.files and layered.files[var.key][0] is not None:
+            # An empty key (`name:`) is unset, so a values file can list keys still to fill.
             value, fname = layered.files[var.key]
             found = (value, f"values key {var.key} in {fname}")
         elif var.env and layered.env.get(var.env, "").strip():

@@ -28,6 +28,8 @@ NOT_ON_GENERATE_PATH = (
     "zoneinfo",  # only to validate a non-default --kured-time-zone
     "tempfile",  # only when -o writes a file
     "ipaddress",  # only to validate a user's --pod-cidr/--service-cidr
+    "ruamel",  # round-trip YAML: only `lock` and `init` (capi_sysext/roundtrip.py)
+    "capi_sysext.roundtrip",
 )
 
 
@@ -36,7 +38,7 @@ def _site_dirs() -> list[str]:
     return [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")]
 
 
-def _modules_after(args: list[str]) -> set[str]:
+def _modules_after(args: list[str], cwd: Path = REPO) -> set[str]:
     """Modules the command loaded beyond what the interpreter had at start-up.
 
     Without site (-S): an editable install's finder (a .pth hook) loads pathlib and tempfile
@@ -62,7 +64,7 @@ def _modules_after(args: list[str]) -> set[str]:
         capture_output=True,
         text=True,
         check=False,
-        cwd=REPO,
+        cwd=cwd,
         env={"CAPI_SYSEXT_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(REPO)},
         timeout=60,
     )
@@ -93,3 +95,26 @@ def test_render_node_loads_nothing_it_does_not_need() -> None:
     loaded = _modules_after(["render-node", "--k8s", "1.33", "--format", "ignition", "--offline"])
     assert "capi_sysext.render.ignition" in loaded
     assert [m for m in HEAVY if m in loaded] == []
+
+
+def test_generate_with_an_existing_lock_loads_nothing_it_does_not_need(tmp_path: Path) -> None:
+    """--lock replaces the catalog: reading it must not bring in ruamel (or anything else)."""
+    args = [
+        "generate",
+        "--provider",
+        "azure",
+        "--k8s",
+        "1.33",
+        "--name",
+        "demo",
+        "--values",
+        str(REPO / "examples" / "azure.yaml"),
+        "--offline",
+        "--lock",
+        str(tmp_path / "cluster.lock"),
+    ]
+    _modules_after(args)  # first use writes the lock
+    assert (tmp_path / "cluster.lock").exists()
+    loaded = _modules_after(args)
+    assert "capi_sysext.lock" in loaded
+    assert sorted(m for m in NOT_ON_GENERATE_PATH if m in loaded) == []

@@ -3,6 +3,8 @@
 COMMANDS = {
     "apply": "capi_sysext.cli.apply",
     "generate": "capi_sysext.cli.generate",
+    "init": "capi_sysext.cli.init",
+    "lock": "capi_sysext.cli.lock",
     "mirror": "capi_sysext.cli.mirror",
     "render-cluster": "capi_sysext.cli.render_cluster",
     "render-node": "capi_sysext.cli.render_node",

@@ -9,7 +9,8 @@ import click
 
 from capi_sysext import providers
 from capi_sysext.cli import cli, note, warn
-from capi_sysext.cli.catalogopts import choose_catalog, freshness_options
+from capi_sysext.cli.catalogopts import freshness_options
+from capi_sysext.cli.lockopts import finish, lock_option, open_catalog
 from capi_sysext.cli.options import (
     emit,
     output_options,
@@ -42,6 +43,15 @@ _VARIABLES = (
 @values_options
 @output_options("Write to FILE, or DIR/<name>.yaml; default stdout.")
 @freshness_options
+@lock_option
+@click.option(
+    "--diff-against",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Say on stderr which machines this output would roll relative to FILE (a previous "
+    "output); stdout is unchanged.",
+)
 @click.option(
     "--list-variables",
     is_flag=True,
@@ -54,6 +64,8 @@ def generate(
     offline: bool,
     refresh: bool,
     max_age: timedelta,
+    lock_path: str | None,
+    diff_against: str | None,
     **params: Any,
 ) -> None:
     """Generate the cluster definition (Cluster, infrastructure, control plane, workers)."""
@@ -70,13 +82,20 @@ def generate(
     spec = build_cluster_spec(raw, yamlio.load_file)
     # Before the catalog (which may touch the network): refuse an existing file early.
     target = output_target(output, f"{spec.name}.yaml", force)
-    catalog = choose_catalog(
-        spec.node.sysext_base_url, offline=offline, refresh=refresh, max_age=max_age
-    ).catalog
-    result = run(spec, catalog)
+    opened = open_catalog(lock_path, spec.node, offline=offline, refresh=refresh, max_age=max_age)
+    if opened.lock is not None:
+        from capi_sysext.lock import pin_addons
+
+        spec = pin_addons(spec, opened.lock)
+    result = run(spec, opened.catalog)
     text = yamlio.dump_all(result.documents)
-    for message in result.warnings:
+    for message in finish(lock_path, opened, spec.node, result.release, result.warnings):
         warn(message)
     for message in result.notes:
         note(message)
+    if diff_against:
+        from capi_sysext.rollout import rollout_notes
+
+        for message in rollout_notes(diff_against, result.documents):
+            note(message)
     emit(text, target)

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from capi_sysext.cli import cli, warn
-from capi_sysext.cli.catalogopts import choose_catalog, freshness_options
+from capi_sysext.cli.catalogopts import freshness_options
+from capi_sysext.cli.lockopts import finish, lock_option, open_catalog
 from capi_sysext.cli.options import (
     emit,
     output_options,
@@ -43,6 +44,7 @@ _VARIABLES = (*NODE_VARIABLES, *feature_variables(node_scope_only=True))
 @values_options
 @output_options("Write to FILE (or DIR/<role>.<ext>); default stdout.")
 @freshness_options
+@lock_option
 def render_node(
     role: str,
     fmt: str,
@@ -52,6 +54,7 @@ def render_node(
     offline: bool,
     refresh: bool,
     max_age: timedelta,
+    lock_path: str | None,
     **params: Any,
 ) -> None:
     """Render a Flatcar node config that pulls Kubernetes as a sysext, for use outside CAPI."""
@@ -62,10 +65,8 @@ def render_node(
     ext = {"clc": "clc.yaml", "butane": "bu", "ignition": "ign"}[fmt]
     target = output_target(output, f"{role}.{ext}", force)
     node, _ = build_node_spec(raw_inputs(_VARIABLES, params), yamlio.load_file)
-    catalog = choose_catalog(
-        node.sysext_base_url, offline=offline, refresh=refresh, max_age=max_age
-    ).catalog
-    result = run(node, role, fmt, catalog, provider)
-    for message in result.warnings:
+    opened = open_catalog(lock_path, node, offline=offline, refresh=refresh, max_age=max_age)
+    result = run(node, role, fmt, opened.catalog, provider)
+    for message in finish(lock_path, opened, node, result.release, result.warnings):
         warn(message)
     emit(result.text, target)

@@ -66,6 +66,9 @@ class AddonSettings(NamedTuple):
     ccm: bool  # False only with --no-ccm: a cluster without a CCM never initializes its nodes
     via: str  # one of VIAS
     csi: bool | None = None  # None: wherever the table has a driver for the provider and minor
+    # From a lock file (capi_sysext/lock.py): "<role>/<name>" -> chart version to use instead of
+    # the table's, so a newer capi-sysext does not move a locked cluster's charts.
+    pins: tuple[tuple[str, str], ...] = ()
 
     @property
     def wants_helm(self) -> bool:
@@ -331,11 +334,30 @@ def plan(settings: AddonSettings, spec: Target) -> Plan:
         bundles += [p for p in parts if isinstance(p, Bundle)]
         if parts:
             notes += _credentials_note(table["csi"][spec.provider])
+    pinned = dict(settings.pins)
+    charts = [
+        c._replace(version=pinned.get(f"{c.role}/{c.label_value}", c.version)) for c in charts
+    ]
     return Plan(charts, bundles, problems, notes)
 
 
 def target(spec: "ClusterSpec") -> Target:
     return Target(spec.provider, spec.node.kubernetes, spec.name, spec.pod_cidr)
+
+
+def table_pins(minor: str) -> dict[str, tuple[str, str]]:
+    """Every chart the table pins for a Kubernetes minor: "<role>/<name>" -> (chart, version)."""
+    table = addon_table()
+    out: dict[str, tuple[str, str]] = {}
+    for role in ("cni", "ccm", "csi"):
+        for name, row in table[role].items():
+            if "chartName" not in row:
+                continue  # manifests we build (e.g. the GCE CCM) or an `unavailable` row
+            pin = row.get("versions", {}).get(minor)
+            if pin is not None:
+                version = pin["chart"] if isinstance(pin, Mapping) else pin
+                out[f"{role}/{name}"] = (row["chartName"], str(version))
+    return out
 
 
 def resolve_charts(
