@@ -361,24 +361,6 @@ def read_text(path: str | PathLike[str], limit: int) -> str:
         ) from None
 
 
-def read_stdin(limit: int) -> str:
-    """Standard input as UTF-8 text, at most `limit` bytes, whatever the locale says."""
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:  # a text-only stand-in (tests): already decoded
-        text: str = sys.stdin.read(limit + 1)
-        data = text.encode("utf-8", "surrogateescape")
-    else:
-        data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise InputError([Problem(f"cannot read <stdin>: larger than {limit >> 10} KiB")])
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            [Problem(f"cannot read <stdin>: not UTF-8 text (byte {exc.start + 1} is invalid)")]
-        ) from None
-
-
 def describe_yaml_error(exc: Exception) -> str:
     """' at line L, column C: problem' on one line (PyYAML's text names "<unicode string>")."""
     mark = getattr(exc, "problem_mark", None)
