@@ -367,6 +367,10 @@ def describe_yaml_error(exc: Exception) -> str:
     problem = getattr(exc, "problem", None)
     if mark is None or problem is None:
         return ": " + " ".join(line.strip() for line in str(exc).strip().splitlines())
+    if problem == "exceeded maximum nesting depth":
+        # Newer libyaml scanners stop flow collections at 1000 levels before our composer's
+        # count is reached (they scan ahead for simple keys); say it the same way either way.
+        problem = f"nested deeper than {MAX_DEPTH} levels"
     return f" at line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
