@@ -16,11 +16,51 @@ from capi_sysext.render.clc import render_clc
 from capi_sysext.spec import ROLES, ClusterSpec, NodeSpec
 
 
+class WorkerPool(NamedTuple):
+    """One MachineDeployment with the two templates it references."""
+
+    name: str
+    machine_template: dict[str, Any]
+    config_template: dict[str, Any]  # KubeadmConfigTemplate
+    machine_deployment: dict[str, Any]
+
+
+class ClusterParts(NamedTuple):
+    """A generated cluster by role, so each output mode (capi_sysext.writers) picks what it
+    needs instead of sorting a flat document list by kind."""
+
+    infrastructure: list[dict[str, Any]]  # the provider's cluster object first, then its extras
+    control_plane_machine: dict[str, Any]  # the control plane's machine template
+    control_plane: dict[str, Any]  # KubeadmControlPlane
+    workers: tuple[WorkerPool, ...]
+    cluster: dict[str, Any]
+    features: tuple[tuple[str, list[dict[str, Any]]], ...]  # (feature name, its documents)
+
+    @property
+    def documents(self) -> list[dict[str, Any]]:
+        """Apply order: what others reference comes first, the Cluster (which starts
+        reconciling everything) after its parts, add-ons and health checks last."""
+        return [
+            *self.infrastructure,
+            self.control_plane_machine,
+            *(w.machine_template for w in self.workers),
+            *(w.config_template for w in self.workers),
+            self.control_plane,
+            *(w.machine_deployment for w in self.workers),
+            self.cluster,
+            *(d for _, docs in self.features for d in docs),
+        ]
+
+
 class GenerateResult(NamedTuple):
-    documents: list[dict[str, Any]]
+    parts: ClusterParts
     release: Image
     warnings: list[str]  # stderr: something is not as it should be
     notes: list[str]  # stderr: what the user must know or do
+
+    @property
+    def documents(self) -> list[dict[str, Any]]:
+        return self.parts.documents
 
 
 def resolve_release(node: NodeSpec, catalog: Catalog) -> NodeRelease:
@@ -110,16 +150,20 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     ctx = ClusterContext(
         spec=spec, provider=provider, shape=shape, release=release, cluster_labels=labels
     )
-    extra = [d for f in features.all_features() for d in f.documents(ctx)]
-    # Apply order: what others reference comes first, the Cluster (which starts reconciling
-    # everything) after its parts, add-ons and health checks last.
-    documents = [*infra.documents, cp_machine, md_machine, kct, kcp, md, cluster, *extra]
+    parts = ClusterParts(
+        infrastructure=list(infra.documents),
+        control_plane_machine=cp_machine,
+        control_plane=kcp,
+        workers=(WorkerPool(names.workers, md_machine, kct, md),),
+        cluster=cluster,
+        features=tuple((f.name, f.documents(ctx)) for f in features.all_features()),
+    )
     notes = [
         *provider.notes(spec),
         *(n for f in features.all_features() for n in f.notes(spec)),
     ]
     return GenerateResult(
-        documents=documents,
+        parts=parts,
         release=release.image,
         warnings=[*pinning_warnings(release), *feature_warnings(spec.node)],
         notes=notes,

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from capi_sysext import providers
+from capi_sysext import providers, writers
 from capi_sysext.cli import cli, note, warn
 from capi_sysext.cli.catalogopts import freshness_options
 from capi_sysext.cli.lockopts import finish, lock_option, open_catalog
@@ -53,6 +53,14 @@ _VARIABLES = (
     "output); stdout is unchanged.",
 )
 @click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(writers.NAMES),
+    default=writers.DEFAULT,
+    show_default=True,
+    help="Output mode: cluster = every object of one cluster.",
+)
+@click.option(
     "--list-variables",
     is_flag=True,
     help="List the inputs the provider needs (required and optional) and exit.",
@@ -66,6 +74,7 @@ def generate(
     max_age: timedelta,
     lock_path: str | None,
     diff_against: str | None,
+    output_format: str,
     **params: Any,
 ) -> None:
     """Generate the cluster definition (Cluster, infrastructure, control plane, workers)."""
@@ -88,7 +97,10 @@ def generate(
 
         spec = pin_addons(spec, opened.lock)
     result = run(spec, opened.catalog)
-    text = yamlio.dump_all(result.documents)
+    from capi_sysext.writers.base import single_file
+
+    written = writers.get(output_format).write(result)
+    text = single_file(written)
     for message in finish(lock_path, opened, spec.node, result.release, result.warnings):
         warn(message)
     for message in result.notes:
@@ -96,6 +108,6 @@ def generate(
     if diff_against:
         from capi_sysext.rollout import rollout_notes
 
-        for message in rollout_notes(diff_against, result.documents):
+        for message in rollout_notes(diff_against, [*written.shared, *written.own]):
             note(message)
     emit(text, target)
