@@ -93,7 +93,8 @@ class BakeryServer:
                 seen = Seen("GET", self.path, {k.lower(): v for k, v in self.headers.items()})
                 with server._lock:
                     server.requests.append(seen)
-                seen.status = self._serve(seen)
+                self._seen = seen
+                self._serve(seen)
 
             def _send(
                 self,
@@ -102,6 +103,9 @@ class BakeryServer:
                 headers: dict[str, str] | None = None,
                 length: int | None = None,
             ) -> int:
+                # Recorded before the body goes out: the client may be done (and the test
+                # asserting) the moment the last byte arrives.
+                self._seen.status = status
                 self.send_response(status)
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
