@@ -49,6 +49,21 @@ def _site_dirs() -> list[str]:
     return [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")]
 
 
+def test_every_code_package_is_listed_for_the_wheel() -> None:
+    """pyproject lists packages by hand (data directories are mapped into the package), so a new
+    subpackage missing from the list would install without it: caught here, before a build."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    code = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for init in (REPO / "capi_sysext").rglob("__init__.py")
+    }
+    assert sorted(code - listed) == []
+
+
 def test_wheel_install_runs_generate_from_another_directory(tmp_path: Path) -> None:
     src = tmp_path / "src"
     _copy_source(src)
