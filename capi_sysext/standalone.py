@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from capi_sysext import unitfile
 from capi_sysext.catalog import Catalog
-from capi_sysext.errors import InputError, NotImplementedYet, Problem
+from capi_sysext.errors import InputError, Problem
 from capi_sysext.generate import pinning_warnings, resolve_release
 from capi_sysext.inputs import (
     RawInputs,
@@ -60,6 +60,9 @@ FLEX_DIR = "/opt/libexec/kubernetes/kubelet-plugins/volume/exec/"
 CNI_UNIT = "capi-sysext-cni.service"
 CNI_STAMP = "/etc/capi-sysext/cni-installed"
 CALICO_INSTALLATION = "/etc/capi-sysext/cni/calico-installation.yaml"
+KURED_UNIT = "capi-sysext-kured.service"
+KURED_STAMP = "/etc/capi-sysext/kured-installed"
+KURED_MANIFEST = "/etc/capi-sysext/kured/kured.yaml"
 # Calico's operator manifest for a release; the same pattern Flatcar's kubeadm test applies
 # (flatcar/mantle kola/tests/kubeadm/templates.go) and Calico's "Quickstart" documents
 # (https://docs.tigera.io/calico/latest/getting-started/kubernetes/quickstart).
@@ -156,12 +159,19 @@ def _cni_variable() -> Variable:
     return next(v for v in feature_variables() if v.key == "addons.cni")
 
 
+def _kured_variables() -> tuple[Variable, ...]:
+    from capi_sysext.features.kured import FEATURE as KURED
+
+    return KURED.variables
+
+
 def cli_variables() -> tuple[Variable, ...]:
     """Every input `render-cluster` offers as a flag."""
     return (
         *NODE_VARIABLES,
         *feature_variables(node_scope_only=True),
         _cni_variable(),
+        *_kured_variables(),
         *SHARED_VARIABLES,
         *STANDALONE_VARIABLES,
     )
@@ -367,16 +377,7 @@ def _cni_config(spec: StandaloneSpec, minor: str) -> NodeConfig:
         comment="Once: the stamp is written after the last step succeeded.",
     )
     steps: tuple[tuple[str, ...], ...] = (
-        # Server-side apply: the operator's CRDs are too large for client-side apply's
-        # last-applied annotation, and it stays idempotent across retries.
-        (
-            KUBECTL,
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            CALICO_OPERATOR_URL.format(version=version),
-        ),
+        _server_side_apply(CALICO_OPERATOR_URL.format(version=version)),
         (
             KUBECTL,
             "wait",
@@ -385,7 +386,7 @@ def _cni_config(spec: StandaloneSpec, minor: str) -> NodeConfig:
             "--timeout=120s",
             "crd/installations.operator.tigera.io",
         ),
-        (KUBECTL, "apply", "--server-side", "--force-conflicts", "-f", CALICO_INSTALLATION),
+        _server_side_apply(CALICO_INSTALLATION),
         ("/usr/bin/touch", CNI_STAMP),
     )
     for argv in steps:
@@ -393,6 +394,37 @@ def _cni_config(spec: StandaloneSpec, minor: str) -> NodeConfig:
     return NodeConfig(
         files=(File(CALICO_INSTALLATION, 0o644, inline=yamlio.dump(calico_installation(spec))),),
         units=(Unit(CNI_UNIT, enabled=True, contents=unit.render()),),
+    )
+
+
+def _server_side_apply(path_or_url: str) -> tuple[str, ...]:
+    # Server-side apply: idempotent across retries, and no last-applied annotation (the Calico
+    # operator's CRDs are too large for client-side apply's).
+    return (KUBECTL, "apply", "--server-side", "--force-conflicts", "-f", path_or_url)
+
+
+def _kured_config(spec: StandaloneSpec) -> NodeConfig:
+    """Kured's manifests, built by the same function the CAPI path puts into its
+    ClusterResourceSet (features/kured.py), applied once by the control plane after init."""
+    from capi_sysext import yamlio
+    from capi_sysext.features.kured import FEATURE as KURED
+    from capi_sysext.features.kured import manifests
+
+    unit = (
+        unitfile.load("kured-install.service")
+        .add(
+            "Unit",
+            "ConditionPathExists",
+            f"!{KURED_STAMP}",
+            comment="Once: the stamp is written after the manifests were applied.",
+        )
+        .add("Service", "ExecStart", unitfile.Exec(_server_side_apply(KURED_MANIFEST)))
+        .add("Service", "ExecStart", unitfile.Exec(("/usr/bin/touch", KURED_STAMP)))
+    )
+    text = yamlio.dump_all(manifests(spec.node.features[KURED.name]))
+    return NodeConfig(
+        files=(File(KURED_MANIFEST, 0o644, inline=text),),
+        units=(Unit(KURED_UNIT, enabled=True, contents=unit.render()),),
     )
 
 
@@ -429,6 +461,8 @@ def control_plane_config(
     )
     if spec.cni == "calico":
         builder.add(_cni_config(spec, kubernetes_minor(version) or version))
+    if spec.node.features["updates"].kured:
+        builder.add(_kured_config(spec))
     return builder.build()
 
 
@@ -472,11 +506,6 @@ def render_cluster(
     from capi_sysext.render.butane import render_butane
     from capi_sysext.render.ignition import render_ignition_json
 
-    if spec.node.features["updates"].kured:
-        raise NotImplementedYet(
-            "render-cluster does not install Kured yet (the control plane would have to apply "
-            "its manifests); use --no-kured and apply Kured yourself (values key kured.enabled)"
-        )
     render = {"butane": render_butane, "ignition": render_ignition_json}[fmt]
     release = resolve_release(spec.node, catalog)
     configs = {spec.control_plane_name: control_plane_config(spec, release, s)}

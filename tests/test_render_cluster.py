@@ -142,14 +142,91 @@ def test_missing_output_directory(tmp_path: Path) -> None:
     assert "does not exist" in result.output
 
 
-def test_kured_is_refused_until_implemented(tmp_path: Path) -> None:
+def _units(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {u["name"]: u for u in config["systemd"]["units"]}
+
+
+def test_kured_is_applied_by_the_control_plane(tmp_path: Path) -> None:
+    from capi_sysext.features.kured import FEATURE, manifests
+
+    out = render(tmp_path, "--kured", "--kured-window", "22:00-04:00")
+    cp = json.loads((out / "demo-control-plane.ign").read_text())
+    docs = list(yaml.safe_load_all(storage_file(cp, "/etc/capi-sysext/kured/kured.yaml")))
+    defaults = {v.key: v.default for v in FEATURE.variables}
+    settings = FEATURE.settings({**defaults, "kured.window": ("22:00", "04:00")})
+    # The same builder the CAPI path's ClusterResourceSet carries, with the user's settings.
+    assert docs == manifests(settings)
+    unit = _units(cp)["capi-sysext-kured.service"]
+    assert unit["enabled"] is True
+    apply = "/usr/bin/kubectl apply --server-side --force-conflicts -f "
+    assert f"ExecStart={apply}/etc/capi-sysext/kured/kured.yaml" in unit["contents"]
+    for name in NODES[1:]:
+        worker = json.loads((out / f"{name}.ign").read_text())
+        assert "capi-sysext-kured.service" not in _units(worker)
+        assert "/etc/capi-sysext/kured/kured.yaml" not in {
+            f["path"] for f in worker["storage"]["files"]
+        }
+
+
+def _host_path_of(daemonset: dict[str, Any], pod_path: str) -> str:
+    """Where a path inside Kured's container lives on the host, through its hostPath volume."""
+    pod = daemonset["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for mount in container["volumeMounts"]:
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if pod_path.startswith(prefix):
+            host = volumes[mount["name"]]["hostPath"]["path"].rstrip("/")
+            return f"{host}/{pod_path.removeprefix(prefix)}"
+    raise AssertionError(f"{pod_path} is on no hostPath volume")
+
+
+def test_kured_sentinel_is_what_sysupdate_creates(tmp_path: Path) -> None:
+    import shlex
+
+    from sysupdatelib import exec_argv
+
+    out = render(tmp_path, "--kured", "--sysupdate")
+    cp = json.loads((out / "demo-control-plane.ign").read_text())
+    docs = yaml.safe_load_all(storage_file(cp, "/etc/capi-sysext/kured/kured.yaml"))
+    (ds,) = [d for d in docs if d["kind"] == "DaemonSet"]
+    (args,) = [c["args"] for c in ds["spec"]["template"]["spec"]["containers"]]
+    (sentinel,) = [a.split("=", 1)[1] for a in args if a.startswith("--reboot-sentinel=")]
+    kured_sees = _host_path_of(ds, sentinel)
+    for name in NODES:
+        node = json.loads((out / f"{name}.ign").read_text())
+        (dropin,) = _units(node)["systemd-sysupdate.service"]["dropins"]
+        touched = set()
+        for line in dropin["contents"].splitlines():
+            if line.startswith("ExecStartPost="):
+                _ignore, argv = exec_argv(line.split("=", 1)[1])
+                assert argv[:2] == ["/usr/bin/sh", "-c"], argv
+                words = shlex.split(argv[2].replace(";", " ; "))
+                touched |= {words[i + 1] for i, w in enumerate(words) if w == "touch"}
+        assert touched == {kured_sees}, name
+
+
+def test_kured_keeps_update_engine_and_masks_locksmithd(tmp_path: Path) -> None:
+    out = render(tmp_path, "--kured")
+    for name in NODES:
+        units = _units(json.loads((out / f"{name}.ign").read_text()))
+        assert units["locksmithd.service"].get("mask") is True, name
+        assert units["update-engine.service"] == {"name": "update-engine.service", "enabled": True}
+
+
+def test_kured_with_undrained_os_reboots_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     args = [*BASE, "--control-plane-endpoint", "10.0.0.10", "-o", f"{out}/", "--kured"]
-    result = run([*args, "--state", str(FIXTURE_STATE)])
+    result = run([*args, "--os-updates", "reboot", "--state", str(FIXTURE_STATE)])
     assert result.exit_code == 2
-    assert "does not install Kured yet" in result.output
+    assert "--os-updates kured" in result.output
     assert list(out.iterdir()) == []
+
+
+def test_no_kured_no_manifest(tmp_path: Path) -> None:
+    cp = json.loads((render(tmp_path) / "demo-control-plane.ign").read_text())
+    assert "capi-sysext-kured.service" not in _units(cp)
 
 
 def test_never_overwrites_without_force(tmp_path: Path) -> None:
@@ -393,6 +470,8 @@ def test_every_node_of_a_1_plus_2_cluster_boots(
         "10.0.0.10",
         "--state",
         str(FIXTURE_STATE),
+        "--kured",
+        "--sysupdate",
         "-o",
         f"{out}/",
     ]
@@ -443,6 +522,16 @@ def test_every_node_of_a_1_plus_2_cluster_boots(
     assert "kubeadm.service" in _unit_keys(cp, "capi-sysext-cni.service", "After")
     assert "kubeadm.service" in _unit_keys(cp, "capi-sysext-cni.service", "Requires")
     assert enginelib.unit_state(cp, "capi-sysext-cni.service") == "enabled"
+    assert "kubeadm.service" in _unit_keys(cp, "capi-sysext-kured.service", "After")
+    assert "kubeadm.service" in _unit_keys(cp, "capi-sysext-kured.service", "Requires")
+    assert enginelib.unit_state(cp, "capi-sysext-kured.service") == "enabled"
+    kured = list(yaml.safe_load_all((cp / "etc/capi-sysext/kured/kured.yaml").read_text()))
+    assert "DaemonSet" in {d["kind"] for d in kured}
+    for name, root in roots.items():
+        # Kured alone reboots: locksmithd masked, update-engine kept to stage OS updates.
+        assert enginelib.is_masked(root, "locksmithd.service"), name
+        assert not enginelib.is_masked(root, "update-engine.service"), name
+        assert not (root / "etc/capi-sysext/kured/kured.yaml").exists() or root == cp
     # The merged sysext provides the kubeadm the unit runs.
     merge = enginelib.merge_sysext(cp)
     assert merge.ok and merge.merged, merge.log
