@@ -647,6 +647,26 @@ def test_golden(fmt: str, tmp_path: Path, update_golden: bool) -> None:
         )
 
 
+def test_golden_static_kured_ssh(tmp_path: Path, update_golden: bool) -> None:
+    """Every option of this issue at once: static addresses, SSH keys, Kured, sysupdate."""
+    golden = REPO / "tests/golden/cluster-static"
+    out = render(
+        tmp_path, "--format", "butane", "--arch", "x86-64", *ADDRESSED, "--ssh-key", KEY,
+        "--kured", "--sysupdate",
+    )  # fmt: skip
+    golden.mkdir(parents=True, exist_ok=True)
+    for produced in sorted(out.iterdir()):
+        expected = golden / produced.name
+        if update_golden or not expected.exists():
+            expected.write_text(produced.read_text())
+            if not update_golden:
+                pytest.fail(f"{expected} did not exist; written now, review and commit it")
+        assert produced.read_text() == expected.read_text(), (
+            f"{produced.name} differs from tests/golden/cluster-static; if intended, run with "
+            "--update-golden and review the diff"
+        )
+
+
 # ---- the real engines ----
 
 
