@@ -68,11 +68,20 @@ class Unit(NamedTuple):
     dropins: tuple[Dropin, ...] = ()
 
 
+class User(NamedTuple):
+    """An account Ignition updates (or creates); only what render-cluster needs so far."""
+
+    name: str
+    ssh_authorized_keys: tuple[str, ...] = ()
+
+
 class NodeConfig(NamedTuple):
     directories: tuple[Directory, ...] = ()
     files: tuple[File, ...] = ()
     links: tuple[Link, ...] = ()
     units: tuple[Unit, ...] = ()
+    # Last, so positional construction elsewhere keeps its meaning.
+    users: tuple[User, ...] = ()
 
 
 class NodeConfigBuilder:
@@ -87,6 +96,7 @@ class NodeConfigBuilder:
         self._files: dict[str, File] = {}
         self._links: dict[str, Link] = {}
         self._units: dict[str, Unit] = {}
+        self._users: dict[str, User] = {}
 
     def directory(self, d: Directory) -> None:
         self._dirs[d.path] = d
@@ -121,6 +131,11 @@ class NodeConfigBuilder:
             dropins=old.dropins + u.dropins,
         )
 
+    def user(self, u: User) -> None:
+        if u.name in self._users:
+            raise ValueError(f"two contributions define user {u.name}")
+        self._users[u.name] = u
+
     def add(self, cfg: NodeConfig) -> None:
         for d in cfg.directories:
             self.directory(d)
@@ -130,6 +145,8 @@ class NodeConfigBuilder:
             self.link(link)
         for u in cfg.units:
             self.unit(u)
+        for user in cfg.users:
+            self.user(user)
 
     def build(self) -> NodeConfig:
         # Sorted so that output does not depend on the order contributors ran in.
@@ -141,6 +158,7 @@ class NodeConfigBuilder:
                 u._replace(dropins=tuple(sorted(u.dropins, key=lambda d: d.name)))
                 for u in _sorted(self._units.values(), lambda u: u.name)
             ),
+            users=_sorted(self._users.values(), lambda u: u.name),
         )
 
 

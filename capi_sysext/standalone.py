@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from capi_sysext import unitfile
 from capi_sysext.catalog import Catalog
-from capi_sysext.errors import InputError, NotImplementedYet, Problem
+from capi_sysext.errors import InputError, Problem
 from capi_sysext.generate import pinning_warnings, resolve_release
 from capi_sysext.inputs import (
     RawInputs,
@@ -26,12 +26,13 @@ from capi_sysext.inputs import (
     Variable,
     layer,
     parse_int,
+    parse_lines,
     parse_str,
     parse_str_list,
     resolve,
     unknown_keys,
 )
-from capi_sysext.model import File, NodeConfig, NodeConfigBuilder, Unit
+from capi_sysext.model import File, NodeConfig, NodeConfigBuilder, Unit, User
 from capi_sysext.node import KUBEADM_UNIT, NodeRelease, build_node_config
 from capi_sysext.pki import ClusterSecrets
 from capi_sysext.spec import (
@@ -60,6 +61,14 @@ FLEX_DIR = "/opt/libexec/kubernetes/kubelet-plugins/volume/exec/"
 CNI_UNIT = "capi-sysext-cni.service"
 CNI_STAMP = "/etc/capi-sysext/cni-installed"
 CALICO_INSTALLATION = "/etc/capi-sysext/cni/calico-installation.yaml"
+# Sorts before Flatcar's zz-default.network (DHCP on every interface), so it wins for the
+# interfaces it matches: networkd applies the first file in lexical order that matches
+# (systemd.network(5), https://www.freedesktop.org/software/systemd/man/latest/systemd.network.html;
+# Flatcar: https://www.flatcar.org/docs/latest/setup/customization/network-config-with-networkd/).
+STATIC_NETWORK = "/etc/systemd/network/00-capi-sysext-static.network"
+KURED_UNIT = "capi-sysext-kured.service"
+KURED_STAMP = "/etc/capi-sysext/kured-installed"
+KURED_MANIFEST = "/etc/capi-sysext/kured/kured.yaml"
 # Calico's operator manifest for a release; the same pattern Flatcar's kubeadm test applies
 # (flatcar/mantle kola/tests/kubeadm/templates.go) and Calico's "Quickstart" documents
 # (https://docs.tigera.io/calico/latest/getting-started/kubernetes/quickstart).
@@ -111,15 +120,126 @@ def parse_endpoint(value: Any) -> Endpoint:
     return Endpoint(host, int(port_text) if port_text else DEFAULT_API_PORT)
 
 
-def _parse_node_names(value: Any) -> tuple[str, ...]:
-    names = parse_str_list(value)
-    for name in names:
-        if not _DNS_NAME.match(name) or len(name) > 63:
-            raise ValueError(f"{name!r} is not a lowercase DNS name (a Kubernetes node name)")
-    if len(set(names)) != len(names):
-        raise ValueError("node names must be unique")
-    return names
+class NodeEntry(NamedTuple):
+    name: str
+    address: str | None  # IP with prefix, e.g. 10.0.0.11/24; None: the network's DHCP
 
+
+_LABEL_RE = re.compile(rf"^{_LABEL}$")
+
+
+def _node_entry(item: Any) -> NodeEntry:
+    if isinstance(item, Mapping):
+        extra = set(item) - {"name", "address"}
+        if extra or "name" not in item:
+            raise ValueError(f"a node is {{name, address}}, got keys {sorted(map(str, item))}")
+        name, address = parse_str(item["name"]), item.get("address")
+        address = None if address is None else parse_str(address)
+    else:
+        name, sep, addr = parse_str(item).partition("=")
+        name, address = name.strip(), (addr.strip() if sep else None)
+    if len(name) > 63 or not _LABEL_RE.match(name):
+        raise ValueError(
+            f"{name!r} is not a DNS-1123 label (lower-case letters, digits and '-', at most 63, "
+            "starting and ending with a letter or digit): a Kubernetes node name"
+        )
+    if address is None:
+        return NodeEntry(name, None)
+    try:
+        iface = ipaddress.ip_interface(address)
+    except ValueError:
+        raise ValueError(f"{name}: {address!r} is not an IP address with prefix") from None
+    if "/" not in address:
+        raise ValueError(f"{name}: {address!r} needs its prefix length, e.g. {address}/24")
+    net = iface.network
+    # The network's own address (and IPv4's broadcast) cannot be a host's.
+    if net.num_addresses > 2 and iface.ip in (net.network_address, net.broadcast_address):
+        raise ValueError(f"{name}: {address} is the network or broadcast address of {net}")
+    return NodeEntry(name, str(iface))
+
+
+def parse_nodes(value: Any) -> tuple[NodeEntry, ...]:
+    """`NAME[=ADDRESS/PREFIX]` items (flag: repeatable; values: list of such strings or of
+    {name, address} mappings). Every bad item is reported, not only the first."""
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    entries, errors = [], []
+    for item in items:
+        try:
+            entries.append(_node_entry(item))
+        except ValueError as exc:
+            errors.append(str(exc))
+    names = [e.name for e in entries]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        errors.append(f"node names must be unique: {', '.join(dupes)} given twice")
+    ips = [str(ipaddress.ip_interface(e.address).ip) for e in entries if e.address]
+    dupe_ips = sorted({ip for ip in ips if ips.count(ip) > 1})
+    if dupe_ips:
+        errors.append(f"node addresses must be unique: {', '.join(dupe_ips)} given twice")
+    if errors:
+        raise ValueError("; ".join(errors))
+    return tuple(entries)
+
+
+def parse_ip(value: Any) -> str:
+    text = parse_str(value)
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address") from None
+
+
+def parse_ips(value: Any) -> tuple[str, ...]:
+    return tuple(parse_ip(v) for v in parse_str_list(value))
+
+
+# networkd's [Match] Name= takes space-separated shell globs of interface names.
+_IFNAME_GLOB = re.compile(r"^!?[A-Za-z0-9_.:*?\[\]-]{1,15}$")
+
+
+def parse_interface_match(value: Any) -> str:
+    words = parse_str(value).split()
+    for word in words:
+        if not _IFNAME_GLOB.match(word):
+            raise ValueError(f"{word!r} is not an interface name or glob (e.g. eth0, en*)")
+    return " ".join(words)
+
+
+_PRIVATE_KEY = re.compile(r"PRIVATE KEY|^PuTTY-User-Key-File")
+
+
+def parse_ssh_public_keys(value: Any) -> tuple[str, ...]:
+    """OpenSSH public-key lines, like `generate`'s ssh.authorizedKeys, but a private key is
+    named as such (and never quoted back); duplicates are dropped (Ignition wants them unique)."""
+    lines = parse_lines(value)
+    if any(_PRIVATE_KEY.search(line) for line in lines):
+        raise ValueError(
+            "this is a PRIVATE key: give the public one (the .pub file next to it, or "
+            "ssh-keygen -y -f KEY), and keep the private key off the node configs"
+        )
+    return tuple(dict.fromkeys(_SSH_KEYS.parse(lines)))
+
+
+_SSH_KEYS = next(v for v in CLUSTER_VARIABLES if v.key == "ssh.authorizedKeys")
+SSH_KEYS_VARIABLE = _SSH_KEYS._replace(
+    help="SSH public key for the 'core' user on every node: a key line or a .pub FILE "
+    "(repeatable; values key: a list of key lines)",
+    parse=parse_ssh_public_keys,
+    flag="--ssh-key",
+)
+NODES_VARIABLE = Variable(
+    "nodes.list",
+    "a node NAME[=ADDRESS/PREFIX], control plane first then the workers (repeatable; default "
+    "<name>-control-plane, <name>-worker-<i>, DHCP); an address becomes a static network "
+    "config",
+    parse_nodes,
+    default=(),
+    flag="--node",
+)
+# Flag -> values key of the inputs given more than once on the command line (the CLI collects
+# them into a list; every other flag takes one value).
+REPEATABLE = (SSH_KEYS_VARIABLE, NODES_VARIABLE)
+DEFAULT_INTERFACES = "en* eth*"
 
 ENDPOINT_VARIABLE = Variable(
     "controlPlane.endpoint",
@@ -139,15 +259,32 @@ STANDALONE_VARIABLES: tuple[Variable, ...] = (
         flag="--workers",
         env="WORKER_MACHINE_COUNT",
     ),
+    NODES_VARIABLE,
     Variable(
-        "nodes.names",
-        "node names, control plane first then workers (comma-separated; default "
-        "<name>-control-plane, <name>-worker-<i>)",
-        _parse_node_names,
-        default=(),
-        flag="--node-names",
+        "nodes.gateway",
+        "default gateway of the nodes given an --node address (required then)",
+        parse_ip,
+        default=None,
+        flag="--node-gateway",
     ),
+    Variable(
+        "nodes.dns",
+        "DNS servers of the nodes given an --node address (comma-separated; required then)",
+        parse_ips,
+        default=(),
+        flag="--node-dns",
+    ),
+    Variable(
+        "nodes.interface",
+        "interfaces a static --node address goes on: networkd [Match] Name= globs, "
+        "space-separated (set it on machines with more than one NIC)",
+        parse_interface_match,
+        default=DEFAULT_INTERFACES,
+        flag="--node-interface",
+    ),
+    SSH_KEYS_VARIABLE,
 )
+# ssh.authorizedKeys is shared too, but with a flag of its own (SSH_KEYS_VARIABLE).
 _SHARED_KEYS = ("name", "network.podCIDR", "network.serviceCIDR")
 SHARED_VARIABLES = tuple(v for v in CLUSTER_VARIABLES if v.key in _SHARED_KEYS)
 
@@ -156,12 +293,19 @@ def _cni_variable() -> Variable:
     return next(v for v in feature_variables() if v.key == "addons.cni")
 
 
+def _kured_variables() -> tuple[Variable, ...]:
+    from capi_sysext.features.kured import FEATURE as KURED
+
+    return KURED.variables
+
+
 def cli_variables() -> tuple[Variable, ...]:
     """Every input `render-cluster` offers as a flag."""
     return (
         *NODE_VARIABLES,
         *feature_variables(node_scope_only=True),
         _cni_variable(),
+        *_kured_variables(),
         *SHARED_VARIABLES,
         *STANDALONE_VARIABLES,
     )
@@ -174,8 +318,95 @@ class StandaloneSpec(NamedTuple):
     pod_cidr: str
     service_cidr: str
     cni: str
-    control_plane_name: str
-    worker_names: tuple[str, ...]
+    control_plane: NodeEntry
+    workers: tuple[NodeEntry, ...]
+    gateway: str | None
+    dns: tuple[str, ...]
+    interface: str  # networkd [Match] Name= of the static address
+    ssh_authorized_keys: tuple[str, ...]
+
+    @property
+    def control_plane_name(self) -> str:
+        return self.control_plane.name
+
+    @property
+    def worker_names(self) -> tuple[str, ...]:
+        return tuple(w.name for w in self.workers)
+
+
+def _address_problems(
+    nodes: tuple[NodeEntry, ...], values: Mapping[str, Any], endpoint: Endpoint | None
+) -> list[Problem]:
+    """Static addresses against the gateway, DNS, cluster networks and the API endpoint."""
+    addressed = [(n.name, ipaddress.ip_interface(n.address)) for n in nodes if n.address]
+    if not addressed:
+        return []
+    problems = []
+    gateway = values["nodes.gateway"]
+    if gateway is None:
+        problems.append(
+            Problem(
+                "nodes with a static address need a default gateway (the sysext, images and "
+                "the CNI are downloaded)",
+                "set --node-gateway (values key nodes.gateway)",
+            )
+        )
+    else:
+        outside = [n for n, i in addressed if ipaddress.ip_address(gateway) not in i.network]
+        if outside:
+            problems.append(
+                Problem(
+                    f"gateway {gateway} is outside the network of {', '.join(outside)}",
+                    "fix --node-gateway (values key nodes.gateway) or the prefix in --node "
+                    "(values key nodes.list)",
+                )
+            )
+    if not values["nodes.dns"]:
+        problems.append(
+            Problem(
+                "nodes with a static address need DNS servers (registry.k8s.io, the sysext "
+                "download)",
+                "set --node-dns (values key nodes.dns)",
+            )
+        )
+    for key in ("network.podCIDR", "network.serviceCIDR"):
+        net = ipaddress.ip_network(values[key])
+        inside = [n for n, i in addressed if i.version == net.version and i.ip in net]
+        if inside:
+            problems.append(
+                Problem(
+                    f"the address of {', '.join(inside)} lies in {key} {net}: the cluster "
+                    "would route it into its own network",
+                    f"choose another address in --node (values key nodes.list) or another {key}",
+                )
+            )
+    if endpoint is None:
+        return problems
+    try:
+        endpoint_ip = ipaddress.ip_address(endpoint.host)
+    except ValueError:
+        return problems  # a DNS name: it resolves on the nodes, not here
+    cp = nodes[0]
+    if cp.address and ipaddress.ip_interface(cp.address).ip != endpoint_ip:
+        problems.append(
+            Problem(
+                f"--control-plane-endpoint {endpoint.host} is not the control plane's address "
+                f"{cp.address} (with one control-plane node the endpoint is that node; behind "
+                "NAT or a port forward, give the endpoint as a DNS name)",
+                "make --control-plane-endpoint and the first --node address agree "
+                "(values keys controlPlane.endpoint, nodes.list)",
+            )
+        )
+    on_worker = [n for n, i in addressed[1 if cp.address else 0 :] if i.ip == endpoint_ip]
+    if on_worker:
+        problems.append(
+            Problem(
+                f"--control-plane-endpoint {endpoint.host} is the address of worker "
+                f"{', '.join(on_worker)}",
+                "the first --node is the control plane: reorder --node or fix the endpoint",
+            )
+        )
+    return problems
 
 
 def build_standalone_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -> StandaloneSpec:
@@ -203,23 +434,28 @@ def build_standalone_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -
             )
         )
     workers: int = values["workers.count"]
-    names: tuple[str, ...] = values["nodes.names"]
-    if names and len(names) != 1 + workers:
+    nodes: tuple[NodeEntry, ...] = values["nodes.list"] or ()
+    if nodes and len(nodes) != 1 + workers:
         problems.append(
             Problem(
-                f"--node-names has {len(names)} names for 1 control-plane node and {workers} "
+                f"--node is given {len(nodes)} times for 1 control-plane node and {workers} "
                 "workers",
-                f"give exactly {1 + workers} names (values key nodes.names) or change --workers",
+                f"give exactly {1 + workers} nodes (values key nodes.list) or change --workers",
             )
         )
+    if not problems:
+        problems += _address_problems(nodes, values, values["controlPlane.endpoint"])
     if problems:
         raise InputError(problems)
     node, problems = _node_spec(values)
     if problems:
         raise InputError(problems)
     name: str = values["name"]
-    if not names:
-        names = (f"{name}-control-plane", *(f"{name}-worker-{i}" for i in range(workers)))
+    if not nodes:
+        nodes = tuple(
+            NodeEntry(n, None)
+            for n in (f"{name}-control-plane", *(f"{name}-worker-{i}" for i in range(workers)))
+        )
     return StandaloneSpec(
         node=node,
         name=name,
@@ -227,16 +463,30 @@ def build_standalone_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -
         pod_cidr=values["network.podCIDR"],
         service_cidr=values["network.serviceCIDR"],
         cni=cni,
-        control_plane_name=names[0],
-        worker_names=names[1:],
+        control_plane=nodes[0],
+        workers=nodes[1:],
+        gateway=values["nodes.gateway"],
+        dns=tuple(values["nodes.dns"]),
+        interface=values["nodes.interface"],
+        ssh_authorized_keys=tuple(values["ssh.authorizedKeys"]),
     )
 
 
 # ---- kubeadm configuration, as data ----
 
 
-def _node_registration(name: str) -> dict[str, Any]:
-    return {"name": name, "criSocket": CRI_SOCKET}
+def _ip(entry: NodeEntry) -> str | None:
+    return str(ipaddress.ip_interface(entry.address).ip) if entry.address else None
+
+
+def _node_registration(entry: NodeEntry) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": entry.name, "criSocket": CRI_SOCKET}
+    ip = _ip(entry)
+    if ip:
+        # The kubelet would pick the address of the default route's interface; with a static
+        # address given, report that one (v1beta4 extraArgs are a list of {name, value}).
+        out["kubeletExtraArgs"] = [{"name": "node-ip", "value": ip}]
+    return out
 
 
 def kubelet_configuration() -> dict[str, Any]:
@@ -263,10 +513,14 @@ def init_documents(spec: StandaloneSpec, version: str, s: ClusterSecrets) -> lis
                 "groups": ["system:bootstrappers:kubeadm:default-node-token"],
             }
         ],
-        "nodeRegistration": _node_registration(spec.control_plane_name),
+        "nodeRegistration": _node_registration(spec.control_plane),
         # The endpoint is this node (one control-plane node): serve on its port.
         "localAPIEndpoint": {"bindPort": spec.endpoint.port},
     }
+    cp_ip = _ip(spec.control_plane)
+    if cp_ip:
+        init["localAPIEndpoint"] = {"advertiseAddress": cp_ip, **init["localAPIEndpoint"]}
+    sans = list(dict.fromkeys([spec.endpoint.host, *([cp_ip] if cp_ip else [])]))
     cluster: dict[str, Any] = {
         "apiVersion": KUBEADM_API,
         "kind": "ClusterConfiguration",
@@ -274,14 +528,16 @@ def init_documents(spec: StandaloneSpec, version: str, s: ClusterSecrets) -> lis
         "kubernetesVersion": version,
         "controlPlaneEndpoint": str(spec.endpoint),
         "networking": {"podSubnet": spec.pod_cidr, "serviceSubnet": spec.service_cidr},
-        "apiServer": {"certSANs": [spec.endpoint.host]},
+        "apiServer": {"certSANs": sans},
         # v1beta4 extraArgs are a list of {name, value}.
         "controllerManager": {"extraArgs": [{"name": "flex-volume-plugin-dir", "value": FLEX_DIR}]},
     }
     return [init, cluster, kubelet_configuration()]
 
 
-def join_documents(spec: StandaloneSpec, name: str, s: ClusterSecrets) -> list[dict[str, Any]]:
+def join_documents(
+    spec: StandaloneSpec, entry: NodeEntry, s: ClusterSecrets
+) -> list[dict[str, Any]]:
     return [
         {
             "apiVersion": KUBEADM_API,
@@ -294,7 +550,7 @@ def join_documents(spec: StandaloneSpec, name: str, s: ClusterSecrets) -> list[d
                     "caCertHashes": [s.ca_cert_hash],
                 }
             },
-            "nodeRegistration": _node_registration(name),
+            "nodeRegistration": _node_registration(entry),
             # Workers usually boot with the control plane, which first downloads the sysext and
             # its images: wait for it longer than kubeadm's 5-minute default. A failed join is
             # not retried (its leftovers fail the next preflight). v1beta4 `timeouts`:
@@ -367,16 +623,7 @@ def _cni_config(spec: StandaloneSpec, minor: str) -> NodeConfig:
         comment="Once: the stamp is written after the last step succeeded.",
     )
     steps: tuple[tuple[str, ...], ...] = (
-        # Server-side apply: the operator's CRDs are too large for client-side apply's
-        # last-applied annotation, and it stays idempotent across retries.
-        (
-            KUBECTL,
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            CALICO_OPERATOR_URL.format(version=version),
-        ),
+        _server_side_apply(CALICO_OPERATOR_URL.format(version=version)),
         (
             KUBECTL,
             "wait",
@@ -385,7 +632,7 @@ def _cni_config(spec: StandaloneSpec, minor: str) -> NodeConfig:
             "--timeout=120s",
             "crd/installations.operator.tigera.io",
         ),
-        (KUBECTL, "apply", "--server-side", "--force-conflicts", "-f", CALICO_INSTALLATION),
+        _server_side_apply(CALICO_INSTALLATION),
         ("/usr/bin/touch", CNI_STAMP),
     )
     for argv in steps:
@@ -396,8 +643,54 @@ def _cni_config(spec: StandaloneSpec, minor: str) -> NodeConfig:
     )
 
 
+def _server_side_apply(path_or_url: str) -> tuple[str, ...]:
+    # Server-side apply: idempotent across retries, and no last-applied annotation (the Calico
+    # operator's CRDs are too large for client-side apply's).
+    return (KUBECTL, "apply", "--server-side", "--force-conflicts", "-f", path_or_url)
+
+
+def _kured_config(spec: StandaloneSpec) -> NodeConfig:
+    """Kured's manifests, built by the same function the CAPI path puts into its
+    ClusterResourceSet (features/kured.py), applied once by the control plane after init."""
+    from capi_sysext import yamlio
+    from capi_sysext.features.kured import FEATURE as KURED
+    from capi_sysext.features.kured import manifests
+
+    unit = (
+        unitfile.load("kured-install.service")
+        .add(
+            "Unit",
+            "ConditionPathExists",
+            f"!{KURED_STAMP}",
+            comment="Once: the stamp is written after the manifests were applied.",
+        )
+        .add("Service", "ExecStart", unitfile.Exec(_server_side_apply(KURED_MANIFEST)))
+        .add("Service", "ExecStart", unitfile.Exec(("/usr/bin/touch", KURED_STAMP)))
+    )
+    text = yamlio.dump_all(manifests(spec.node.features[KURED.name]))
+    return NodeConfig(
+        files=(File(KURED_MANIFEST, 0o644, inline=text),),
+        units=(Unit(KURED_UNIT, enabled=True, contents=unit.render()),),
+    )
+
+
 def _hostname(name: str) -> File:
     return File("/etc/hostname", 0o644, inline=name + "\n")
+
+
+def _node_identity(spec: StandaloneSpec, entry: NodeEntry) -> NodeConfig:
+    """What differs per node besides kubeadm: hostname, static address, SSH keys for core."""
+    files = [_hostname(entry.name)]
+    if entry.address:
+        unit = unitfile.load("static.network").add("Match", "Name", spec.interface)
+        unit = unit.add("Network", "Address", entry.address)
+        if spec.gateway:
+            unit = unit.add("Network", "Gateway", spec.gateway)
+        for server in spec.dns:
+            unit = unit.add("Network", "DNS", server)
+        files.append(File(STATIC_NETWORK, 0o644, inline=unit.render()))
+    users = (User("core", spec.ssh_authorized_keys),) if spec.ssh_authorized_keys else ()
+    return NodeConfig(files=tuple(files), users=users)
 
 
 def control_plane_config(
@@ -409,10 +702,10 @@ def control_plane_config(
     version = str(release.image.version)
     builder = NodeConfigBuilder()
     builder.add(build_node_config(spec.node, release, "control-plane", None))
+    builder.add(_node_identity(spec, spec.control_plane))
     builder.add(
         NodeConfig(
             files=(
-                _hostname(spec.control_plane_name),
                 # kubeadm init keeps a CA it finds here instead of minting its own.
                 File(CA_CERT, 0o644, inline=s.ca_cert_pem),
                 File(CA_KEY, 0o600, inline=s.ca_key_pem),
@@ -429,22 +722,23 @@ def control_plane_config(
     )
     if spec.cni == "calico":
         builder.add(_cni_config(spec, kubernetes_minor(version) or version))
+    if spec.node.features["updates"].kured:
+        builder.add(_kured_config(spec))
     return builder.build()
 
 
 def worker_config(
-    spec: StandaloneSpec, release: NodeRelease, s: ClusterSecrets, name: str
+    spec: StandaloneSpec, release: NodeRelease, s: ClusterSecrets, entry: NodeEntry
 ) -> NodeConfig:
     from capi_sysext import yamlio
 
     builder = NodeConfigBuilder()
     builder.add(build_node_config(spec.node, release, "worker", None))
+    builder.add(_node_identity(spec, entry))
+    join = yamlio.dump_all(join_documents(spec, entry, s))
     builder.add(
         NodeConfig(
-            files=(
-                _hostname(name),
-                File(JOIN_CONFIG, 0o600, inline=yamlio.dump_all(join_documents(spec, name, s))),
-            ),
+            files=(File(JOIN_CONFIG, 0o600, inline=join),),
             units=(
                 _kubeadm_unit(
                     "/etc/kubernetes/kubelet.conf",
@@ -472,16 +766,11 @@ def render_cluster(
     from capi_sysext.render.butane import render_butane
     from capi_sysext.render.ignition import render_ignition_json
 
-    if spec.node.features["updates"].kured:
-        raise NotImplementedYet(
-            "render-cluster does not install Kured yet (the control plane would have to apply "
-            "its manifests); use --no-kured and apply Kured yourself (values key kured.enabled)"
-        )
     render = {"butane": render_butane, "ignition": render_ignition_json}[fmt]
     release = resolve_release(spec.node, catalog)
     configs = {spec.control_plane_name: control_plane_config(spec, release, s)}
-    for name in spec.worker_names:
-        configs[name] = worker_config(spec, release, s, name)
+    for entry in spec.workers:
+        configs[entry.name] = worker_config(spec, release, s, entry)
     ext = EXTENSIONS[fmt]
     return ClusterRender(
         files={f"{name}.{ext}": render(cfg) for name, cfg in configs.items()},

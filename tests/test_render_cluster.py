@@ -115,8 +115,10 @@ def test_all_problems_at_once_and_nothing_written(tmp_path: Path) -> None:
             "cilium",
             "--workers",
             "2",
-            "--node-names",
-            "a,b",
+            "--node",
+            "a",
+            "--node",
+            "b",
             "-o",
             f"{out}/",
         ]
@@ -125,7 +127,7 @@ def test_all_problems_at_once_and_nothing_written(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
     assert "--control-plane-endpoint" in result.output
     assert "cannot install cilium" in result.output
-    assert "--node-names has 2 names" in result.output
+    assert "--node is given 2 times" in result.output
     assert list(out.iterdir()) == []
 
 
@@ -142,14 +144,91 @@ def test_missing_output_directory(tmp_path: Path) -> None:
     assert "does not exist" in result.output
 
 
-def test_kured_is_refused_until_implemented(tmp_path: Path) -> None:
+def _units(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {u["name"]: u for u in config["systemd"]["units"]}
+
+
+def test_kured_is_applied_by_the_control_plane(tmp_path: Path) -> None:
+    from capi_sysext.features.kured import FEATURE, manifests
+
+    out = render(tmp_path, "--kured", "--kured-window", "22:00-04:00")
+    cp = json.loads((out / "demo-control-plane.ign").read_text())
+    docs = list(yaml.safe_load_all(storage_file(cp, "/etc/capi-sysext/kured/kured.yaml")))
+    defaults = {v.key: v.default for v in FEATURE.variables}
+    settings = FEATURE.settings({**defaults, "kured.window": ("22:00", "04:00")})
+    # The same builder the CAPI path's ClusterResourceSet carries, with the user's settings.
+    assert docs == manifests(settings)
+    unit = _units(cp)["capi-sysext-kured.service"]
+    assert unit["enabled"] is True
+    apply = "/usr/bin/kubectl apply --server-side --force-conflicts -f "
+    assert f"ExecStart={apply}/etc/capi-sysext/kured/kured.yaml" in unit["contents"]
+    for name in NODES[1:]:
+        worker = json.loads((out / f"{name}.ign").read_text())
+        assert "capi-sysext-kured.service" not in _units(worker)
+        assert "/etc/capi-sysext/kured/kured.yaml" not in {
+            f["path"] for f in worker["storage"]["files"]
+        }
+
+
+def _host_path_of(daemonset: dict[str, Any], pod_path: str) -> str:
+    """Where a path inside Kured's container lives on the host, through its hostPath volume."""
+    pod = daemonset["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for mount in container["volumeMounts"]:
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if pod_path.startswith(prefix):
+            host = volumes[mount["name"]]["hostPath"]["path"].rstrip("/")
+            return f"{host}/{pod_path.removeprefix(prefix)}"
+    raise AssertionError(f"{pod_path} is on no hostPath volume")
+
+
+def test_kured_sentinel_is_what_sysupdate_creates(tmp_path: Path) -> None:
+    import shlex
+
+    from sysupdatelib import exec_argv
+
+    out = render(tmp_path, "--kured", "--sysupdate")
+    cp = json.loads((out / "demo-control-plane.ign").read_text())
+    docs = yaml.safe_load_all(storage_file(cp, "/etc/capi-sysext/kured/kured.yaml"))
+    (ds,) = [d for d in docs if d["kind"] == "DaemonSet"]
+    (args,) = [c["args"] for c in ds["spec"]["template"]["spec"]["containers"]]
+    (sentinel,) = [a.split("=", 1)[1] for a in args if a.startswith("--reboot-sentinel=")]
+    kured_sees = _host_path_of(ds, sentinel)
+    for name in NODES:
+        node = json.loads((out / f"{name}.ign").read_text())
+        (dropin,) = _units(node)["systemd-sysupdate.service"]["dropins"]
+        touched = set()
+        for line in dropin["contents"].splitlines():
+            if line.startswith("ExecStartPost="):
+                _ignore, argv = exec_argv(line.split("=", 1)[1])
+                assert argv[:2] == ["/usr/bin/sh", "-c"], argv
+                words = shlex.split(argv[2].replace(";", " ; "))
+                touched |= {words[i + 1] for i, w in enumerate(words) if w == "touch"}
+        assert touched == {kured_sees}, name
+
+
+def test_kured_keeps_update_engine_and_masks_locksmithd(tmp_path: Path) -> None:
+    out = render(tmp_path, "--kured")
+    for name in NODES:
+        units = _units(json.loads((out / f"{name}.ign").read_text()))
+        assert units["locksmithd.service"].get("mask") is True, name
+        assert units["update-engine.service"] == {"name": "update-engine.service", "enabled": True}
+
+
+def test_kured_with_undrained_os_reboots_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     args = [*BASE, "--control-plane-endpoint", "10.0.0.10", "-o", f"{out}/", "--kured"]
-    result = run([*args, "--state", str(FIXTURE_STATE)])
+    result = run([*args, "--os-updates", "reboot", "--state", str(FIXTURE_STATE)])
     assert result.exit_code == 2
-    assert "does not install Kured yet" in result.output
+    assert "--os-updates kured" in result.output
     assert list(out.iterdir()) == []
+
+
+def test_no_kured_no_manifest(tmp_path: Path) -> None:
+    cp = json.loads((render(tmp_path) / "demo-control-plane.ign").read_text())
+    assert "capi-sysext-kured.service" not in _units(cp)
 
 
 def test_never_overwrites_without_force(tmp_path: Path) -> None:
@@ -311,10 +390,242 @@ def test_calico_is_the_pinned_version(tmp_path: Path) -> None:
 
 
 def test_node_names(tmp_path: Path) -> None:
-    out = render(tmp_path, "--workers", "1", "--node-names", "cp1,w1")
+    out = render(tmp_path, "--workers", "1", "--node", "cp1", "--node", "w1")
     assert sorted(p.name for p in out.iterdir()) == ["cp1.ign", "w1.ign"]
     cp = json.loads((out / "cp1.ign").read_text())
     assert storage_file(cp, "/etc/hostname") == "cp1\n"
+    init = yaml.safe_load_all(storage_file(cp, "/etc/capi-sysext/kubeadm/init.yaml"))
+    assert next(init)["nodeRegistration"]["name"] == "cp1"
+    w1 = json.loads((out / "w1.ign").read_text())
+    (join,) = yaml.safe_load_all(storage_file(w1, "/etc/capi-sysext/kubeadm/join.yaml"))
+    assert join["nodeRegistration"]["name"] == "w1"
+    # Without an address a node keeps the network's DHCP.
+    assert STATIC not in {f["path"] for f in cp["storage"]["files"]}
+
+
+STATIC = "/etc/systemd/network/00-capi-sysext-static.network"
+ADDRESSED = (
+    "--workers",
+    "2",
+    "--node",
+    "cp=10.0.0.10/24",
+    "--node",
+    "w1=10.0.0.11/24",
+    "--node",
+    "w2",
+    "--node-gateway",
+    "10.0.0.1",
+    "--node-dns",
+    "10.0.0.1,9.9.9.9",
+)
+
+
+def _network_file(text: str) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            current = line.strip("[]")
+        elif "=" in line and not line.startswith("#"):
+            sections.setdefault(current, []).append(line)
+    return sections
+
+
+def test_static_addresses(tmp_path: Path) -> None:
+    out = render(tmp_path, *ADDRESSED)
+    cp = json.loads((out / "cp.ign").read_text())
+    assert _network_file(storage_file(cp, STATIC)) == {
+        "Match": ["Name=en* eth*"],
+        "Network": [
+            "DHCP=no",
+            "Address=10.0.0.10/24",
+            "Gateway=10.0.0.1",
+            "DNS=10.0.0.1",
+            "DNS=9.9.9.9",
+        ],
+    }
+    docs = {
+        d["kind"]: d
+        for d in yaml.safe_load_all(storage_file(cp, "/etc/capi-sysext/kubeadm/init.yaml"))
+    }
+    init = docs["InitConfiguration"]
+    assert init["localAPIEndpoint"] == {"advertiseAddress": "10.0.0.10", "bindPort": 6443}
+    assert init["nodeRegistration"]["kubeletExtraArgs"] == [
+        {"name": "node-ip", "value": "10.0.0.10"}
+    ]
+    w1 = json.loads((out / "w1.ign").read_text())
+    assert "Address=10.0.0.11/24" in storage_file(w1, STATIC)
+    (join,) = yaml.safe_load_all(storage_file(w1, "/etc/capi-sysext/kubeadm/join.yaml"))
+    assert join["nodeRegistration"]["kubeletExtraArgs"] == [
+        {"name": "node-ip", "value": "10.0.0.11"}
+    ]
+    w2 = json.loads((out / "w2.ign").read_text())
+    assert STATIC not in {f["path"] for f in w2["storage"]["files"]}
+    (join,) = yaml.safe_load_all(storage_file(w2, "/etc/capi-sysext/kubeadm/join.yaml"))
+    assert "kubeletExtraArgs" not in join["nodeRegistration"]
+
+
+def test_static_address_with_a_dns_endpoint_joins_the_cert_sans(tmp_path: Path) -> None:
+    out = render(tmp_path, *ADDRESSED, "--control-plane-endpoint", "cp.example.com")
+    cp = json.loads((out / "cp.ign").read_text())
+    docs = yaml.safe_load_all(storage_file(cp, "/etc/capi-sysext/kubeadm/init.yaml"))
+    cluster = next(d for d in docs if d["kind"] == "ClusterConfiguration")
+    assert cluster["apiServer"]["certSANs"] == ["cp.example.com", "10.0.0.10"]
+
+
+def test_interface_match_is_overridable(tmp_path: Path) -> None:
+    out = render(tmp_path, *ADDRESSED, "--node-interface", "enp1s0")
+    cp = json.loads((out / "cp.ign").read_text())
+    assert _network_file(storage_file(cp, STATIC))["Match"] == ["Name=enp1s0"]
+
+
+def test_nodes_from_a_values_file(tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "workers": {"count": 1},
+                "nodes": {
+                    "list": [{"name": "cp", "address": "10.0.0.10/24"}, "w1=10.0.0.11/24"],
+                    "gateway": "10.0.0.1",
+                    "dns": ["10.0.0.1"],
+                },
+            }
+        )
+    )
+    out = render(tmp_path, "-f", str(values))
+    assert sorted(p.name for p in out.iterdir()) == ["cp.ign", "w1.ign"]
+
+
+def _refused(tmp_path: Path, *extra: str) -> str:
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    args = [*BASE, "--control-plane-endpoint", "10.0.0.10", "-o", f"{out}/", *extra]
+    result = run([*args, "--state", str(FIXTURE_STATE)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert list(out.iterdir()) == []
+    return result.output
+
+
+@pytest.mark.parametrize(
+    ("nodes", "message"),
+    [
+        (("CP", "w1", "w2"), "'CP' is not a DNS-1123 label"),
+        (("cp.example", "w1", "w2"), "'cp.example' is not a DNS-1123 label"),
+        (("cp", "w1", "w1"), "node names must be unique: w1 given twice"),
+        (("cp=10.0.0.10/24", "w1=10.0.0.11/24", "w2=10.0.0.11/25"), "10.0.0.11 given twice"),
+        (("cp=10.0.0.10", "w1", "w2"), "needs its prefix length"),
+        (("cp=10.0.0.300/24", "w1", "w2"), "is not an IP address with prefix"),
+        (("cp=10.0.0.0/24", "w1", "w2"), "network or broadcast address"),
+    ],
+)
+def test_bad_nodes_are_refused(tmp_path: Path, nodes: tuple[str, ...], message: str) -> None:
+    args = [a for n in nodes for a in ("--node", n)]
+    output = _refused(tmp_path, *args, "--node-gateway", "10.0.0.1", "--node-dns", "10.0.0.1")
+    assert message in output
+    assert "--node" in output
+
+
+def test_all_node_problems_at_once(tmp_path: Path) -> None:
+    output = _refused(tmp_path, "--node", "CP", "--node", "w1", "--node", "w1")
+    assert "'CP' is not a DNS-1123 label" in output
+    assert "w1 given twice" in output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--node-dns", "10.0.0.1"), "need a default gateway (the sysext"),
+        (("--node-gateway", "10.0.0.1"), "need DNS servers"),
+        (("--node-gateway", "10.1.0.1", "--node-dns", "10.0.0.1"), "outside the network of cp"),
+        (("--node-gateway", "10.0.0.1", "--node-dns", "nope"), "'nope' is not an IP address"),
+        (("--node-gateway", "x", "--node-dns", "10.0.0.1"), "'x' is not an IP address"),
+        (
+            ("--node-gateway", "10.0.0.1", "--node-dns", "1.1.1.1", "--node-interface", "e/0"),
+            "not an interface name",
+        ),
+    ],
+)
+def test_bad_static_network_is_refused(
+    tmp_path: Path, extra: tuple[str, ...], message: str
+) -> None:
+    output = _refused(tmp_path, "--node", "cp=10.0.0.10/24", "--node", "w1", "--node", "w2", *extra)
+    assert message in output
+
+
+def test_control_plane_address_must_be_the_endpoint(tmp_path: Path) -> None:
+    net = ("--node-gateway", "10.0.0.1", "--node-dns", "10.0.0.1")
+    output = _refused(tmp_path, "--node", "cp=10.0.0.20/24", "--node", "w1", "--node", "w2", *net)
+    assert "--control-plane-endpoint 10.0.0.10 is not the control plane's address" in output
+    output = _refused(tmp_path, "--node", "cp", "--node", "w1=10.0.0.10/24", "--node", "w2", *net)
+    assert "is the address of worker w1" in output
+
+
+def test_node_address_inside_the_pod_network_is_refused(tmp_path: Path) -> None:
+    output = _refused(
+        tmp_path,
+        *("--control-plane-endpoint", "192.168.1.10"),
+        *("--node", "cp=192.168.1.10/24", "--node", "w1", "--node", "w2"),
+        *("--node-gateway", "192.168.1.1", "--node-dns", "192.168.1.1"),
+    )
+    assert "lies in network.podCIDR 192.168.0.0/16" in output
+
+
+# ---- SSH keys for core ----
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq8Yp1m0uQfYx2Jb3n6Hcm0Wm1P5b8r0b2l8XbO4w1R me@laptop"
+
+
+def test_ssh_keys_for_core_on_every_node(tmp_path: Path) -> None:
+    key_file = tmp_path / "id.pub"
+    other = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 other"
+    key_file.write_text(f"{other}\n\n")
+    out = render(tmp_path, "--ssh-key", KEY, "--ssh-key", str(key_file), "--ssh-key", KEY)
+    for name in NODES:
+        config = json.loads((out / f"{name}.ign").read_text())
+        # Ignition wants each key once: the repeated one is dropped.
+        assert config["passwd"] == {"users": [{"name": "core", "sshAuthorizedKeys": [KEY, other]}]}
+    out = render(tmp_path, "--ssh-key", KEY, "--format", "butane", "--force")
+    bu = yaml.safe_load((out / "demo-worker-0.bu").read_text())
+    assert bu["passwd"] == {"users": [{"name": "core", "ssh_authorized_keys": [KEY]}]}
+
+
+def test_ssh_keys_from_values(tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"ssh": {"authorizedKeys": [KEY]}}))
+    cp = json.loads((render(tmp_path, "-f", str(values)) / "demo-control-plane.ign").read_text())
+    assert cp["passwd"]["users"][0]["sshAuthorizedKeys"] == [KEY]
+
+
+def test_no_ssh_keys_no_passwd(tmp_path: Path) -> None:
+    cp = json.loads((render(tmp_path) / "demo-control-plane.ign").read_text())
+    assert "passwd" not in cp
+
+
+def test_private_ssh_key_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    secret = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW"
+    private = tmp_path / "id_ed25519"
+    private.write_text(
+        f"-----BEGIN OPENSSH PRIVATE KEY-----\n{secret}\n-----END OPENSSH PRIVATE KEY-----\n"
+    )
+    output = _refused(tmp_path, "--ssh-key", str(private), "--ssh-key", "ssh-foo AAAA x")
+    assert "this is a PRIVATE key: give the public one" in output
+    assert secret[:20] not in output
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("ssh-ed25519", "neither an SSH public key line nor a readable file"),
+        ("ssh-foo AAAA me", "not an SSH public key"),
+        ("ssh-ed25519 not*base64 me", "not an SSH public key"),
+    ],
+)
+def test_bad_ssh_key_is_refused(tmp_path: Path, value: str, message: str) -> None:
+    output = _refused(tmp_path, "--ssh-key", value)
+    assert message in output
+    assert "--ssh-key" in output
 
 
 # ---- golden files (fixed test-only CA and token from tests/fixtures/cluster-state) ----
@@ -332,6 +643,26 @@ def test_golden(fmt: str, tmp_path: Path, update_golden: bool) -> None:
                 pytest.fail(f"{expected} did not exist; written now, review and commit it")
         assert produced.read_text() == expected.read_text(), (
             f"{produced.name} differs from tests/golden/cluster; if intended, run with "
+            "--update-golden and review the diff"
+        )
+
+
+def test_golden_static_kured_ssh(tmp_path: Path, update_golden: bool) -> None:
+    """Every option of this issue at once: static addresses, SSH keys, Kured, sysupdate."""
+    golden = REPO / "tests/golden/cluster-static"
+    out = render(
+        tmp_path, "--format", "butane", "--arch", "x86-64", *ADDRESSED, "--ssh-key", KEY,
+        "--kured", "--sysupdate",
+    )  # fmt: skip
+    golden.mkdir(parents=True, exist_ok=True)
+    for produced in sorted(out.iterdir()):
+        expected = golden / produced.name
+        if update_golden or not expected.exists():
+            expected.write_text(produced.read_text())
+            if not update_golden:
+                pytest.fail(f"{expected} did not exist; written now, review and commit it")
+        assert produced.read_text() == expected.read_text(), (
+            f"{produced.name} differs from tests/golden/cluster-static; if intended, run with "
             "--update-golden and review the diff"
         )
 
@@ -370,6 +701,20 @@ def _unit_keys(root: Path, unit: str, key: str) -> set[str]:
     return values
 
 
+def _flatcar_core_user(root: Path) -> None:
+    """The `core` account every Flatcar image ships, so Ignition only adds its keys. Uid 0 here,
+    not Flatcar's 500: the engine writes the keys as the user, and the scratch root lies under
+    pytest's root-only temporary directory."""
+    etc = root / "etc"
+    (etc / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/bash\ncore:x:0:0:Flatcar Admin:/home/core:/bin/bash\n"
+    )
+    (etc / "group").write_text("root:x:0:\n")
+    (etc / "shadow").write_text("root:*:1::::::\ncore:*:1::::::\n")
+    (etc / "gshadow").write_text("root:*::\n")
+    (root / "home/core").mkdir(parents=True)
+
+
 @pytest.mark.engine
 def test_every_node_of_a_1_plus_2_cluster_boots(
     bakery: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -393,6 +738,11 @@ def test_every_node_of_a_1_plus_2_cluster_boots(
         "10.0.0.10",
         "--state",
         str(FIXTURE_STATE),
+        "--kured",
+        "--sysupdate",
+        *("--node", f"{NODES[0]}=10.0.0.10/24", "--node", f"{NODES[1]}=10.0.0.11/24"),
+        *("--node", NODES[2], "--node-gateway", "10.0.0.1", "--node-dns", "10.0.0.1"),
+        *("--ssh-key", KEY),
         "-o",
         f"{out}/",
     ]
@@ -405,12 +755,22 @@ def test_every_node_of_a_1_plus_2_cluster_boots(
         ok, log = enginelib.ignition_validate(text, strict=True)
         assert ok, log
         root = enginelib.make_scratch_root(tmp_path / name)
+        _flatcar_core_user(root)
         ran = enginelib.run_ignition(text, root, timeout=40)
         assert ran.ok, ran.log
         image = root / f"opt/extensions/kubernetes/kubernetes-{VERSION}-{HOST_ARCH}.raw"
         assert enginelib.sha256_file(image) == sha
         assert (root / "etc/hostname").read_text() == f"{name}\n"
         assert enginelib.unit_state(root, "kubeadm.service") == "enabled"
+        # The engine put the key where Flatcar's sshd reads it (authorized_keys.d, Butane docs).
+        keys = root / "home/core/.ssh/authorized_keys.d/ignition"
+        assert keys.read_text().splitlines() == [KEY], name
+        network = root / STATIC.lstrip("/")
+        if name == NODES[2]:
+            assert not network.exists()
+        else:
+            address = "10.0.0.10/24" if name == NODES[0] else "10.0.0.11/24"
+            assert f"Address={address}" in _network_file(network.read_text())["Network"], name
         roots[name] = root
     cp = roots[NODES[0]]
     # The CA the control plane gets on disk, hashed independently, is what the workers pin.
@@ -443,7 +803,27 @@ def test_every_node_of_a_1_plus_2_cluster_boots(
     assert "kubeadm.service" in _unit_keys(cp, "capi-sysext-cni.service", "After")
     assert "kubeadm.service" in _unit_keys(cp, "capi-sysext-cni.service", "Requires")
     assert enginelib.unit_state(cp, "capi-sysext-cni.service") == "enabled"
+    assert "kubeadm.service" in _unit_keys(cp, "capi-sysext-kured.service", "After")
+    assert "kubeadm.service" in _unit_keys(cp, "capi-sysext-kured.service", "Requires")
+    assert enginelib.unit_state(cp, "capi-sysext-kured.service") == "enabled"
+    kured = list(yaml.safe_load_all((cp / "etc/capi-sysext/kured/kured.yaml").read_text()))
+    assert "DaemonSet" in {d["kind"] for d in kured}
+    for name, root in roots.items():
+        # Kured alone reboots: locksmithd masked, update-engine kept to stage OS updates.
+        assert enginelib.is_masked(root, "locksmithd.service"), name
+        assert not enginelib.is_masked(root, "update-engine.service"), name
+        assert not (root / "etc/capi-sysext/kured/kured.yaml").exists() or root == cp
     # The merged sysext provides the kubeadm the unit runs.
     merge = enginelib.merge_sysext(cp)
     assert merge.ok and merge.merged, merge.log
     assert "usr/bin/kubeadm" in merge.appeared
+
+
+def test_clc_refuses_users() -> None:
+    """CABPK writes passwd from KubeadmConfig.users; the CLC must not carry a second one."""
+    from capi_sysext.errors import RenderError
+    from capi_sysext.model import NodeConfig, User
+    from capi_sysext.render.clc import render_clc
+
+    with pytest.raises(RenderError, match=r"KubeadmConfig\.users"):
+        render_clc(NodeConfig(users=(User("core", (KEY,)),)))

@@ -118,6 +118,8 @@ def test_every_shipped_skeleton_loads_and_has_no_placeholders() -> None:
         "cni-install.service",
         "kubeadm-standalone.service",
         "kubeadm-sysext.conf",
+        "kured-install.service",
+        "static.network",
         "sysext-verify.service",
         "sysupdate-kubernetes.conf",
         "sysupdate-noop.conf",

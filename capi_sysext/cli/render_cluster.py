@@ -4,16 +4,63 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from capi_sysext.cli import cli, note, warn
 from capi_sysext.cli.catalogopts import choose_catalog, freshness_options
-from capi_sysext.cli.options import output_options, raw_inputs, values_options, variable_options
-from capi_sysext.standalone import EXTENSIONS, cli_variables
+from capi_sysext.cli.options import (
+    output_options,
+    param_name,
+    raw_inputs,
+    values_options,
+    variable_options,
+)
+from capi_sysext.standalone import EXTENSIONS, REPEATABLE, cli_variables
+
+if TYPE_CHECKING:
+    from capi_sysext.errors import Problem
 
 _VARIABLES = cli_variables()
+_SINGLE = tuple(v for v in _VARIABLES if v not in REPEATABLE)
+
+
+def _repeatable_options(func: Any) -> Any:
+    for var in reversed(REPEATABLE):
+        assert var.flag is not None
+        func = click.option(
+            var.flag, param_name(var), multiple=True, metavar="TEXT", help=var.help
+        )(func)
+    return func
+
+
+def _ssh_key_lines(given: tuple[str, ...]) -> tuple[list[str], list[Problem]]:
+    """--ssh-key KEY or FILE: a value that is not a key line (nor a private key, which the
+    parser names as such) is read as a file of key lines."""
+    from capi_sysext.errors import InputError
+    from capi_sysext.readers import read_bounded
+
+    lines: list[str] = []
+    problems: list[Problem] = []
+    for value in given:
+        text = value.strip()
+        if " " in text or "PRIVATE KEY" in text:
+            lines.append(text)
+            continue
+        try:
+            read = read_bounded(text, "--ssh-key", limit=1 << 20).splitlines()
+            # authorized_keys syntax: blank lines and # comments carry no key.
+            lines += [x for x in read if x.strip() and not x.lstrip().startswith("#")]
+        except InputError as exc:
+            problems += [
+                p._replace(
+                    message=f"--ssh-key {text}: neither an SSH public key line nor a readable "
+                    f"file ({p.message})"
+                )
+                for p in exc.problems
+            ]
+    return lines, problems
 
 
 @cli.command("render-cluster")
@@ -38,7 +85,8 @@ _VARIABLES = cli_variables()
     default=None,
     help="Also write an admin kubeconfig (client certificate in system:masters) to FILE.",
 )
-@variable_options(_VARIABLES)
+@variable_options(_SINGLE)
+@_repeatable_options
 @values_options
 @output_options("Existing directory for the node configs (DIR/<node>.<ext>); required.")
 @freshness_options
@@ -69,6 +117,12 @@ def render_cluster(
         problems.append(Problem("render-cluster writes one file per node", "add -o DIR/"))
     elif not out_dir.is_dir():
         problems.append(Problem(f"-o {output}: directory does not exist", "create it first"))
+    keys, key_problems = _ssh_key_lines(params.get("ssh_key", ()))
+    problems += key_problems
+    params["ssh_key"] = keys
+    # Absent repeatable flags are None, so values files and --set still apply.
+    for var in REPEATABLE:
+        params[param_name(var)] = list(params[param_name(var)]) or None
     try:
         spec = build_standalone_spec(raw_inputs(_VARIABLES, params), yamlio.load_file)
     except InputError as exc:

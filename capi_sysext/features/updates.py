@@ -214,7 +214,8 @@ class Updates(Feature):
         Variable(
             "kured.enabled",
             "Kured drains and reboots nodes one at a time when they request it: nodes mask "
-            "locksmithd; generate also deploys Kured (render-node: deploy it yourself)",
+            "locksmithd; generate and render-cluster also deploy Kured (render-node: deploy it "
+            "yourself)",
             parse_bool,
             default=False,
             flag="--kured/--no-kured",

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from capi_sysext.model import Directory, File, Link, NodeConfig, Unit
+from capi_sysext.model import Directory, File, Link, NodeConfig, Unit, User
 from capi_sysext.render._pins import pinned_sums
 
 InlineSpelling = Callable[[str], dict[str, Any]]
@@ -45,9 +45,21 @@ def node_tree(
     return doc
 
 
-def spec3_tree(cfg: NodeConfig, inline: InlineSpelling) -> dict[str, Any]:
-    """The spec 3 tree (Butane key order); only inline contents differ between the two."""
-    return node_tree(cfg, _directory, lambda f: _file(f, inline), _link)
+def spec3_tree(cfg: NodeConfig, inline: InlineSpelling, keys_field: str) -> dict[str, Any]:
+    """The spec 3 tree (Butane key order); only inline contents and the spelling of the SSH key
+    list (Butane `ssh_authorized_keys`, Ignition `sshAuthorizedKeys`) differ between the two."""
+    doc: dict[str, Any] = {}
+    if cfg.users:
+        doc["passwd"] = {"users": [_user(u, keys_field) for u in cfg.users]}
+    doc.update(node_tree(cfg, _directory, lambda f: _file(f, inline), _link))
+    return doc
+
+
+def _user(u: User, keys_field: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": u.name}
+    if u.ssh_authorized_keys:
+        out[keys_field] = list(u.ssh_authorized_keys)
+    return out
 
 
 def _directory(d: Directory) -> dict[str, Any]:

@@ -20,5 +20,5 @@ BUTANE_VERSION = "1.0.0"
 def render_butane(cfg: NodeConfig) -> str:
     """The model as Butane YAML."""
     doc: dict[str, Any] = {"variant": BUTANE_VARIANT, "version": BUTANE_VERSION}
-    doc.update(spec3_tree(cfg, lambda text: {"inline": text}))
+    doc.update(spec3_tree(cfg, lambda text: {"inline": text}, "ssh_authorized_keys"))
     return dump(doc)

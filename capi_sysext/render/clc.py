@@ -24,6 +24,10 @@ ROOT_FS = "root"
 
 def render_clc(cfg: NodeConfig) -> str:
     """The model as CLC YAML; raises RenderError if it cannot be expressed faithfully."""
+    if cfg.users:
+        # CABPK writes its own passwd section from KubeadmConfig.users (capi.py puts the SSH
+        # keys there); a second one in additionalConfig would compete with it.
+        raise RenderError("users belong in KubeadmConfig.users, not in the CLC node config")
     doc = node_tree(cfg, _directory, _file, _link)
     text = dump(doc)
     size = len(text.encode("utf-8"))

@@ -29,7 +29,7 @@ def data_url(text: str) -> str:
 def render_ignition(cfg: NodeConfig) -> dict[str, Any]:
     """The model as an Ignition 3.3.0 config (plain dicts and lists)."""
     doc: dict[str, Any] = {"ignition": {"version": IGNITION_VERSION}}
-    doc.update(spec3_tree(cfg, lambda text: {"source": data_url(text)}))
+    doc.update(spec3_tree(cfg, lambda text: {"source": data_url(text)}, "sshAuthorizedKeys"))
     return doc
 
 
