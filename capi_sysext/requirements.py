@@ -1,7 +1,10 @@
 """What a management cluster must run for the documents we emit (used by apply's preflight)."""
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from capi_sysext.providers.base import Provider
 
 
 class GateRequirement(NamedTuple):
@@ -65,13 +68,10 @@ CORE_GATE_RULES: tuple[GateRule, ...] = (
 )
 
 
-def gate_rules() -> list[GateRule]:
+def gate_rules(providers: "Sequence[Provider[Any]]") -> list[GateRule]:
     """Core rules plus, per provider, its own gates for the infrastructure kinds it owns."""
-    from capi_sysext import providers
-
     rules = list(CORE_GATE_RULES)
-    for name in providers.NAMES:
-        provider = providers.get(name)
+    for provider in providers:
         group = provider.api_version.split("/")[0]
         rules += [
             GateRule(group, provider.kinds, gate)
@@ -81,10 +81,13 @@ def gate_rules() -> list[GateRule]:
     return rules
 
 
-def requirements_for(docs: Iterable[Mapping[str, Any]]) -> list[GateRequirement]:
-    """The feature gates the management cluster must have on for these documents, deduplicated."""
+def requirements_for(
+    docs: Iterable[Mapping[str, Any]], providers: "Sequence[Provider[Any]]"
+) -> list[GateRequirement]:
+    """The feature gates the management cluster must have on for these documents, deduplicated.
+    `providers`: the provider table (plugins.registered().providers)."""
     found: list[GateRequirement] = []
-    rules = gate_rules()
+    rules = gate_rules(providers)
     for doc in docs:
         for rule in rules:
             if rule.requirement not in found and rule.matches(doc):

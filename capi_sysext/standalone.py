@@ -1,6 +1,6 @@
 """`render-cluster`: a whole kubeadm cluster without a management cluster, one config per node.
 
-Each node gets the same sysext wiring as `render-node` (node.build_node_config: download, hash
+Each node gets the same sysext wiring as `render-node` (generate.node_config: download, hash
 pinning, verify unit, sysupdate, reboot coordination) plus what CABPK would otherwise provide: a
 `kubeadm.service` running `kubeadm init` (control plane) or `kubeadm join` (workers) from a
 kubeadm v1beta4 configuration we build as data, and on the control plane the CNI install.
@@ -19,7 +19,8 @@ from typing import Any, NamedTuple
 from capi_sysext import unitfile
 from capi_sysext.catalog import Catalog
 from capi_sysext.errors import InputError, NotImplementedYet, Problem
-from capi_sysext.generate import pinning_warnings, resolve_release
+from capi_sysext.features import updates
+from capi_sysext.generate import node_config, pinning_warnings, resolve_release
 from capi_sysext.inputs import (
     RawInputs,
     StrPath,
@@ -32,17 +33,10 @@ from capi_sysext.inputs import (
     unknown_keys,
 )
 from capi_sysext.model import File, NodeConfig, NodeConfigBuilder, Unit
-from capi_sysext.node import KUBEADM_UNIT, NodeRelease, build_node_config
+from capi_sysext.node import KUBEADM_UNIT, NodeContext, NodeRelease
 from capi_sysext.pki import ClusterSecrets
-from capi_sysext.spec import (
-    CLUSTER_VARIABLES,
-    NODE_VARIABLES,
-    NodeSpec,
-    _all_known_keys,
-    _network_problems,
-    _node_spec,
-    feature_variables,
-)
+from capi_sysext.spec import CLUSTER_VARIABLES, NODE_VARIABLES, NodeSpec, network_problems
+from capi_sysext.specbuild import all_known_keys, feature_variables, node_spec
 
 DEFAULT_API_PORT = 6443
 JOIN_DISCOVERY_TIMEOUT = "30m0s"
@@ -189,9 +183,9 @@ def build_standalone_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -
     ]
     values, problems = resolve(variables, layered)
     problems = [*layered.problems, *problems]
-    problems += unknown_keys([*_all_known_keys(), *(v.key for v in STANDALONE_VARIABLES)], layered)
+    problems += unknown_keys([*all_known_keys(), *(v.key for v in STANDALONE_VARIABLES)], layered)
     if not problems:
-        problems += _network_problems(values)
+        problems += network_problems(values)
     cni = values["addons.cni"]
     if cni not in STANDALONE_CNIS:
         problems.append(
@@ -214,7 +208,7 @@ def build_standalone_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -
         )
     if problems:
         raise InputError(problems)
-    node, problems = _node_spec(values)
+    node, problems = node_spec(values)
     if problems:
         raise InputError(problems)
     name: str = values["name"]
@@ -408,7 +402,7 @@ def control_plane_config(
 
     version = str(release.image.version)
     builder = NodeConfigBuilder()
-    builder.add(build_node_config(spec.node, release, "control-plane", None))
+    builder.add(node_config(NodeContext(spec.node, release, "control-plane"), None))
     builder.add(
         NodeConfig(
             files=(
@@ -438,7 +432,7 @@ def worker_config(
     from capi_sysext import yamlio
 
     builder = NodeConfigBuilder()
-    builder.add(build_node_config(spec.node, release, "worker", None))
+    builder.add(node_config(NodeContext(spec.node, release, "worker"), None))
     builder.add(
         NodeConfig(
             files=(
@@ -472,7 +466,7 @@ def render_cluster(
     from capi_sysext.render.butane import render_butane
     from capi_sysext.render.ignition import render_ignition_json
 
-    if spec.node.features["updates"].kured:
+    if updates.FEATURE.of(spec.node.features).kured:
         raise NotImplementedYet(
             "render-cluster does not install Kured yet (the control plane would have to apply "
             "its manifests); use --no-kured and apply Kured yourself (values key kured.enabled)"

@@ -15,6 +15,7 @@ from capi_sysext import yamlio
 from capi_sysext.cli import cli, commands  # noqa: F401  (importing commands registers them)
 from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet
 from capi_sysext.features.addons import check_addon_documents
+from capi_sysext.plugins import registered
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,7 +64,7 @@ def test_our_output_validates_strictly_with_every_rule(
     from capi_sysext.validate import validate_documents
 
     text = yamlio.dump_all(generate(provider, *extra, monkeypatch=monkeypatch))
-    report = validate_documents([("c.yaml", text)], store())
+    report = validate_documents([("c.yaml", text)], store(), registered())
     assert report.lines() == []
 
 
