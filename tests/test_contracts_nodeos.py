@@ -16,6 +16,7 @@ from capi_sysext.capi import CONTROL_PLANE_TIMEOUT_S, ETCD_QUOTA_BACKEND_BYTES
 from capi_sysext.cli import cli, commands  # noqa: F401  (registers the commands)
 from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet, Finding
 from capi_sysext.features import healthchecks, kuredscan, updates
+from capi_sysext.plugins import registered
 from capi_sysext.yamlio import dump_all, load_all
 
 PROVIDERS = ("azure", "aws", "gcp")
@@ -113,7 +114,11 @@ def test_our_output_validates_strictly_with_all_rules(provider: str, args: tuple
 def rule_findings(docs: list[dict[str, Any]], rule: str) -> list[Finding]:
     from capi_sysext import features
 
-    found = [f for feat in features.all_features() for f in feat.check_documents(DocumentSet(docs))]
+    found = [
+        f
+        for feat in features.all_features()
+        for f in feat.check_documents(DocumentSet(docs), registered().owners)
+    ]
     return [f for f in found if f.rule == rule]
 
 
