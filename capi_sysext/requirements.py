@@ -1,10 +1,7 @@
 """What a management cluster must run for the documents we emit (used by apply's preflight)."""
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-if TYPE_CHECKING:
-    from capi_sysext.providers.base import Provider
+from typing import Any, NamedTuple, Protocol
 
 
 class GateRequirement(NamedTuple):
@@ -14,6 +11,17 @@ class GateRequirement(NamedTuple):
     namespace: str
     deployment: str
     how_to_enable: str
+
+
+class GateSource(Protocol):
+    """What a provider says about its gates (providers/base.py Provider satisfies this)."""
+
+    @property
+    def api_version(self) -> str: ...
+    @property
+    def kinds(self) -> frozenset[str]: ...
+    @property
+    def gates(self) -> tuple[GateRequirement, ...]: ...
 
 
 CABPK_IGNITION = GateRequirement(
@@ -68,7 +76,7 @@ CORE_GATE_RULES: tuple[GateRule, ...] = (
 )
 
 
-def gate_rules(providers: "Sequence[Provider[Any]]") -> list[GateRule]:
+def gate_rules(providers: Sequence[GateSource]) -> list[GateRule]:
     """Core rules plus, per provider, its own gates for the infrastructure kinds it owns."""
     rules = list(CORE_GATE_RULES)
     for provider in providers:
@@ -82,7 +90,7 @@ def gate_rules(providers: "Sequence[Provider[Any]]") -> list[GateRule]:
 
 
 def requirements_for(
-    docs: Iterable[Mapping[str, Any]], providers: "Sequence[Provider[Any]]"
+    docs: Iterable[Mapping[str, Any]], providers: Sequence[GateSource]
 ) -> list[GateRequirement]:
     """The feature gates the management cluster must have on for these documents, deduplicated.
     `providers`: the provider table (plugins.registered().providers)."""
