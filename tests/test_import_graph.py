@@ -109,3 +109,49 @@ def test_module_imports_in_a_fresh_interpreter(name):
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+# The layers of ARCHITECTURE.md, bottom up, as far as the rule "no upward arrow" goes: a module
+# of a layer imports nothing of a later one. Modules not named here are bottom-layer helpers
+# (errors, inputs, model, catalog, yamlio, unitfile, contracts, render/ ...), checked by the
+# cycle test; cli/ is the top.
+TYPES = {"capi_sysext.spec", "capi_sysext.node", "capi_sysext.capi", "capi_sysext.context"}
+INTERFACES = {"capi_sysext.providers.base", "capi_sysext.features.base"}
+PLUGIN_PACKAGES = ("capi_sysext.providers.", "capi_sysext.features.")
+# Registries, the stages that take plug-ins (spec building, generate, validate), the cores of
+# commands that use a plug-in's own helpers (lock, mirror), and the output writers (after
+# generate: they take its result).
+REGISTRIES_AND_UP = {
+    *REGISTRIES,
+    "capi_sysext.lock",
+    "capi_sysext.mirror",
+    "capi_sysext.specbuild",
+    "capi_sysext.plugins",
+    "capi_sysext.generate",
+    "capi_sysext.standalone",
+    "capi_sysext.validate",
+}
+
+
+def _layer(name: str) -> int:
+    if name.startswith("capi_sysext.cli") or name in ("capi_sysext.entry", "capi_sysext.__main__"):
+        return 5
+    if name in REGISTRIES_AND_UP or name.startswith("capi_sysext.writers."):
+        return 4
+    if name.startswith(PLUGIN_PACKAGES) and name not in INTERFACES:
+        return 3  # plug-ins
+    if name in INTERFACES:
+        return 2
+    if name in TYPES:
+        return 1
+    return 0
+
+
+def test_no_upward_arrows():
+    upward = [
+        f"{a} -> {b}"
+        for a, targets in GRAPH.items()
+        for b in targets
+        if _layer(b) > _layer(a) and not (_layer(a) == 0 and _layer(b) in (0, 1))
+    ]
+    assert upward == []
