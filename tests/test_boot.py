@@ -223,7 +223,9 @@ def assert_node_units(root: Path, provider: str | None, role: str, *, pinned: bo
 
     if provider is not None:
         # The provider's node pieces, whatever they are, landed on disk next to the core's.
-        piece = providers.get(provider).node_config(role)
+        # Today's providers wire nodes by role alone (no node inputs, no settings in render-node).
+        ctx = NodeContext(node=None, release=None, role=role)  # type: ignore[arg-type]
+        piece = providers.get(provider).node_config(ctx)
         assert piece.units or piece.files or piece.links, f"{provider} contributes nothing"
         assert_model_written(root, piece, part=True)
 
