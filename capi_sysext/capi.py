@@ -7,13 +7,29 @@ data; the shape differences between the two API versions live here and nowhere e
 from typing import Any, NamedTuple
 
 from capi_sysext.inputs import format_duration
-from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER, Provider, Ref
 from capi_sysext.spec import ClusterSpec
 
 CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
 CAPI_GROUP = "cluster.x-k8s.io"
 BOOTSTRAP_GROUP = "bootstrap.cluster.x-k8s.io"
 CONTROLPLANE_GROUP = "controlplane.cluster.x-k8s.io"
+
+
+# kubeadm's node name is unknown until the machine boots: the config carries this placeholder and
+# the provider's preKubeadmCommands replace it in /etc/kubeadm.yml with the name from metadata.
+NODE_NAME_PLACEHOLDER = "@@NODE_NAME@@"
+
+
+class Ref(NamedTuple):
+    """A reference to another object, rendered per CAPI API shape (Shape.ref)."""
+
+    api_version: str  # group/version
+    kind: str
+    name: str
+
+    @property
+    def group(self) -> str:
+        return self.api_version.split("/")[0]
 
 
 class Names(NamedTuple):
@@ -130,7 +146,9 @@ def control_plane_kubeadm(shape: "Shape") -> dict[str, Any]:
     return {"clusterConfiguration": cluster}
 
 
-def _meta(spec: ClusterSpec, name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def _meta(
+    spec: ClusterSpec[Any], name: str, labels: dict[str, str] | None = None
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": spec.namespace}
     if labels:
         meta["labels"] = labels
@@ -138,8 +156,14 @@ def _meta(spec: ClusterSpec, name: str, labels: dict[str, str] | None = None) ->
 
 
 def kubeadm_config_spec(
-    spec: ClusterSpec, provider: Provider, shape: Shape, role: str, clc: str, name: str
+    spec: ClusterSpec[Any],
+    shape: Shape,
+    role: str,
+    clc: str,
+    pre_kubeadm_commands: list[str],
+    extras: dict[str, Any],
 ) -> dict[str, Any]:
+    """`pre_kubeadm_commands` and `extras` are the provider's (node name, files, disks)."""
     registration = {
         "name": NODE_NAME_PLACEHOLDER,
         "kubeletExtraArgs": shape.args({"cloud-provider": "external"}),
@@ -152,17 +176,16 @@ def kubeadm_config_spec(
         out = _merge(out, control_plane_kubeadm(shape), "kubeadmConfigSpec")
     out["format"] = "ignition"
     out["ignition"] = {"containerLinuxConfig": {"additionalConfig": clc, "strict": True}}
-    out["preKubeadmCommands"] = provider.node_name_commands()
+    out["preKubeadmCommands"] = pre_kubeadm_commands
     if spec.ssh_authorized_keys:
         out["users"] = [{"name": "core", "sshAuthorizedKeys": list(spec.ssh_authorized_keys)}]
-    extras = provider.kubeadm_extras(spec, role, name)
     # clusterConfiguration is shared (e.g. CAPZ's etcd dataDir next to our quota): merged, and
     # no leaf may be set twice.
     return _merge(out, extras, "kubeadmConfigSpec")
 
 
 def cluster(
-    spec: ClusterSpec,
+    spec: ClusterSpec[Any],
     shape: Shape,
     infra: Ref,
     cp: Ref,
@@ -190,7 +213,7 @@ def cluster(
 
 
 def control_plane(
-    spec: ClusterSpec, shape: Shape, version: str, machine: Ref, kubeadm: dict[str, Any]
+    spec: ClusterSpec[Any], shape: Shape, version: str, machine: Ref, kubeadm: dict[str, Any]
 ) -> dict[str, Any]:
     names = Names(spec.name)
     if shape.v2:
@@ -210,7 +233,9 @@ def control_plane(
     }
 
 
-def config_template(spec: ClusterSpec, shape: Shape, kubeadm: dict[str, Any]) -> dict[str, Any]:
+def config_template(
+    spec: ClusterSpec[Any], shape: Shape, kubeadm: dict[str, Any]
+) -> dict[str, Any]:
     """The workers' KubeadmConfigTemplate, named after its content (see content_name): CAPI
     does not roll Machines when a referenced KubeadmConfigTemplate changes in place."""
     body = {"template": {"spec": kubeadm}}
@@ -223,7 +248,7 @@ def config_template(spec: ClusterSpec, shape: Shape, kubeadm: dict[str, Any]) ->
 
 
 def machine_deployment(
-    spec: ClusterSpec, shape: Shape, version: str, machine: Ref, bootstrap: Ref
+    spec: ClusterSpec[Any], shape: Shape, version: str, machine: Ref, bootstrap: Ref
 ) -> dict[str, Any]:
     names = Names(spec.name)
     labels = {CLUSTER_NAME_LABEL: spec.name}

@@ -4,14 +4,16 @@ inputs (ClusterSpec) -> resolved release -> node model per role -> CLC -> CAPI o
 Serializing, validating and applying happen downstream; this module never prints or writes.
 """
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from capi_sysext import capi, features, providers
+from capi_sysext.capi import Ref
 from capi_sysext.catalog import Catalog, Image
+from capi_sysext.context import ClusterContext
 from capi_sysext.errors import InputError, RenderError
-from capi_sysext.features.base import ClusterContext
-from capi_sysext.node import NodeRelease, build_node_config
-from capi_sysext.providers.base import Ref
+from capi_sysext.model import NodeConfig
+from capi_sysext.node import NodeContext, NodeContributor, NodeRelease, build_node_config
 from capi_sysext.render.clc import render_clc
 from capi_sysext.spec import ROLES, ClusterSpec, NodeSpec
 
@@ -85,35 +87,69 @@ def _named_by_content(template: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def feature_warnings(node: NodeSpec) -> list[str]:
-    return [w for f in features.all_features() for w in f.warnings(node.features[f.name])]
+def feature_warnings(settings: Mapping[str, object], *, node_scope_only: bool) -> list[str]:
+    chosen = features.node_features() if node_scope_only else features.all_features()
+    return [w for f in chosen for w in f.warnings(settings)]
 
 
-def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
+def node_config(ctx: NodeContext[Any], provider_name: str | None) -> NodeConfig:
+    """One role's node model: core sysext wiring, node-scope features, the provider's wiring."""
+    contributors: list[NodeContributor] = list(features.node_features())
+    if provider_name is not None:
+        contributors.append(providers.get(provider_name))
+    return build_node_config(ctx, contributors)
+
+
+def _merged_labels(ctx: ClusterContext[Any]) -> dict[str, str]:
+    """Every feature's Cluster labels; two features may share a label only with one value, so
+    each feature's selector (built from its own labels) matches the Cluster."""
+    labels: dict[str, str] = {}
+    for feature in features.all_features():
+        for key, value in feature.cluster_labels(ctx).items():
+            if labels.setdefault(key, value) != value:
+                raise ValueError(f"features disagree on the Cluster label {key}")
+    return labels
+
+
+def generate(spec: ClusterSpec[Any], catalog: Catalog) -> GenerateResult:
     provider = providers.get(spec.provider)
     release = resolve_release(spec.node, catalog)
+    shape = capi.Shape(spec.capi_api)
+    ctx = ClusterContext(spec=spec, shape=shape, release=release, resolved={})
     # After the release: checks that depend on the Kubernetes minor (pinned add-on charts) only
     # make sense for a version that exists.
-    problems = [p for f in features.all_features() for p in f.check_cluster(spec)]
+    problems = [p for f in features.all_features() for p in f.check_cluster(ctx)]
     if problems:
         raise InputError(problems)
     version = str(release.image.version)
-    shape = capi.Shape(spec.capi_api)
     names = capi.Names(spec.name)
+    configs = {
+        role: node_config(
+            NodeContext(spec.node, release, role, spec.provider_settings), spec.provider
+        )
+        for role in ROLES
+    }
     clc_by_role: dict[str, str] = {}
     for role in ROLES:
         try:
-            clc_by_role[role] = render_clc(build_node_config(spec.node, release, role, provider))
+            clc_by_role[role] = render_clc(configs[role])
         except RenderError as exc:
             raise RenderError(f"{role} nodes: {exc}") from None
-    problems = provider.check_node_configs(spec, clc_by_role)
+    problems = provider.check_node_configs(ctx, configs)
     if problems:
         raise InputError(problems)
 
     def kubeadm(role: str, name: str) -> dict[str, Any]:
-        return capi.kubeadm_config_spec(spec, provider, shape, role, clc_by_role[role], name)
+        return capi.kubeadm_config_spec(
+            spec,
+            shape,
+            role,
+            clc_by_role[role],
+            provider.node_name_commands(),
+            provider.kubeadm_extras(ctx, role, name),
+        )
 
-    infra = provider.infrastructure(spec)
+    infra = provider.infrastructure(ctx)
     # Machine templates are named after their content (capi.content_name), so a changed spec
     # is a new template that CAPI rolls onto. The provider builds each under its base name;
     # the final name is set here, and everything that refers to it (KCP and MachineDeployment
@@ -121,9 +157,9 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     # cluster-api-provider-azure controllers/azurejson_machinetemplate_controller.go:203-209
     # and controllers/helpers.go:173) follows.
     cp_machine = _named_by_content(
-        provider.machine_template(spec, "control-plane", names.control_plane)
+        provider.machine_template(ctx, "control-plane", names.control_plane)
     )
-    md_machine = _named_by_content(provider.machine_template(spec, "worker", names.workers))
+    md_machine = _named_by_content(provider.machine_template(ctx, "worker", names.workers))
     cp_name, md_name = cp_machine["metadata"]["name"], md_machine["metadata"]["name"]
     cp_ref = provider.ref(cp_machine["kind"], cp_name)
     md_ref = provider.ref(md_machine["kind"], md_name)
@@ -136,19 +172,14 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
         md_ref,
         Ref(shape.api(capi.BOOTSTRAP_GROUP), "KubeadmConfigTemplate", kct["metadata"]["name"]),
     )
-    labels: dict[str, str] = {}
-    for feature in features.all_features():
-        labels.update(feature.cluster_labels(spec))
+    labels = _merged_labels(ctx)
     cluster = capi.cluster(
         spec,
         shape,
         infra.ref,
         Ref(shape.api(capi.CONTROLPLANE_GROUP), "KubeadmControlPlane", names.control_plane),
         labels=labels,
-        skipped_rules=[r for f in features.all_features() for r in f.skipped_rules(spec)],
-    )
-    ctx = ClusterContext(
-        spec=spec, provider=provider, shape=shape, release=release, cluster_labels=labels
+        skipped_rules=[r for f in features.all_features() for r in f.skipped_rules(ctx)],
     )
     parts = ClusterParts(
         infrastructure=list(infra.documents),
@@ -159,13 +190,16 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
         features=tuple((f.name, f.documents(ctx)) for f in features.all_features()),
     )
     notes = [
-        *provider.notes(spec),
-        *(n for f in features.all_features() for n in f.notes(spec)),
+        *provider.notes(ctx),
+        *(n for f in features.all_features() for n in f.notes(ctx)),
     ]
     return GenerateResult(
         parts=parts,
         release=release.image,
-        warnings=[*pinning_warnings(release), *feature_warnings(spec.node)],
+        warnings=[
+            *pinning_warnings(release),
+            *feature_warnings(spec.features, node_scope_only=False),
+        ],
         notes=notes,
     )
 
@@ -184,11 +218,16 @@ def render_node(
     from capi_sysext.render.ignition import render_ignition_json
 
     renderers = {"clc": render_clc, "butane": render_butane, "ignition": render_ignition_json}
-    provider = providers.get(provider_name) if provider_name else None
+    if provider_name:
+        providers.get(provider_name)  # an unknown name is bad input before any download
     release = resolve_release(node, catalog)
-    text = renderers[fmt](build_node_config(node, release, role, provider))
+    # No provider inputs here: the provider's node wiring gets provider_settings None.
+    text = renderers[fmt](node_config(NodeContext(node, release, role), provider_name or None))
     return NodeRenderResult(
         text=text,
         release=release.image,
-        warnings=[*pinning_warnings(release), *feature_warnings(node)],
+        warnings=[
+            *pinning_warnings(release),
+            *feature_warnings(node.features, node_scope_only=True),
+        ],
     )

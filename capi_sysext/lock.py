@@ -324,11 +324,10 @@ def pin_addons(spec: Any, lock: Lock) -> Any:
     """The ClusterSpec with the add-on charts it gets pinned to the lock's versions."""
     from capi_sysext.features.addons import FEATURE, resolve_charts
 
-    settings = spec.node.features[FEATURE.name]
+    settings = FEATURE.of(spec.features)
     # Problems (no chart for the minor, crs) are generate's to report, with their own fixes.
     charts, _ = resolve_charts(settings, spec.provider, spec.node.kubernetes)
     pins, problems = chart_pins(lock, charts)
     if problems:
         raise InputError(problems)
-    features = {**spec.node.features, FEATURE.name: settings._replace(pins=pins)}
-    return spec._replace(node=spec.node._replace(features=features))
+    return spec._replace(features={**spec.features, FEATURE.name: settings._replace(pins=pins)})

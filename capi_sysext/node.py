@@ -3,9 +3,10 @@
 Pipeline position: inputs -> resolved release -> *node model* -> rendered node config.
 """
 
-from typing import NamedTuple
+from collections.abc import Iterable
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
-from capi_sysext import features, unitfile
+from capi_sysext import unitfile
 from capi_sysext.catalog import Image
 from capi_sysext.model import (
     PINNED_SUMS_PATH,
@@ -18,8 +19,9 @@ from capi_sysext.model import (
     Unit,
     format_pinned_sums,
 )
-from capi_sysext.providers.base import Provider
 from capi_sysext.spec import NodeSpec
+
+P = TypeVar("P")
 
 SYSEXT_DIR = "/opt/extensions/kubernetes"
 # The image's release file is named "kubernetes", so it only activates under this name.
@@ -98,13 +100,28 @@ def _sysext(release: NodeRelease) -> NodeConfig:
     )
 
 
-def build_node_config(
-    node: NodeSpec, release: NodeRelease, role: str, provider: Provider | None
-) -> NodeConfig:
+class NodeContext(NamedTuple, Generic[P]):
+    """What every node hook gets (features' and the provider's node_config), for one role."""
+
+    node: NodeSpec
+    release: NodeRelease
+    role: str
+    # The provider's typed settings, so its node wiring can depend on its inputs; None where no
+    # provider inputs exist (`render-node`, `render-cluster`).
+    provider_settings: P | None = None
+
+
+class NodeContributor(Protocol):
+    """A feature or a provider, as far as the node stage is concerned."""
+
+    def node_config(self, ctx: NodeContext[Any]) -> NodeConfig: ...
+
+
+def build_node_config(ctx: NodeContext[Any], contributors: Iterable[NodeContributor]) -> NodeConfig:
+    """The core sysext wiring plus each contributor's pieces. Callers pass the contributors
+    (the feature registry's features, then the provider if any): this module knows no plug-in."""
     builder = NodeConfigBuilder()
-    builder.add(_sysext(release))
-    for feature in features.all_features():
-        builder.add(feature.node_config(node.features[feature.name], release, role))
-    if provider is not None:
-        builder.add(provider.node_config(role))
+    builder.add(_sysext(ctx.release))
+    for contributor in contributors:
+        builder.add(contributor.node_config(ctx))
     return builder.build()

@@ -1,7 +1,7 @@
 """What a management cluster must run for the documents we emit (used by apply's preflight)."""
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
 
 
 class GateRequirement(NamedTuple):
@@ -11,6 +11,17 @@ class GateRequirement(NamedTuple):
     namespace: str
     deployment: str
     how_to_enable: str
+
+
+class GateSource(Protocol):
+    """What a provider says about its gates (providers/base.py Provider satisfies this)."""
+
+    @property
+    def api_version(self) -> str: ...
+    @property
+    def kinds(self) -> frozenset[str]: ...
+    @property
+    def gates(self) -> tuple[GateRequirement, ...]: ...
 
 
 CABPK_IGNITION = GateRequirement(
@@ -65,13 +76,10 @@ CORE_GATE_RULES: tuple[GateRule, ...] = (
 )
 
 
-def gate_rules() -> list[GateRule]:
+def gate_rules(providers: Sequence[GateSource]) -> list[GateRule]:
     """Core rules plus, per provider, its own gates for the infrastructure kinds it owns."""
-    from capi_sysext import providers
-
     rules = list(CORE_GATE_RULES)
-    for name in providers.NAMES:
-        provider = providers.get(name)
+    for provider in providers:
         group = provider.api_version.split("/")[0]
         rules += [
             GateRule(group, provider.kinds, gate)
@@ -81,10 +89,13 @@ def gate_rules() -> list[GateRule]:
     return rules
 
 
-def requirements_for(docs: Iterable[Mapping[str, Any]]) -> list[GateRequirement]:
-    """The feature gates the management cluster must have on for these documents, deduplicated."""
+def requirements_for(
+    docs: Iterable[Mapping[str, Any]], providers: Sequence[GateSource]
+) -> list[GateRequirement]:
+    """The feature gates the management cluster must have on for these documents, deduplicated.
+    `providers`: the provider table (plugins.registered().providers)."""
     found: list[GateRequirement] = []
-    rules = gate_rules()
+    rules = gate_rules(providers)
     for doc in docs:
         for rule in rules:
             if rule.requirement not in found and rule.matches(doc):

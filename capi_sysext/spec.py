@@ -1,18 +1,16 @@
-"""The typed input objects the core works on, and how they are built from raw inputs."""
+"""The typed input objects the core works on and the core's own input variables.
+
+A bottom layer: no registry, no plug-in. specbuild.py builds these from raw inputs.
+"""
 
 import re
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any, Generic, NamedTuple, TypeVar
 
-from capi_sysext import features, providers
 from capi_sysext.catalog import ARCH_ALIASES, ARCHES, DEFAULT_BASE_URL
-from capi_sysext.errors import InputError, Problem
+from capi_sysext.errors import Problem
 from capi_sysext.inputs import (
-    Layered,
-    RawInputs,
-    StrPath,
     Variable,
-    layer,
     parse_choice,
     parse_cidr,
     parse_dns_label,
@@ -20,8 +18,6 @@ from capi_sysext.inputs import (
     parse_lines,
     parse_str,
     parse_url,
-    resolve,
-    unknown_keys,
 )
 
 CHANNELS = ("stable", "beta", "alpha", "lts")
@@ -181,26 +177,22 @@ CLUSTER_VARIABLES: tuple[Variable, ...] = (
     ),
 )
 
-PROVIDER_VARIABLE = Variable(
-    "provider",
-    "infrastructure provider",
-    parse_choice(providers.NAMES),
-    required=True,
-    flag="--provider",
-    env="CAPI_SYSEXT_PROVIDER",
-    choices=providers.NAMES,
-)
+# Settings of plug-ins are typed by the plug-in: P is a provider's settings type
+# (providers/base.py Provider[P]); a feature's settings come out of `features` through its
+# own typed accessor (features/base.py Feature.of), never by string key at a call site.
+P = TypeVar("P")
 
 
 class NodeSpec(NamedTuple):
     kubernetes: str
     arch: str
     sysext_base_url: str
-    # Feature name -> that feature's typed settings (features/); the same for every renderer.
-    features: Mapping[str, Any]
+    # Feature name -> typed settings, of the features that shape the node config (node_scope)
+    # only: a cluster-only input (healthChecks.*) cannot break `render-node`.
+    features: Mapping[str, object]
 
 
-class ClusterSpec(NamedTuple):
+class ClusterSpec(NamedTuple, Generic[P]):
     provider: str
     node: NodeSpec
     name: str
@@ -213,41 +205,12 @@ class ClusterSpec(NamedTuple):
     pod_cidr: str
     service_cidr: str
     ssh_authorized_keys: tuple[str, ...]
-    provider_settings: Any  # the provider module's own typed settings object
+    provider_settings: P  # the provider's own typed settings object
+    # Feature name -> typed settings of every feature (node-scope ones are node.features' own).
+    features: Mapping[str, object]
 
 
-def feature_variables(*, node_scope_only: bool = False) -> list[Variable]:
-    return [
-        v
-        for f in features.all_features()
-        if f.node_scope or not node_scope_only
-        for v in f.variables
-    ]
-
-
-def _node_spec(v: Mapping[str, Any]) -> tuple[NodeSpec, list[Problem]]:
-    settings = {f.name: f.settings(v) for f in features.all_features()}
-    problems = [p for f in features.all_features() for p in f.check(settings[f.name])]
-    spec = NodeSpec(
-        kubernetes=v["kubernetesVersion"],
-        arch=v["arch"],
-        sysext_base_url=v["sysext.baseUrl"],
-        features=settings,
-    )
-    return spec, problems
-
-
-def _all_known_keys() -> list[str]:
-    keys = [
-        v.key
-        for v in (*NODE_VARIABLES, *CLUSTER_VARIABLES, PROVIDER_VARIABLE, *feature_variables())
-    ]
-    for name in providers.NAMES:
-        keys += [v.key for v in providers.get(name).variables]
-    return keys
-
-
-def _network_problems(values: Mapping[str, Any]) -> list[Problem]:
+def network_problems(values: Mapping[str, Any]) -> list[Problem]:
     """Overlapping pod and service networks give a cluster whose Services and pods collide."""
     if (values["network.podCIDR"], values["network.serviceCIDR"]) == (
         DEFAULT_POD_CIDR,
@@ -263,76 +226,10 @@ def _network_problems(values: Mapping[str, Any]) -> list[Problem]:
     return [
         Problem(
             f"the pod network {pods} overlaps the service network {services}",
-            "choose disjoint ranges with --pod-cidr or --service-cidr (values keys "
+            "choose disjoint ranges with --pod-cidr or --service-cidr (values key "
             "network.podCIDR, network.serviceCIDR)",
         )
     ]
-
-
-def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -> ClusterSpec:
-    """All problems in all sources are collected and raised together."""
-    layered = layer(raw, load_yaml)
-    problems = list(layered.problems)
-    (provider_values, p) = resolve([PROVIDER_VARIABLE], layered)
-    problems += p
-    provider_name = provider_values["provider"]
-    provider = providers.get(provider_name) if provider_name else None
-    variables = [
-        *NODE_VARIABLES,
-        *CLUSTER_VARIABLES,
-        *feature_variables(),
-        *(provider.variables if provider else ()),
-    ]
-    values, p = resolve(variables, layered)
-    problems += p
-    problems += _network_problems(values)
-    problems += unknown_keys(_all_known_keys(), layered)
-    if provider is not None:
-        used = {v.key for v in (*variables, PROVIDER_VARIABLE)}
-        problems += [
-            Problem(f"{key} does not apply to provider {provider_name}", "drop it")
-            for key in layered.flags
-            if key not in used
-        ]
-    if problems or provider is None:
-        raise InputError(problems)
-    settings = provider.settings(values)
-    node, problems = _node_spec(values)
-    if problems:
-        raise InputError(problems)
-    spec = ClusterSpec(
-        provider=provider_name,
-        node=node,
-        name=values["name"],
-        namespace=values["namespace"],
-        control_plane_count=values["controlPlane.count"],
-        worker_count=values["workers.count"],
-        flatcar_channel=values["flatcar.channel"],
-        flatcar_version=values["flatcar.version"],
-        capi_api=values["capiApi"],
-        pod_cidr=values["network.podCIDR"],
-        service_cidr=values["network.serviceCIDR"],
-        ssh_authorized_keys=tuple(values["ssh.authorizedKeys"]),
-        provider_settings=settings,
-    )
-    problems = provider.check(spec)
-    if problems:
-        raise InputError(problems)
-    return spec
-
-
-def build_node_spec(
-    raw: RawInputs, load_yaml: Callable[[StrPath], Any]
-) -> tuple[NodeSpec, Layered]:
-    layered = layer(raw, load_yaml)
-    values, problems = resolve([*NODE_VARIABLES, *feature_variables()], layered)
-    problems = [*layered.problems, *problems, *unknown_keys(_all_known_keys(), layered)]
-    if problems:
-        raise InputError(problems)
-    node, problems = _node_spec(values)
-    if problems:
-        raise InputError(problems)
-    return node, layered
 
 
 def describe_variables(variables: list[Variable]) -> list[dict[str, Any]]:
@@ -350,13 +247,3 @@ def describe_variables(variables: list[Variable]) -> list[dict[str, Any]]:
         for v in variables
     ]
     return sorted(rows, key=lambda r: (not r["required"], r["key"]))
-
-
-def cluster_variables(provider_name: str) -> list[Variable]:
-    return [
-        PROVIDER_VARIABLE,
-        *NODE_VARIABLES,
-        *CLUSTER_VARIABLES,
-        *feature_variables(),
-        *providers.get(provider_name).variables,
-    ]

@@ -1,6 +1,6 @@
 """`render-cluster`: a whole kubeadm cluster without a management cluster, one config per node.
 
-Each node gets the same sysext wiring as `render-node` (node.build_node_config: download, hash
+Each node gets the same sysext wiring as `render-node` (generate.node_config: download, hash
 pinning, verify unit, sysupdate, reboot coordination) plus what CABPK would otherwise provide: a
 `kubeadm.service` running `kubeadm init` (control plane) or `kubeadm join` (workers) from a
 kubeadm v1beta4 configuration we build as data, and on the control plane the CNI install.
@@ -19,7 +19,8 @@ from typing import Any, NamedTuple
 from capi_sysext import unitfile
 from capi_sysext.catalog import Catalog
 from capi_sysext.errors import InputError, Problem
-from capi_sysext.generate import pinning_warnings, resolve_release
+from capi_sysext.features import updates
+from capi_sysext.generate import node_config, pinning_warnings, resolve_release
 from capi_sysext.inputs import (
     RawInputs,
     StrPath,
@@ -33,17 +34,10 @@ from capi_sysext.inputs import (
     unknown_keys,
 )
 from capi_sysext.model import File, NodeConfig, NodeConfigBuilder, Unit, User
-from capi_sysext.node import KUBEADM_UNIT, NodeRelease, build_node_config
+from capi_sysext.node import KUBEADM_UNIT, NodeContext, NodeRelease
 from capi_sysext.pki import ClusterSecrets
-from capi_sysext.spec import (
-    CLUSTER_VARIABLES,
-    NODE_VARIABLES,
-    NodeSpec,
-    _all_known_keys,
-    _network_problems,
-    _node_spec,
-    feature_variables,
-)
+from capi_sysext.spec import CLUSTER_VARIABLES, NODE_VARIABLES, NodeSpec, network_problems
+from capi_sysext.specbuild import all_known_keys, feature_settings, feature_variables, node_spec
 
 DEFAULT_API_PORT = 6443
 JOIN_DISCOVERY_TIMEOUT = "30m0s"
@@ -313,6 +307,7 @@ def cli_variables() -> tuple[Variable, ...]:
 
 class StandaloneSpec(NamedTuple):
     node: NodeSpec
+    features: Mapping[str, object]  # every feature's settings (ClusterSpec.features' shape)
     name: str
     endpoint: Endpoint
     pod_cidr: str
@@ -420,9 +415,9 @@ def build_standalone_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -
     ]
     values, problems = resolve(variables, layered)
     problems = [*layered.problems, *problems]
-    problems += unknown_keys([*_all_known_keys(), *(v.key for v in STANDALONE_VARIABLES)], layered)
+    problems += unknown_keys([*all_known_keys(), *(v.key for v in STANDALONE_VARIABLES)], layered)
     if not problems:
-        problems += _network_problems(values)
+        problems += network_problems(values)
     cni = values["addons.cni"]
     if cni not in STANDALONE_CNIS:
         problems.append(
@@ -447,7 +442,11 @@ def build_standalone_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -
         problems += _address_problems(nodes, values, values["controlPlane.endpoint"])
     if problems:
         raise InputError(problems)
-    node, problems = _node_spec(values)
+    node, problems = node_spec(values)
+    # Kured is cluster-scope in CAPI terms (a CRS); here the control plane applies it, so
+    # render-cluster keeps every feature's settings, checked as generate checks them.
+    settings, feature_problems = feature_settings(values)
+    problems += [p for p in feature_problems if p not in problems]
     if problems:
         raise InputError(problems)
     name: str = values["name"]
@@ -458,6 +457,7 @@ def build_standalone_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -
         )
     return StandaloneSpec(
         node=node,
+        features=settings,
         name=name,
         endpoint=values["controlPlane.endpoint"],
         pod_cidr=values["network.podCIDR"],
@@ -667,7 +667,7 @@ def _kured_config(spec: StandaloneSpec) -> NodeConfig:
         .add("Service", "ExecStart", unitfile.Exec(_server_side_apply(KURED_MANIFEST)))
         .add("Service", "ExecStart", unitfile.Exec(("/usr/bin/touch", KURED_STAMP)))
     )
-    text = yamlio.dump_all(manifests(spec.node.features[KURED.name]))
+    text = yamlio.dump_all(manifests(KURED.of(spec.features)))
     return NodeConfig(
         files=(File(KURED_MANIFEST, 0o644, inline=text),),
         units=(Unit(KURED_UNIT, enabled=True, contents=unit.render()),),
@@ -701,7 +701,7 @@ def control_plane_config(
 
     version = str(release.image.version)
     builder = NodeConfigBuilder()
-    builder.add(build_node_config(spec.node, release, "control-plane", None))
+    builder.add(node_config(NodeContext(spec.node, release, "control-plane"), None))
     builder.add(_node_identity(spec, spec.control_plane))
     builder.add(
         NodeConfig(
@@ -722,7 +722,7 @@ def control_plane_config(
     )
     if spec.cni == "calico":
         builder.add(_cni_config(spec, kubernetes_minor(version) or version))
-    if spec.node.features["updates"].kured:
+    if updates.FEATURE.of(spec.node.features).kured:
         builder.add(_kured_config(spec))
     return builder.build()
 
@@ -733,7 +733,7 @@ def worker_config(
     from capi_sysext import yamlio
 
     builder = NodeConfigBuilder()
-    builder.add(build_node_config(spec.node, release, "worker", None))
+    builder.add(node_config(NodeContext(spec.node, release, "worker"), None))
     builder.add(_node_identity(spec, entry))
     join = yamlio.dump_all(join_documents(spec, entry, s))
     builder.add(

@@ -22,6 +22,7 @@ from capi_sysext.crdschema import Issue, json_path, split_api_version
 
 if TYPE_CHECKING:
     from capi_sysext.crdschema import SchemaStore
+    from capi_sysext.plugins import Plugins
 
 CAPI_GROUP = "cluster.x-k8s.io"
 BOOTSTRAP_GROUP = "bootstrap.cluster.x-k8s.io"
@@ -64,13 +65,10 @@ _REFS: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
 }
 
 
-def _references() -> dict[tuple[str, str], tuple[tuple[str, ...], ...]]:
+def _references(plugins: Plugins) -> dict[tuple[str, str], tuple[tuple[str, ...], ...]]:
     """Core reference paths plus each provider's own (e.g. an infra cluster's identityRef)."""
-    from capi_sysext import providers
-
     table = dict(_REFS)
-    for name in providers.NAMES:
-        provider = providers.get(name)
+    for provider in plugins.providers:
         group = provider.api_version.split("/")[0]
         for kind, paths in provider.reference_paths.items():
             table[(group, kind)] = paths
@@ -274,8 +272,10 @@ def _ref_target(ref: Mapping[str, Any], referrer: DocResult) -> tuple[str, str, 
     return group, version, _str(ref.get("kind")), _str(ref.get("name")), ns
 
 
-def _check_refs(results: list[tuple[DocResult, Mapping[str, Any]]], store: SchemaStore) -> None:
-    refs = _references()
+def _check_refs(
+    results: list[tuple[DocResult, Mapping[str, Any]]], store: SchemaStore, plugins: Plugins
+) -> None:
+    refs = _references(plugins)
     index: dict[tuple[str, str, str], list[str]] = {}
     groups_in_input: set[str] = set()
     for d, _doc in results:
@@ -333,23 +333,25 @@ def _check_refs(results: list[tuple[DocResult, Mapping[str, Any]]], store: Schem
                 )
 
 
-def _check_contracts(results: list[tuple[DocResult, Mapping[str, Any]]]) -> None:
+def _check_contracts(results: list[tuple[DocResult, Mapping[str, Any]]], plugins: Plugins) -> None:
     """Provider and feature runtime contracts (contracts.py), reported at their documents."""
-    from capi_sysext import features, providers
-    from capi_sysext.contracts import DocumentSet
+    from capi_sysext.contracts import DocumentSet, Finding
 
     docs = DocumentSet([doc for _d, doc in results])
-    rules = [providers.get(name).check_documents for name in providers.NAMES]
-    rules += [f.check_documents for f in features.all_features()]
-    for rule in rules:
-        for finding in rule(docs):
-            results[finding.position][0].issues.append(
-                Issue(finding.path, f"{finding.message} [{finding.rule}]")
-            )
+    owners = plugins.owners
+    findings: list[Finding] = [f for p in plugins.providers for f in p.check_documents(docs)]
+    findings += [f for feat in plugins.features for f in feat.check_documents(docs, owners)]
+    for finding in findings:
+        results[finding.position][0].issues.append(
+            Issue(finding.path, f"{finding.message} [{finding.rule}]")
+        )
 
 
-def validate_documents(sources: list[tuple[str, str]], store: SchemaStore) -> Report:
-    """Validate (source name, YAML text) pairs. Never raises for content problems: reports them."""
+def validate_documents(
+    sources: list[tuple[str, str]], store: SchemaStore, plugins: Plugins
+) -> Report:
+    """Validate (source name, YAML text) pairs. Never raises for content problems: reports them.
+    `plugins`: the provider and feature tables (plugins.registered())."""
     report = Report(documents=[], files=len(sources))
     results: list[tuple[DocResult, Mapping[str, Any]]] = []
     seen: dict[tuple[str, str, str, str], DocResult] = {}
@@ -388,8 +390,8 @@ def validate_documents(sources: list[tuple[str, str]], store: SchemaStore) -> Re
                     else:
                         seen[key] = d
             d.issues = issues
-    _check_refs(results, store)
-    _check_contracts(results)
+    _check_refs(results, store, plugins)
+    _check_contracts(results, plugins)
     for d in report.documents:
         d.issues = sorted(set(d.issues))
     return report

@@ -28,6 +28,7 @@ from capi_sysext.apply import (
 )
 from capi_sysext.cli import cli
 from capi_sysext.cli.apply import parse_duration
+from capi_sysext.plugins import registered
 from capi_sysext.providers.aws import CAPA_IGNITION
 from capi_sysext.requirements import CABPK_IGNITION, requirements_for
 
@@ -153,7 +154,7 @@ def opts(kubeconfig: Path, sleeps: list[float], **kw: Any) -> ApplyOptions:
 
 
 def run(docs: list[dict[str, Any]], options: ApplyOptions) -> Any:
-    return apply_documents(docs, options, requirements_for(docs))
+    return apply_documents(docs, options, requirements_for(docs, registered().providers))
 
 
 def patches(fake: FakeKubeAPIServer) -> list[tuple[str, dict[str, str]]]:
@@ -321,7 +322,7 @@ def test_capa_gate_and_addon_provider_are_checked(
         {"apiVersion": "addons.cluster.x-k8s.io/v1alpha1", "kind": "HelmChartProxy",
          "metadata": _meta("cni", "default"), "spec": {"chartName": "cilium"}},
     ]  # fmt: skip
-    assert requirements_for(docs) == [CAPA_IGNITION]
+    assert requirements_for(docs, registered().providers) == [CAPA_IGNITION]
     with pytest.raises(PreflightError) as err:
         run(docs, opts(kubeconfig, sleeps))
     text = str(err.value)
@@ -543,9 +544,9 @@ def test_feature_gate_forms() -> None:
 
 def test_requirements_follow_the_documents() -> None:
     docs = capi_docs()
-    assert requirements_for(docs) == [CABPK_IGNITION]
+    assert requirements_for(docs, registered().providers) == [CABPK_IGNITION]
     docs = [d for d in docs if d["kind"] not in ("KubeadmControlPlane", "KubeadmConfigTemplate")]
-    assert requirements_for(docs) == []
+    assert requirements_for(docs, registered().providers) == []
 
 
 def test_order_is_stable_within_a_tier() -> None:

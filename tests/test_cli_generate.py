@@ -340,3 +340,24 @@ def test_default_networks_are_disjoint() -> None:
 
     pods = ipaddress.ip_network(DEFAULT_POD_CIDR)
     assert not pods.overlaps(ipaddress.ip_network(DEFAULT_SERVICE_CIDR))
+
+
+def test_cluster_only_values_do_not_break_render_node(tmp_path: Path) -> None:
+    # healthChecks.* belongs to `generate`: render-node neither offers nor checks it, so one
+    # values file serves both commands.
+    values = tmp_path / "v.yaml"
+    values.write_text('kubernetesVersion: "1.33"\nhealthChecks:\n  unhealthyNodeTimeout: 5m\n')
+    result = run(["render-node", "--offline", "--values", str(values)])
+    assert result.exit_code == 0, result.output
+    assert "healthChecks" not in result.output
+
+
+def test_the_same_cluster_only_value_is_checked_by_generate(tmp_path: Path) -> None:
+    values = tmp_path / "v.yaml"
+    values.write_text('kubernetesVersion: "1.33"\nhealthChecks:\n  unhealthyNodeTimeout: 5m\n')
+    result = run(
+        ["generate", "--offline", "--provider", "aws", "--name", "demo", "--values", str(values)],
+        env={"AWS_REGION": "eu-central-1", "AWS_SSH_KEY_NAME": "k"},
+    )
+    assert result.exit_code == 2, result.output
+    assert "healthChecks.unhealthyNodeTimeout (5m) must be longer than" in result.output

@@ -15,6 +15,7 @@ from capi_sysext import yamlio
 from capi_sysext.cli import cli, commands  # noqa: F401  (importing commands registers them)
 from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet
 from capi_sysext.features.addons import check_addon_documents
+from capi_sysext.plugins import registered
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,7 +32,7 @@ def generate(provider: str, *extra: str, monkeypatch: pytest.MonkeyPatch) -> lis
 
 
 def rules(docs: list[dict[str, Any]]) -> list[str]:
-    return [f.rule for f in check_addon_documents(DocumentSet(docs))]
+    return [f.rule for f in check_addon_documents(DocumentSet(docs), registered().owners)]
 
 
 def without(docs: list[dict[str, Any]], kind: str, suffix: str) -> list[dict[str, Any]]:
@@ -63,7 +64,7 @@ def test_our_output_validates_strictly_with_every_rule(
     from capi_sysext.validate import validate_documents
 
     text = yamlio.dump_all(generate(provider, *extra, monkeypatch=monkeypatch))
-    report = validate_documents([("c.yaml", text)], store())
+    report = validate_documents([("c.yaml", text)], store(), registered())
     assert report.lines() == []
 
 
@@ -80,7 +81,7 @@ def test_opting_out_is_recorded_and_honoured(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_cluster_without_cni_is_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
     docs = without(generate("aws", monkeypatch=monkeypatch), "HelmChartProxy", "-cni")
-    (finding,) = check_addon_documents(DocumentSet(docs))
+    (finding,) = check_addon_documents(DocumentSet(docs), registered().owners)
     assert finding.rule == "addons-cni"
     assert docs[finding.position]["kind"] == "Cluster"
     assert finding.path == "$.metadata.labels"
@@ -111,7 +112,7 @@ def test_gcp_cluster_without_ccm_is_flagged(monkeypatch: pytest.MonkeyPatch) -> 
     # What `generate` produced for GCP before: no CCM ConfigMap/ClusterResourceSet.
     docs = generate("gcp", monkeypatch=monkeypatch)
     old = without(without(docs, "ClusterResourceSet", "-ccm"), "ConfigMap", "-ccm")
-    (finding,) = check_addon_documents(DocumentSet(old))
+    (finding,) = check_addon_documents(DocumentSet(old), registered().owners)
     assert finding.rule == "addons-ccm"
     assert "gcp Cluster demo gets no cloud controller manager" in finding.message
     assert "uninitialized" in finding.message and "nodeRef" in finding.message
@@ -131,7 +132,7 @@ def test_selector_not_matching_its_cluster_is_flagged(monkeypatch: pytest.Monkey
     docs = generate("azure", monkeypatch=monkeypatch)
     cluster = cluster_of(docs)
     del cluster["metadata"]["labels"]["capi-sysext.io/cni"]
-    found = check_addon_documents(DocumentSet(docs))
+    found = check_addon_documents(DocumentSet(docs), registered().owners)
     assert sorted(f.rule for f in found) == ["addons-cni", "addons-selector"]
     (sel,) = [f for f in found if f.rule == "addons-selector"]
     assert docs[sel.position]["metadata"]["name"] == "demo-cni"

@@ -20,6 +20,7 @@ from capi_sysext import yamlio
 from capi_sysext.cli import cli
 from capi_sysext.cli import commands as _commands  # noqa: F401  (registers the commands)
 from capi_sysext.contracts import SKIP_ANNOTATION
+from capi_sysext.plugins import registered
 from capi_sysext.validate import validate_documents
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,7 +56,7 @@ def kinds(docs: list[dict[str, Any]], k: str) -> list[dict[str, Any]]:
 
 def findings(docs: list[dict[str, Any]]) -> list[str]:
     """validate's issue lines (schemas and contracts) for these documents."""
-    return validate_documents([("c.yaml", yamlio.dump_all(docs))], store()).lines()
+    return validate_documents([("c.yaml", yamlio.dump_all(docs))], store(), registered()).lines()
 
 
 def rules_of(docs: list[dict[str, Any]]) -> set[str]:

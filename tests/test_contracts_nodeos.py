@@ -15,7 +15,8 @@ from conftest import REPO, shared_reference
 from capi_sysext.capi import CONTROL_PLANE_TIMEOUT_S, ETCD_QUOTA_BACKEND_BYTES
 from capi_sysext.cli import cli, commands  # noqa: F401  (registers the commands)
 from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet, Finding
-from capi_sysext.features import healthchecks, kured, updates
+from capi_sysext.features import healthchecks, kuredscan, updates
+from capi_sysext.plugins import registered
 from capi_sysext.yamlio import dump_all, load_all
 
 PROVIDERS = ("azure", "aws", "gcp")
@@ -113,7 +114,11 @@ def test_our_output_validates_strictly_with_all_rules(provider: str, args: tuple
 def rule_findings(docs: list[dict[str, Any]], rule: str) -> list[Finding]:
     from capi_sysext import features
 
-    found = [f for feat in features.all_features() for f in feat.check_documents(DocumentSet(docs))]
+    found = [
+        f
+        for feat in features.all_features()
+        for f in feat.check_documents(DocumentSet(docs), registered().owners)
+    ]
     return [f for f in found if f.rule == rule]
 
 
@@ -247,12 +252,12 @@ def test_short_health_check_without_kured_or_skipped_is_fine() -> None:
 
 
 def test_kured_is_found_however_it_is_delivered() -> None:
-    assert kured.kured_in(DocumentSet(docs_of("azure"))) == []
-    assert kured.kured_in(DocumentSet(docs_of("azure", "--kured"))) == [1800]
+    assert kuredscan.kured_in(DocumentSet(docs_of("azure"))) == []
+    assert kuredscan.kured_in(DocumentSet(docs_of("azure", "--kured"))) == [1800]
     daemonset = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "k"},
                  "spec": {"template": {"spec": {"containers": [
                      {"name": "k", "image": "ghcr.io/kubereboot/kured:1.23.0",
                       "env": [{"name": "KURED_DRAIN_TIMEOUT", "value": "1h"}]}]}}}}  # fmt: skip
     hcp = {"apiVersion": "addons.cluster.x-k8s.io/v1alpha1", "kind": "HelmChartProxy",
            "spec": {"chartName": "kured"}}  # fmt: skip
-    assert kured.kured_in(DocumentSet([daemonset, hcp])) == [3600, None]
+    assert kuredscan.kured_in(DocumentSet([daemonset, hcp])) == [3600, None]

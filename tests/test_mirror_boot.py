@@ -43,7 +43,7 @@ from capi_sysext.features.updates import SYSUPDATE_SERVICE, SYSUPDATE_TIMER, tra
 from capi_sysext.model import PINNED_SUMS_PATH, parse_pinned_sums
 from capi_sysext.node import SYSEXT_LINK
 from capi_sysext.render.clc_parse import parse_clc, parse_ignition
-from capi_sysext.spec import PROVIDER_VARIABLE, cluster_variables
+from capi_sysext.specbuild import PROVIDER_VARIABLE, cluster_variables
 
 REPO = Path(__file__).resolve().parent.parent
 PROVIDER = "azure"

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from capi_sysext import yamlio
 from capi_sysext.cli import cli
 from capi_sysext.cli import commands as _commands  # noqa: F401  (registers the commands)
-from capi_sysext.spec import cluster_variables
+from capi_sysext.specbuild import cluster_variables
 
 ruamel_yaml = pytest.importorskip("ruamel.yaml")
 

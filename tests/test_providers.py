@@ -21,12 +21,12 @@ import yaml
 from click.testing import CliRunner
 
 from capi_sysext import providers
+from capi_sysext.capi import NODE_NAME_PLACEHOLDER
 from capi_sysext.catalog import Catalog, Image, Version
 from capi_sysext.cli import cli, commands  # noqa: F401  (registers the commands)
 from capi_sysext.generate import generate, render_node
 from capi_sysext.inputs import RawInputs
-from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER
-from capi_sysext.spec import build_cluster_spec, build_node_spec
+from capi_sysext.specbuild import build_cluster_spec, build_node_spec
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "tests" / "golden"

@@ -26,15 +26,16 @@ from sysupdatelib import exec_argv, exec_lines
 from capi_sysext.catalog import ARCHES, load_embedded
 from capi_sysext.cli import cli, commands  # noqa: F401  (registers the commands)
 from capi_sysext.features import updates
+from capi_sysext.generate import node_config as build_node_config
 from capi_sysext.generate import resolve_release
 from capi_sysext.inputs import RawInputs, format_duration, parse_duration
 from capi_sysext.model import NodeConfig
-from capi_sysext.node import SYSEXT_LINK, build_node_config
+from capi_sysext.node import SYSEXT_LINK, NodeContext
 from capi_sysext.render.butane import render_butane
 from capi_sysext.render.clc import render_clc
 from capi_sysext.render.clc_parse import parse_clc, parse_ignition
 from capi_sysext.render.ignition import data_url, render_ignition_json
-from capi_sysext.spec import build_node_spec
+from capi_sysext.specbuild import build_node_spec
 from capi_sysext.yamlio import load_all, load_file
 
 AZURE = ["--provider", "azure", "--name", "demo", "--values", "examples/azure.yaml"]
@@ -43,7 +44,7 @@ AZURE = ["--provider", "azure", "--name", "demo", "--values", "examples/azure.ya
 def node_config(flags: dict[str, Any], role: str = "worker") -> NodeConfig:
     node, _ = build_node_spec(RawInputs(flags={"kubernetesVersion": "1.33", **flags}), load_file)
     release = resolve_release(node, load_embedded())
-    return build_node_config(node, release, role, None)
+    return build_node_config(NodeContext(node, release, role), None)
 
 
 def file_text(cfg: NodeConfig, path: str) -> str:

@@ -19,6 +19,7 @@ from capi_sysext.clccheck import check_clc
 from capi_sysext.cli import cli
 from capi_sysext.cli import commands as _commands  # noqa: F401  (registers `validate`)
 from capi_sysext.crdschema import Issue
+from capi_sysext.plugins import registered
 from capi_sysext.validate import Report, validate_documents
 
 FIXTURE_FILES = sorted(FIXTURES.glob("*.yaml"))
@@ -33,7 +34,7 @@ V1B2 = FIXTURES / "azure-v1beta2.yaml"
 
 
 def _run(text: str, name: str = "c.yaml") -> Report:
-    return validate_documents([(name, text)], store())
+    return validate_documents([(name, text)], store(), registered())
 
 
 def _v1b2(old: str, new: str) -> str:
@@ -60,7 +61,9 @@ def test_golden_files_are_valid(path: Path) -> None:
 
 
 def test_all_fixtures_together_are_valid() -> None:
-    report = validate_documents([(p.name, p.read_text()) for p in FIXTURE_FILES], store())
+    report = validate_documents(
+        [(p.name, p.read_text()) for p in FIXTURE_FILES], store(), registered()
+    )
     assert report.lines() == [], report.lines()
     assert report.summary() == "valid: 23 documents in 4 files"
 

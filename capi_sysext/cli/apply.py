@@ -113,6 +113,7 @@ def apply_command(
 ) -> None:
     """Server-side apply the documents (field manager capi-sysext) in dependency order."""
     from capi_sysext.apply import ApplyFailed, ApplyOptions, apply_documents, wait_for_clusters
+    from capi_sysext.plugins import registered
     from capi_sysext.requirements import requirements_for
 
     if wait and dry_run:
@@ -128,7 +129,7 @@ def apply_command(
     )
     docs = _read_inputs(files)
     try:
-        result = apply_documents(docs, options, requirements_for(docs))
+        result = apply_documents(docs, options, requirements_for(docs, registered().providers))
     except ApplyFailed as exc:
         for line in exc.result.lines():
             click.echo(line)

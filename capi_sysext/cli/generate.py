@@ -19,12 +19,8 @@ from capi_sysext.cli.options import (
     values_options,
     variable_options,
 )
-from capi_sysext.spec import (
-    CLUSTER_VARIABLES,
-    NODE_VARIABLES,
-    PROVIDER_VARIABLE,
-    feature_variables,
-)
+from capi_sysext.spec import CLUSTER_VARIABLES, NODE_VARIABLES
+from capi_sysext.specbuild import PROVIDER_VARIABLE, feature_variables
 
 _PROVIDER_FLAGGED = tuple(
     v for name in providers.NAMES for v in providers.get(name).variables if v.flag
@@ -80,7 +76,7 @@ def generate(
     """Generate the cluster definition (Cluster, infrastructure, control plane, workers)."""
     from capi_sysext import yamlio
     from capi_sysext.generate import generate as run
-    from capi_sysext.spec import build_cluster_spec
+    from capi_sysext.specbuild import build_cluster_spec
 
     raw = raw_inputs(_VARIABLES, params)
     if list_variables:

@@ -20,7 +20,8 @@ def init(provider: str, output: str, force: bool) -> None:
 
     from capi_sysext.output import check_writable, write_atomic
     from capi_sysext.roundtrip import init_values
-    from capi_sysext.spec import cluster_variables, describe_variables
+    from capi_sysext.spec import describe_variables
+    from capi_sysext.specbuild import cluster_variables
 
     p = providers.get(provider)
     text = init_values(

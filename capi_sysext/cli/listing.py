@@ -7,12 +7,8 @@ import click
 from capi_sysext import features, providers, yamlio
 from capi_sysext.errors import InputError, Problem
 from capi_sysext.inputs import RawInputs, layer, resolve
-from capi_sysext.spec import (
-    PROVIDER_VARIABLE,
-    cluster_variables,
-    describe_variables,
-    feature_variables,
-)
+from capi_sysext.spec import describe_variables
+from capi_sysext.specbuild import PROVIDER_VARIABLE, cluster_variables, feature_variables
 
 
 def print_variables(raw: RawInputs) -> None:

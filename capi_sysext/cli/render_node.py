@@ -19,7 +19,8 @@ from capi_sysext.cli.options import (
     variable_options,
 )
 from capi_sysext.render import FORMATS
-from capi_sysext.spec import NODE_VARIABLES, ROLES, feature_variables
+from capi_sysext.spec import NODE_VARIABLES, ROLES
+from capi_sysext.specbuild import feature_variables
 
 _VARIABLES = (*NODE_VARIABLES, *feature_variables(node_scope_only=True))
 
@@ -60,7 +61,7 @@ def render_node(
     """Render a Flatcar node config that pulls Kubernetes as a sysext, for use outside CAPI."""
     from capi_sysext import yamlio
     from capi_sysext.generate import render_node as run
-    from capi_sysext.spec import build_node_spec
+    from capi_sysext.specbuild import build_node_spec
 
     ext = {"clc": "clc.yaml", "butane": "bu", "ignition": "ign"}[fmt]
     target = output_target(output, f"{role}.{ext}", force)

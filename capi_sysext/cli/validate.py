@@ -101,9 +101,10 @@ def validate_cmd(
     # (which may mean talking to a cluster).
     sources = _read_sources(files)
     store = load_store(crds, from_cluster, kubeconfig, context, use_cache=cache)
+    from capi_sysext.plugins import registered
     from capi_sysext.validate import validate_documents
 
-    report = validate_documents(sources, store)
+    report = validate_documents(sources, store, registered())
     click.echo(report.render_json() if output == "json" else report.render_text(), nl=False)
     if not report.ok:
         sys.exit(1)

@@ -19,9 +19,10 @@ from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet, Finding, dig
 from capi_sysext.errors import InputError, Problem
-from capi_sysext.features.base import LABEL_PREFIX, ClusterContext, Feature
+from capi_sysext.features.base import LABEL_PREFIX, Feature
 from capi_sysext.inputs import Variable, parse_bool, parse_choice
 
 if TYPE_CHECKING:
@@ -341,8 +342,10 @@ def plan(settings: AddonSettings, spec: Target) -> Plan:
     return Plan(charts, bundles, problems, notes)
 
 
-def target(spec: "ClusterSpec") -> Target:
-    return Target(spec.provider, spec.node.kubernetes, spec.name, spec.pod_cidr)
+def target(ctx: ClusterContext[Any]) -> Target:
+    """From the resolved release: the minor nodes really boot."""
+    spec = ctx.spec
+    return Target(spec.provider, str(ctx.release.image.version), spec.name, spec.pod_cidr)
 
 
 def table_pins(minor: str) -> dict[str, tuple[str, str]]:
@@ -368,11 +371,11 @@ def resolve_charts(
     return p.charts, p.problems
 
 
-def _labels(spec: "ClusterSpec", role: str, value: str) -> dict[str, str]:
+def _labels(spec: "ClusterSpec[Any]", role: str, value: str) -> dict[str, str]:
     return {CLUSTER_LABEL: spec.name, f"{LABEL_PREFIX}/{role}": value}
 
 
-def helm_chart_proxy(spec: "ClusterSpec", chart: Chart) -> dict[str, Any]:
+def helm_chart_proxy(spec: "ClusterSpec[Any]", chart: Chart) -> dict[str, Any]:
     from capi_sysext import yamlio
 
     return {
@@ -394,7 +397,7 @@ def helm_chart_proxy(spec: "ClusterSpec", chart: Chart) -> dict[str, Any]:
     }
 
 
-def crs_documents(spec: "ClusterSpec", version: str, bundle: Bundle) -> list[dict[str, Any]]:
+def crs_documents(spec: "ClusterSpec[Any]", version: str, bundle: Bundle) -> list[dict[str, Any]]:
     """A ConfigMap holding the manifests and the ClusterResourceSet that applies it."""
     from capi_sysext import yamlio
 
@@ -517,14 +520,9 @@ def _delivers(
     return False
 
 
-def _provider_of(cluster: Mapping[str, Any]) -> str | None:
-    from capi_sysext import providers
-
+def _provider_of(cluster: Mapping[str, Any], owners: Mapping[str, str]) -> str | None:
     kind = dig(cluster, "spec", "infrastructureRef", "kind")
-    for name in providers.NAMES:
-        if kind in providers.get(name).kinds:
-            return name
-    return None
+    return owners.get(kind) if isinstance(kind, str) else None
 
 
 def _skip_fix(rule: str) -> str:
@@ -533,7 +531,7 @@ def _skip_fix(rule: str) -> str:
     )
 
 
-def check_addon_documents(docs: DocumentSet) -> list[Finding]:
+def check_addon_documents(docs: DocumentSet, owners: Mapping[str, str]) -> list[Finding]:
     table = addon_table()
     cni_charts = {str(row["chartName"]) for row in table["cni"].values()}
     ccm_charts = {str(r["chartName"]) for r in table["ccm"].values() if "chartName" in r}
@@ -555,7 +553,7 @@ def check_addon_documents(docs: DocumentSet) -> list[Finding]:
                     RULE_CNI,
                 )
             )
-        provider = _provider_of(cluster)
+        provider = _provider_of(cluster, owners)
         if (
             provider is not None
             and RULE_CCM not in skipped
@@ -613,7 +611,7 @@ def _selector_findings(
     return findings
 
 
-class AddonsFeature(Feature):
+class AddonsFeature(Feature[AddonSettings]):
     name = "addons"
     variables = (
         Variable(
@@ -664,53 +662,59 @@ class AddonsFeature(Feature):
             csi=values["addons.csi"],
         )
 
-    def check_cluster(self, spec: "ClusterSpec") -> list[Problem]:
+    def check_cluster(self, ctx: ClusterContext[Any]) -> list[Problem]:
         # Not in check(): render-node shares these variables but delivers no add-ons, so an
         # exported CAPI_SYSEXT_ADDONS_VIA=crs must not break it.
-        return plan(spec.node.features[self.name], target(spec)).problems
+        return self._resolve(ctx).problems
 
-    def cluster_labels(self, spec: "ClusterSpec") -> dict[str, str]:
+    def cluster_labels(self, ctx: ClusterContext[Any]) -> dict[str, str]:
         labels: dict[str, str] = {}
-        p = self._plan(spec)
+        p = self._plan(ctx)
         for role, value in [
             *((c.role, c.label_value) for c in p.charts),
             *((b.role, b.label_value) for b in p.bundles),
         ]:
-            labels.update(_labels(spec, role, value))
+            labels.update(_labels(ctx.spec, role, value))
         return labels
 
-    def skipped_rules(self, spec: "ClusterSpec") -> list[str]:
+    def skipped_rules(self, ctx: ClusterContext[Any]) -> list[str]:
         # The user opted out knowingly (--cni none / --no-ccm): `validate` must not flag the
         # missing add-on on our own output.
-        settings: AddonSettings = spec.node.features[self.name]
+        settings = self.of(ctx.spec.features)
         skip = [RULE_CNI] if settings.cni == "none" else []
         skip += [RULE_CCM] if not settings.ccm else []
         return skip
 
-    def documents(self, ctx: ClusterContext) -> list[dict[str, Any]]:
-        p = self._plan(ctx.spec)
+    def documents(self, ctx: ClusterContext[Any]) -> list[dict[str, Any]]:
+        p = self._plan(ctx)
         docs = [helm_chart_proxy(ctx.spec, chart) for chart in p.charts]
         for bundle in p.bundles:
             docs += crs_documents(ctx.spec, ctx.shape.version, bundle)
         return docs
 
-    def notes(self, spec: "ClusterSpec") -> list[str]:
-        p = self._plan(spec)
+    def notes(self, ctx: ClusterContext[Any]) -> list[str]:
+        p = self._plan(ctx)
         notes = list(p.notes)
         if p.charts:
             notes.append(f"the HelmChartProxy objects need the {CAAPH_PREREQUISITE}")
         return notes
 
-    def check_documents(self, docs: DocumentSet) -> list[Finding]:
-        return check_addon_documents(docs)
+    def check_documents(self, docs: DocumentSet, owners: Mapping[str, str]) -> list[Finding]:
+        return check_addon_documents(docs, owners)
 
     def prerequisites(self, settings: AddonSettings) -> list[str]:
         return [CAAPH_PREREQUISITE] if settings.wants_helm else []
 
-    def _plan(self, spec: "ClusterSpec") -> Plan:
-        settings: AddonSettings = spec.node.features[self.name]
-        p = plan(settings, target(spec))
-        # check_cluster ran in generate(); a spec used another way must not silently
+    def _resolve(self, ctx: ClusterContext[Any]) -> Plan:
+        """The plan, resolved once per cluster (ctx.resolved) from the resolved release."""
+        found = ctx.resolved.get(self.name)
+        if not isinstance(found, Plan):
+            found = ctx.resolved[self.name] = plan(self.of(ctx.spec.features), target(ctx))
+        return found
+
+    def _plan(self, ctx: ClusterContext[Any]) -> Plan:
+        p = self._resolve(ctx)
+        # check_cluster ran in generate(); a context used another way must not silently
         # lose its add-ons either.
         if p.problems:
             raise InputError(p.problems)

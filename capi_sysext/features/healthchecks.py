@@ -2,18 +2,20 @@
 
 A node that Kured drains and reboots is NotReady for the drain plus the reboot; the unhealthy-node
 timeout must be longer than that or CAPI replaces the machine mid-update. The drain timeout and
-whether Kured runs are read from the values of the variables the kured/updates features declare
-(never declared twice here).
+whether Kured runs are the kured/updates features' settings, a declared dependency (never
+declared twice here).
 """
 
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from capi_sysext.capi import CAPI_GROUP, Names
+from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
-from capi_sysext.features import kured
-from capi_sysext.features.base import ClusterContext, Feature, typed
+from capi_sysext.features import kured, updates
+from capi_sysext.features.base import Feature, typed
+from capi_sysext.features.kuredscan import kured_in
 from capi_sysext.inputs import Variable, format_duration, parse_bool, parse_duration
 
 CONTROL_PLANE_NAME_LABEL = "cluster.x-k8s.io/control-plane-name"
@@ -22,7 +24,7 @@ WORKER_MAX_UNHEALTHY = "40%"  # stop remediating when this many workers are down
 RULE_REBOOT_TIMEOUT = "mhc-reboot-timeout"  # validate rule id (contracts.SKIP_ANNOTATION)
 
 
-def _var_default_s(feature: Feature, key: str) -> int:
+def _var_default_s(feature: Feature[Any], key: str) -> int:
     (var,) = [v for v in feature.variables if v.key == key]
     return int(var.parse(var.default))
 
@@ -52,13 +54,12 @@ class HealthCheckSettings(NamedTuple):
     node_timeout_s: int
     startup_timeout_s: int
     reboot_allowance_s: int
-    # From the kured/updates features' variables, for the cross-check only.
-    kured: bool
-    drain_timeout_s: int
 
 
-class HealthChecks(Feature):
+class HealthChecks(Feature[HealthCheckSettings]):
     name = "healthChecks"
+    # The cross-check: whether Kured drains (updates) and for how long at most (kured).
+    depends_on = (updates.FEATURE, kured.FEATURE)
     variables = (
         Variable(
             "healthChecks.enabled",
@@ -93,27 +94,26 @@ class HealthChecks(Feature):
 
     def settings(self, values: Mapping[str, Any]) -> HealthCheckSettings:
         v = {var.key: typed(values, var) for var in self.variables}
-        (drain,) = [var for var in kured.FEATURE.variables if var.key == "kured.drainTimeout"]
         return HealthCheckSettings(
             enabled=v["healthChecks.enabled"],
             node_timeout_s=v["healthChecks.unhealthyNodeTimeout"],
             startup_timeout_s=v["healthChecks.nodeStartupTimeout"],
             reboot_allowance_s=v["healthChecks.rebootAllowance"],
-            kured=values["kured.enabled"],
-            drain_timeout_s=typed(values, drain),
         )
 
-    def check(self, settings: Any) -> list[Problem]:
-        s: HealthCheckSettings = settings
+    def check(self, features: Mapping[str, object]) -> list[Problem]:
+        s = self.of(features)
         if not s.enabled:
             return []
-        needed = s.reboot_allowance_s + (s.drain_timeout_s if s.kured else 0)
+        with_kured = self.needs(updates.FEATURE, features).kured
+        drain_s = self.needs(kured.FEATURE, features).drain_timeout_s
+        needed = s.reboot_allowance_s + (drain_s if with_kured else 0)
         if s.node_timeout_s > needed:
             return []
         what = (
-            f"the Kured drain timeout ({format_duration(s.drain_timeout_s)}) plus the reboot "
+            f"the Kured drain timeout ({format_duration(drain_s)}) plus the reboot "
             f"allowance ({format_duration(s.reboot_allowance_s)})"
-            if s.kured
+            if with_kured
             else f"the reboot allowance ({format_duration(s.reboot_allowance_s)})"
         )
         return [
@@ -126,8 +126,8 @@ class HealthChecks(Feature):
             )
         ]
 
-    def documents(self, ctx: ClusterContext) -> list[dict[str, Any]]:
-        s: HealthCheckSettings = ctx.spec.node.features[self.name]
+    def documents(self, ctx: ClusterContext[Any]) -> list[dict[str, Any]]:
+        s = self.of(ctx.spec.features)
         if not s.enabled:
             return []
         names = Names(ctx.spec.name)
@@ -154,10 +154,10 @@ class HealthChecks(Feature):
             )
         return out
 
-    def check_documents(self, docs: DocumentSet) -> list[Finding]:
+    def check_documents(self, docs: DocumentSet, owners: Mapping[str, str]) -> list[Finding]:
         """With Kured in the input, a MachineHealthCheck must outwait a drain plus a reboot, or
         CAPI deletes nodes that Kured is rebooting (FACTS s.4)."""
-        drains = kured.kured_in(docs)
+        drains = kured_in(docs)
         if not drains:
             return []
         # Kured's own default drain timeout is 0 (wait forever); where the input does not say,
@@ -192,7 +192,7 @@ class HealthChecks(Feature):
 
     @staticmethod
     def _mhc(
-        ctx: ClusterContext,
+        ctx: ClusterContext[Any],
         s: HealthCheckSettings,
         name: str,
         label: str,

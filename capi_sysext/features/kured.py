@@ -8,12 +8,13 @@ ConfigMap that the ClusterResourceSet applies to the workload cluster.
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from capi_sysext import yamlio
-from capi_sysext.contracts import DocumentSet, dig
-from capi_sysext.errors import InputError
-from capi_sysext.features.base import LABEL_PREFIX, ClusterContext, Feature, typed
+from capi_sysext.context import ClusterContext
+from capi_sysext.features import updates
+from capi_sysext.features.base import LABEL_PREFIX, Feature, typed
+from capi_sysext.features.kuredscan import NAME
 from capi_sysext.inputs import (
     DAY,
     Variable,
@@ -27,12 +28,8 @@ from capi_sysext.inputs import (
     parse_url,
 )
 
-if TYPE_CHECKING:
-    from capi_sysext.spec import ClusterSpec
-
 DEFAULT_IMAGE = "ghcr.io/kubereboot/kured:1.23.0"
 NAMESPACE = "kube-system"
-NAME = "kured"
 CRS_GROUP = "addons.cluster.x-k8s.io"
 # The Cluster carries this label with its own name as value, so each cluster's CRS selects
 # only that cluster even when several share a namespace.
@@ -299,8 +296,9 @@ def manifests(s: KuredSettings) -> list[dict[str, Any]]:
     ]
 
 
-class Kured(Feature):
+class Kured(Feature[KuredSettings]):
     name = "kured"
+    depends_on = (updates.FEATURE,)  # whether Kured is on: updates' kured.enabled
     variables = (
         Variable(
             "kured.window",
@@ -420,18 +418,17 @@ class Kured(Feature):
             alert_filter_regexp=v["kured.alertFilterRegexp"],
         )
 
-    @staticmethod
-    def enabled(spec: "ClusterSpec") -> bool:
-        return bool(spec.node.features["updates"].kured)
+    def enabled(self, features: Mapping[str, object]) -> bool:
+        return self.needs(updates.FEATURE, features).kured
 
-    def cluster_labels(self, spec: "ClusterSpec") -> dict[str, str]:
-        return {CLUSTER_LABEL: spec.name} if self.enabled(spec) else {}
+    def cluster_labels(self, ctx: ClusterContext[Any]) -> dict[str, str]:
+        return {CLUSTER_LABEL: ctx.spec.name} if self.enabled(ctx.spec.features) else {}
 
-    def documents(self, ctx: ClusterContext) -> list[dict[str, Any]]:
+    def documents(self, ctx: ClusterContext[Any]) -> list[dict[str, Any]]:
         spec = ctx.spec
-        if not self.enabled(spec):
+        if not self.enabled(spec.features):
             return []
-        s: KuredSettings = spec.node.features[self.name]
+        s = self.of(spec.features)
         name = f"{spec.name}-kured"
         configmap = {
             "apiVersion": "v1",
@@ -444,9 +441,9 @@ class Kured(Feature):
             "kind": "ClusterResourceSet",
             "metadata": {"name": name, "namespace": spec.namespace},
             "spec": {
-                "clusterSelector": {
-                    "matchLabels": {CLUSTER_LABEL: ctx.cluster_labels[CLUSTER_LABEL]}
-                },
+                # The label this feature puts on the Cluster (generate refuses a second feature
+                # giving the same label another value).
+                "clusterSelector": {"matchLabels": self.cluster_labels(ctx)},
                 # Reconcile: a changed ConfigMap (new window, new image) reaches the cluster.
                 "resources": [{"kind": "ConfigMap", "name": name}],
                 "strategy": "Reconcile",
@@ -454,9 +451,10 @@ class Kured(Feature):
         }
         return [configmap, crs]
 
-    def notes(self, spec: "ClusterSpec") -> list[str]:
+    def notes(self, ctx: ClusterContext[Any]) -> list[str]:
         defaults = self.settings({v.key: v.default for v in self.variables})
-        if not self.enabled(spec) and spec.node.features[self.name] != defaults:
+        features = ctx.spec.features
+        if not self.enabled(features) and self.of(features) != defaults:
             return ["kured.* settings are ignored: Kured is off (add --kured)"]
         return []
 
@@ -467,62 +465,3 @@ def _selectors(value: Any) -> tuple[str, ...]:
 
 
 FEATURE = Kured()
-
-
-# ---- finding Kured in any input (validate rules of updates/healthchecks) ----------------------
-
-
-def _drain_timeout_of(container: Mapping[str, Any]) -> int | None:
-    """A Kured container's --drain-timeout (flag or KURED_DRAIN_TIMEOUT), in seconds."""
-    values: list[Any] = [
-        a.split("=", 1)[1]
-        for a in container.get("args") or []
-        if isinstance(a, str) and a.startswith("--drain-timeout=")
-    ]
-    values += [
-        e.get("value")
-        for e in container.get("env") or []
-        if isinstance(e, Mapping) and e.get("name") == "KURED_DRAIN_TIMEOUT"
-    ]
-    for value in values:
-        try:
-            return int(parse_duration(0)(value))
-        except ValueError:
-            continue
-    return None
-
-
-def _kured_daemonsets(doc: Any) -> list[int | None]:
-    if not isinstance(doc, Mapping) or doc.get("kind") != "DaemonSet":
-        return []
-    containers = dig(doc, "spec", "template", "spec", "containers")
-    found = []
-    for c in containers if isinstance(containers, list) else []:
-        image = c.get("image") if isinstance(c, Mapping) else None
-        if isinstance(image, str) and "kured" in image.rsplit("/", 1)[-1]:
-            found.append(_drain_timeout_of(c))
-    return found
-
-
-def kured_in(docs: DocumentSet) -> list[int | None]:
-    """One entry per Kured found in the input, with its drain timeout in seconds if it sets one:
-    a DaemonSet, one inside a ConfigMap (a ClusterResourceSet's payload, as we deliver it), or a
-    HelmChartProxy of the kured chart (drain timeout unknown)."""
-    found: list[int | None] = []
-    for _i, doc in docs.of_kind("DaemonSet"):
-        found += _kured_daemonsets(doc)
-    for _i, cm in docs.of_kind("ConfigMap"):
-        data = cm.get("data")
-        for text in data.values() if isinstance(data, Mapping) else []:
-            if not isinstance(text, str) or "kured" not in text:
-                continue
-            try:
-                inner = yamlio.load_all(text, "ConfigMap data")
-            except InputError:  # unparseable payloads are other rules' business
-                continue
-            for d in inner:
-                found += _kured_daemonsets(d)
-    for _i, hcp in docs.of_kind("HelmChartProxy"):
-        if dig(hcp, "spec", "chartName") == NAME:
-            found.append(None)
-    return found

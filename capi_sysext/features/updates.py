@@ -6,18 +6,16 @@ this feature's settings instead of declaring a second on/off variable.
 """
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from capi_sysext import unitfile
+from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.features.base import Feature
 from capi_sysext.inputs import Variable, parse_bool, parse_choice, parse_int
 from capi_sysext.model import Dropin, File, NodeConfig, Unit
-from capi_sysext.node import SYSEXT_DIR, SYSEXT_LINK, NodeRelease
-
-if TYPE_CHECKING:
-    from capi_sysext.spec import ClusterSpec
+from capi_sysext.node import SYSEXT_DIR, SYSEXT_LINK, NodeContext, NodeRelease
 
 COMPONENT = "kubernetes"
 TRANSFER_DIR = f"/etc/sysupdate.{COMPONENT}.d"
@@ -184,7 +182,7 @@ def owning_cluster(docs: DocumentSet, kind: str, doc: Mapping[str, Any]) -> Any:
     return clusters[0][1] if len(clusters) == 1 else None
 
 
-class Updates(Feature):
+class Updates(Feature[UpdateSettings]):
     name = "updates"
     node_scope = True
     variables = (
@@ -245,8 +243,8 @@ class Updates(Feature):
             os_updates=mode,
         )
 
-    def check(self, settings: Any) -> list[Problem]:
-        s: UpdateSettings = settings
+    def check(self, features: Mapping[str, object]) -> list[Problem]:
+        s = self.of(features)
         if s.os_updates == "kured" and not s.kured:
             return [
                 Problem(
@@ -267,8 +265,8 @@ class Updates(Feature):
             ]
         return []
 
-    def warnings(self, settings: Any) -> list[str]:
-        s: UpdateSettings = settings
+    def warnings(self, features: Mapping[str, object]) -> list[str]:
+        s = self.of(features)
         if s.os_updates != "reboot":
             return []
         return [
@@ -277,8 +275,8 @@ class Updates(Feature):
             "down meanwhile. Use --kured (drained, one node at a time) for production."
         ]
 
-    def node_config(self, settings: Any, release: NodeRelease, role: str) -> NodeConfig:
-        s: UpdateSettings = settings
+    def node_config(self, ctx: NodeContext[Any]) -> NodeConfig:
+        s, release = self.of(ctx.node.features), ctx.release
         files: list[File] = []
         # Flatcar >= 4515 enables the timer by default: always say explicitly what we want.
         units: list[Unit] = [Unit(SYSUPDATE_TIMER, enabled=s.sysupdate)]
@@ -313,16 +311,16 @@ class Updates(Feature):
             units.append(Unit(LOCKSMITHD, enabled=True))
         return NodeConfig(files=tuple(files), units=tuple(units))
 
-    def skipped_rules(self, spec: "ClusterSpec") -> list[str]:
-        s: UpdateSettings = spec.node.features[self.name]
+    def skipped_rules(self, ctx: ClusterContext[Any]) -> list[str]:
+        s = self.of(ctx.spec.features)
         # --os-updates reboot is a knowing choice; record it where validate looks for one.
         return [RULE_UNDRAINED] if s.os_updates == "reboot" else []
 
-    def check_documents(self, docs: DocumentSet) -> list[Finding]:
+    def check_documents(self, docs: DocumentSet, owners: Mapping[str, str]) -> list[Finding]:
         """A Flatcar node config that lets update-engine + locksmithd reboot nodes undrained."""
         from capi_sysext import yamlio
         from capi_sysext.errors import InputError
-        from capi_sysext.features.kured import kured_in
+        from capi_sysext.features.kuredscan import kured_in
 
         kured = bool(kured_in(docs))
         findings = []
@@ -369,8 +367,8 @@ class Updates(Feature):
                 )
         return findings
 
-    def notes(self, spec: "ClusterSpec") -> list[str]:
-        s: UpdateSettings = spec.node.features[self.name]
+    def notes(self, ctx: ClusterContext[Any]) -> list[str]:
+        s = self.of(ctx.spec.features)
         notes = []
         if s.sysupdate:
             notes.append(

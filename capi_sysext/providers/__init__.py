@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from capi_sysext.providers.base import Provider
@@ -18,18 +18,18 @@ NAMES: tuple[str, ...] = tuple(_MODULES)
 
 
 @cache
-def get(name: str) -> Provider:
+def get(name: str) -> Provider[Any]:
     if name not in _MODULES:
         from capi_sysext.errors import InputError, Problem
 
         raise InputError(
             [Problem(f"--provider {name!r} is not known", f"use one of: {', '.join(NAMES)}")]
         )
-    provider: Provider = import_module(_MODULES[name]).PROVIDER
+    provider: Provider[Any] = import_module(_MODULES[name]).PROVIDER
     return provider
 
 
-def owning(kind: str) -> Provider | None:
+def owning(kind: str) -> Provider[Any] | None:
     """The provider whose infrastructure API defines this kind, if any."""
     for name in NAMES:
         if kind in get(name).kinds:

@@ -10,12 +10,16 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from capi_sysext.capi import NODE_NAME_PLACEHOLDER
+from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
+from capi_sysext.features.addons import FEATURE as ADDONS
 from capi_sysext.inputs import Variable, parse_choice, parse_str
 from capi_sysext.model import Dropin, NodeConfig, Unit
+from capi_sysext.node import NodeContext
 from capi_sysext.providers import docrefs
-from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER, InfraCluster, Provider
+from capi_sysext.providers.base import InfraCluster, Provider
 from capi_sysext.providers.docrefs import Owned
 from capi_sysext.requirements import CABPK_IGNITION, GateRequirement
 from capi_sysext.resources import provider_table
@@ -61,11 +65,9 @@ def _v(key: str, help: str, env: str | None = None, **kw: Any) -> Variable:
     return Variable(f"aws.{key}", help, env=env, **kw)
 
 
-def _cni_of(spec: ClusterSpec) -> str | None:
-    """The CNI the add-ons feature installs (None when that feature is absent)."""
-    addons = spec.node.features.get("addons")
-    cni = getattr(addons, "cni", None)
-    return cni if isinstance(cni, str) else None
+def _cni_of(spec: ClusterSpec[AWSSettings]) -> str | None:
+    """The CNI the add-ons feature installs: this provider depends on that feature's settings."""
+    return ADDONS.of(spec.features).cni
 
 
 def _parse_ami(value: Any) -> str:
@@ -88,16 +90,15 @@ def node_name_commands(metadata_file: str = METADATA_FILE) -> list[str]:
     ]
 
 
-def ignition_size(clc: str) -> int:
-    """Bytes of our node config as compact Ignition JSON (what CABPK converts the CLC to)."""
-    from capi_sysext.render.clc_parse import parse_clc
+def ignition_size(config: NodeConfig) -> int:
+    """Bytes of a node model as compact Ignition JSON (what CABPK converts our CLC to)."""
     from capi_sysext.render.ignition import render_ignition_json
 
-    doc = json.loads(render_ignition_json(parse_clc(clc)))
+    doc = json.loads(render_ignition_json(config))
     return len(json.dumps(doc, separators=(",", ":")).encode())
 
 
-class AWSProvider(Provider):
+class AWSProvider(Provider[AWSSettings]):
     name = "aws"
     title = "AWS (CAPA)"
     api_version = "infrastructure.cluster.x-k8s.io/v1beta2"
@@ -199,9 +200,9 @@ class AWSProvider(Provider):
             node_instance_profile=values["aws.nodeIAMInstanceProfile"],
         )
 
-    def check(self, spec: ClusterSpec) -> list[Problem]:
+    def check(self, spec: ClusterSpec[AWSSettings]) -> list[Problem]:
         problems = super().check(spec)
-        s: AWSSettings = spec.provider_settings
+        s = spec.provider_settings
         if s.storage_type == "ClusterObjectStore" and not s.s3_bucket:
             problems.append(
                 Problem(
@@ -233,7 +234,7 @@ class AWSProvider(Provider):
         problems.extend(self._cni_problems(spec))
         return problems
 
-    def _cni_problems(self, spec: ClusterSpec) -> list[Problem]:
+    def _cni_problems(self, spec: ClusterSpec[AWSSettings]) -> list[Problem]:
         cni = _cni_of(spec)
         rules = provider_table(self.name)["cniIngressRules"]
         if cni in (None, "none") or cni in rules:
@@ -263,8 +264,9 @@ class AWSProvider(Provider):
             for r in rows
         ]
 
-    def infrastructure(self, spec: ClusterSpec) -> InfraCluster:
-        s: AWSSettings = spec.provider_settings
+    def infrastructure(self, ctx: ClusterContext[AWSSettings]) -> InfraCluster:
+        spec = ctx.spec
+        s = spec.provider_settings
         table = provider_table(self.name)
         cluster_spec: dict[str, Any] = {
             "region": s.region,
@@ -341,15 +343,18 @@ class AWSProvider(Provider):
             )
         ]
 
-    def image_lookup_format(self, spec: ClusterSpec) -> str:
+    def image_lookup_format(self, spec: ClusterSpec[AWSSettings]) -> str:
         """The AMI name pattern for CAPA's lookup: no {{.K8sVersion}}, Flatcar AMIs carry none."""
         table = provider_table(self.name)["image"]
         version = "*" if spec.flatcar_version == "latest" else spec.flatcar_version
         fmt: str = table["nameFormat"][spec.node.arch]
         return fmt.format(channel=spec.flatcar_channel, version=version)
 
-    def machine_template(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
-        s: AWSSettings = spec.provider_settings
+    def machine_template(
+        self, ctx: ClusterContext[AWSSettings], role: str, name: str
+    ) -> dict[str, Any]:
+        spec = ctx.spec
+        s = spec.provider_settings
         table = provider_table(self.name)
         types = table["machineTypes"][spec.node.arch]
         if role == "control-plane":
@@ -383,7 +388,7 @@ class AWSProvider(Provider):
             "spec": {"template": {"spec": machine}},
         }
 
-    def node_config(self, role: str) -> NodeConfig:
+    def node_config(self, ctx: NodeContext[AWSSettings]) -> NodeConfig:
         # The metadata agent (afterburn) writes COREOS_EC2_HOSTNAME to /run/metadata/flatcar;
         # kubeadm's preKubeadmCommands read it, so kubeadm waits for the agent.
         dropin = Dropin(
@@ -396,16 +401,17 @@ class AWSProvider(Provider):
         return node_name_commands()
 
     def check_node_configs(
-        self, spec: ClusterSpec, clc_by_role: Mapping[str, str]
+        self, ctx: ClusterContext[AWSSettings], configs: Mapping[str, NodeConfig]
     ) -> list[Problem]:
-        s: AWSSettings = spec.provider_settings
+        spec = ctx.spec
+        s = spec.provider_settings
         if s.storage_type != "UnencryptedUserData":
             return []
         limits = provider_table(self.name)["userData"]
         problems = []
-        for role, clc in clc_by_role.items():
+        for role, config in configs.items():
             # CABPK also turns the users (our SSH keys) into Ignition passwd entries.
-            ours = ignition_size(clc) + sum(len(k) + 8 for k in spec.ssh_authorized_keys)
+            ours = ignition_size(config) + sum(len(k) + 8 for k in spec.ssh_authorized_keys)
             margin = int(limits["cabpkMarginBytes"][role])
             total = ours + margin
             if total > int(limits["limitBytes"]):
@@ -420,8 +426,9 @@ class AWSProvider(Provider):
                 )
         return problems
 
-    def notes(self, spec: ClusterSpec) -> list[str]:
-        s: AWSSettings = spec.provider_settings
+    def notes(self, ctx: ClusterContext[AWSSettings]) -> list[str]:
+        spec = ctx.spec
+        s = spec.provider_settings
         gates = "; ".join(
             f"{g.gate} in {g.namespace}/{g.deployment} ({g.how_to_enable})" for g in self.gates
         )

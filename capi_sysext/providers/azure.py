@@ -5,11 +5,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from capi_sysext.capi import NODE_NAME_PLACEHOLDER
+from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_choice, parse_str
 from capi_sysext.model import Dropin, NodeConfig, Unit
-from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER, InfraCluster, Provider
+from capi_sysext.node import NodeContext
+from capi_sysext.providers.base import InfraCluster, Provider
 from capi_sysext.requirements import CABPK_IGNITION
 from capi_sysext.resources import provider_table
 from capi_sysext.spec import ClusterSpec
@@ -67,7 +70,7 @@ def _v(key: str, help: str, env: str, **kw: Any) -> Variable:
     return Variable(f"azure.{key}", help, env=env, **kw)
 
 
-class AzureProvider(Provider):
+class AzureProvider(Provider[AzureSettings]):
     name = "azure"
     title = "Azure (CAPZ)"
     api_version = "infrastructure.cluster.x-k8s.io/v1beta1"
@@ -181,9 +184,9 @@ class AzureProvider(Provider):
             node_identity_resource_group=values["azure.nodeIdentity.resourceGroup"],
         )
 
-    def check(self, spec: ClusterSpec) -> list[Problem]:
+    def check(self, spec: ClusterSpec[AzureSettings]) -> list[Problem]:
         problems = super().check(spec)
-        s: AzureSettings = spec.provider_settings
+        s = spec.provider_settings
         if s.identity_type == "ServicePrincipal" and not s.identity_secret_name:
             problems.append(
                 Problem(
@@ -232,8 +235,9 @@ class AzureProvider(Provider):
             f"userAssignedIdentities/{s.node_identity_name}"
         )
 
-    def infrastructure(self, spec: ClusterSpec) -> InfraCluster:
-        s: AzureSettings = spec.provider_settings
+    def infrastructure(self, ctx: ClusterContext[AzureSettings]) -> InfraCluster:
+        spec = ctx.spec
+        s = spec.provider_settings
         identity_spec: dict[str, Any] = {
             "type": s.identity_type,
             "clientID": s.client_id,
@@ -320,8 +324,11 @@ class AzureProvider(Provider):
                 )
         return findings
 
-    def machine_template(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
-        s: AzureSettings = spec.provider_settings
+    def machine_template(
+        self, ctx: ClusterContext[AzureSettings], role: str, name: str
+    ) -> dict[str, Any]:
+        spec = ctx.spec
+        s = spec.provider_settings
         table = provider_table(self.name)
         arch = spec.node.arch
         offer = table["image"]["offers"][arch]
@@ -367,7 +374,7 @@ class AzureProvider(Provider):
             "spec": {"template": {"spec": machine}},
         }
 
-    def node_config(self, role: str) -> NodeConfig:
+    def node_config(self, ctx: NodeContext[AzureSettings]) -> NodeConfig:
         # As CAPZ's Flatcar flavors do: let Azure's OEM provisioning finish before kubeadm.
         dropin = Dropin("20-azure.conf", "[Unit]\nAfter=oem-cloudinit.service\n")
         return NodeConfig(units=(Unit("kubeadm.service", dropins=(dropin,)),))
@@ -382,7 +389,9 @@ class AzureProvider(Provider):
             f'sed -i "s/{NODE_NAME_PLACEHOLDER}/$(cat {_NODE_NAME_FILE})/g" /etc/kubeadm.yml',
         ]
 
-    def kubeadm_extras(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
+    def kubeadm_extras(
+        self, ctx: ClusterContext[AzureSettings], role: str, name: str
+    ) -> dict[str, Any]:
         # CAPZ writes the cloud-provider config for each machine template into this Secret;
         # the external cloud controller manager reads it from the host.
         key = "control-plane-azure.json" if role == "control-plane" else "worker-node-azure.json"

@@ -7,32 +7,20 @@ code (node.py, capi.py, generate.py) calls these hooks and contains no provider 
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
+from capi_sysext.capi import Ref
+from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable
 from capi_sysext.model import NodeConfig
+from capi_sysext.node import NodeContext
 from capi_sysext.requirements import GateRequirement
+from capi_sysext.spec import ClusterSpec
 
-if TYPE_CHECKING:
-    from capi_sysext.spec import ClusterSpec
-
-# kubeadm's node name is unknown until the machine boots: the config carries this placeholder and
-# the provider's preKubeadmCommands replace it in /etc/kubeadm.yml with the name from metadata.
-NODE_NAME_PLACEHOLDER = "@@NODE_NAME@@"
-
-
-class Ref(NamedTuple):
-    """A reference to another object, rendered per CAPI API shape by capi.py."""
-
-    api_version: str  # group/version
-    kind: str
-    name: str
-
-    @property
-    def group(self) -> str:
-        return self.api_version.split("/")[0]
+# The provider's own settings type (e.g. AzureSettings): every hook sees it typed.
+S = TypeVar("S")
 
 
 class InfraCluster(NamedTuple):
@@ -40,7 +28,7 @@ class InfraCluster(NamedTuple):
     documents: tuple[dict[str, Any], ...]  # in apply order, including identities
 
 
-class Provider(ABC):
+class Provider(ABC, Generic[S]):
     name: ClassVar[str]
     title: ClassVar[str]
     api_version: ClassVar[str]  # infrastructure API group/version the provider serves
@@ -55,11 +43,11 @@ class Provider(ABC):
     reference_paths: ClassVar[Mapping[str, tuple[tuple[str, ...], ...]]] = {}
 
     @abstractmethod
-    def settings(self, values: Mapping[str, Any]) -> Any:
+    def settings(self, values: Mapping[str, Any]) -> S:
         """Turn resolved values (by variable key) into the provider's typed settings object."""
 
-    def check(self, spec: "ClusterSpec") -> list[Problem]:
-        """Cross-field checks that need the whole spec (e.g. arch support)."""
+    def check(self, spec: ClusterSpec[S]) -> list[Problem]:
+        """Cross-field checks that need the whole spec (e.g. arch support); spec stage."""
         if spec.node.arch not in self.arches:
             return [
                 Problem(
@@ -70,29 +58,31 @@ class Provider(ABC):
         return []
 
     @abstractmethod
-    def infrastructure(self, spec: "ClusterSpec") -> InfraCluster:
+    def infrastructure(self, ctx: ClusterContext[S]) -> InfraCluster:
         """The infrastructure cluster object and what it needs (identities, secrets refs)."""
 
     @abstractmethod
-    def machine_template(self, spec: "ClusterSpec", role: str, name: str) -> dict[str, Any]:
+    def machine_template(self, ctx: ClusterContext[S], role: str, name: str) -> dict[str, Any]:
         """The infrastructure machine template for a role ('control-plane' or 'worker')."""
 
     @abstractmethod
-    def node_config(self, role: str) -> NodeConfig:
-        """Node pieces the provider needs, e.g. kubeadm ordered after its metadata agent."""
+    def node_config(self, ctx: NodeContext[S]) -> NodeConfig:
+        """Node pieces the provider needs, e.g. kubeadm ordered after its metadata agent.
+        ctx.provider_settings is None outside `generate` (render-node has no provider inputs)."""
 
     @abstractmethod
     def node_name_commands(self) -> list[str]:
         """preKubeadmCommands that replace NODE_NAME_PLACEHOLDER with the cloud's node name."""
 
-    def kubeadm_extras(self, spec: "ClusterSpec", role: str, name: str) -> dict[str, Any]:
+    def kubeadm_extras(self, ctx: ClusterContext[S], role: str, name: str) -> dict[str, Any]:
         """Extra KubeadmConfigSpec fields (files, diskSetup, mounts); same in v1beta1/v1beta2."""
         return {}
 
     def check_node_configs(
-        self, spec: "ClusterSpec", clc_by_role: Mapping[str, str]
+        self, ctx: ClusterContext[S], configs: Mapping[str, NodeConfig]
     ) -> list[Problem]:
-        """Checks on the rendered node configs (CLC per role), e.g. a user-data size limit."""
+        """Checks on the node model per role (not on our own rendered CLC, parsed back), e.g. a
+        user-data size limit."""
         return []
 
     def check_documents(self, docs: DocumentSet) -> list[Finding]:
@@ -109,7 +99,7 @@ class Provider(ABC):
             f"{self.controller}{self.extra_prerequisites}"
         )
 
-    def notes(self, spec: "ClusterSpec") -> list[str]:
+    def notes(self, ctx: ClusterContext[S]) -> list[str]:
         """Things the user must know (printed on stderr), e.g. management-cluster gates."""
         return [f"needs a {self.prerequisites}"]
 

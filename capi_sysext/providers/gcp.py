@@ -15,11 +15,14 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from capi_sysext.capi import NODE_NAME_PLACEHOLDER
+from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_bool, parse_int, parse_str
 from capi_sysext.model import Dropin, NodeConfig, Unit
-from capi_sysext.providers.base import NODE_NAME_PLACEHOLDER, InfraCluster, Provider
+from capi_sysext.node import NodeContext
+from capi_sysext.providers.base import InfraCluster, Provider
 from capi_sysext.requirements import CABPK_IGNITION
 from capi_sysext.resources import provider_table
 from capi_sysext.spec import ClusterSpec
@@ -66,7 +69,7 @@ def node_name_commands(metadata_file: str = METADATA_FILE) -> list[str]:
     ]
 
 
-class GCPProvider(Provider):
+class GCPProvider(Provider[GCPSettings]):
     name = "gcp"
     title = "GCP (CAPG)"
     api_version = "infrastructure.cluster.x-k8s.io/v1beta1"
@@ -132,7 +135,7 @@ class GCPProvider(Provider):
             root_device_size=values["gcp.rootDeviceSize"],
         )
 
-    def check(self, spec: ClusterSpec) -> list[Problem]:
+    def check(self, spec: ClusterSpec[GCPSettings]) -> list[Problem]:
         if spec.node.arch not in self.arches:
             return [
                 Problem(
@@ -164,8 +167,9 @@ class GCPProvider(Provider):
             ]
         return []
 
-    def infrastructure(self, spec: ClusterSpec) -> InfraCluster:
-        s: GCPSettings = spec.provider_settings
+    def infrastructure(self, ctx: ClusterContext[GCPSettings]) -> InfraCluster:
+        spec = ctx.spec
+        s = spec.provider_settings
         cluster = {
             "apiVersion": self.api_version,
             "kind": "GCPCluster",
@@ -178,13 +182,14 @@ class GCPProvider(Provider):
         }
         return InfraCluster(ref=self.ref("GCPCluster", spec.name), documents=(cluster,))
 
-    def network_name(self, spec: ClusterSpec) -> str:
-        s: GCPSettings = spec.provider_settings
+    def network_name(self, spec: ClusterSpec[GCPSettings]) -> str:
+        s = spec.provider_settings
         return s.network_name or f"{spec.name}-network"
 
-    def notes(self, spec: ClusterSpec) -> list[str]:
-        notes = super().notes(spec)
-        s: GCPSettings = spec.provider_settings
+    def notes(self, ctx: ClusterContext[GCPSettings]) -> list[str]:
+        spec = ctx.spec
+        notes = super().notes(ctx)
+        s = spec.provider_settings
         if s.network_name and not s.public_ip:
             notes.append(
                 f"gcp.network.name {s.network_name}: if this network exists already, CAPG "
@@ -232,9 +237,9 @@ class GCPProvider(Provider):
             )
         return findings
 
-    def image(self, spec: ClusterSpec) -> tuple[str, str]:
+    def image(self, spec: ClusterSpec[GCPSettings]) -> tuple[str, str]:
         """("image" | "imageFamily", reference) for the machine templates."""
-        s: GCPSettings = spec.provider_settings
+        s = spec.provider_settings
         if s.image:
             return "image", s.image
         table = provider_table(self.name)["image"]
@@ -243,8 +248,11 @@ class GCPProvider(Provider):
         version = spec.flatcar_version.replace(".", "-")
         return "image", str(table["image"]).format(channel=spec.flatcar_channel, version=version)
 
-    def machine_template(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
-        s: GCPSettings = spec.provider_settings
+    def machine_template(
+        self, ctx: ClusterContext[GCPSettings], role: str, name: str
+    ) -> dict[str, Any]:
+        spec = ctx.spec
+        s = spec.provider_settings
         table = provider_table(self.name)
         types = table["machineTypes"][spec.node.arch]
         if role == "control-plane":
@@ -266,7 +274,10 @@ class GCPProvider(Provider):
             "spec": {"template": {"spec": machine}},
         }
 
-    def kubeadm_extras(self, spec: ClusterSpec, role: str, name: str) -> dict[str, Any]:
+    def kubeadm_extras(
+        self, ctx: ClusterContext[GCPSettings], role: str, name: str
+    ) -> dict[str, Any]:
+        spec = ctx.spec
         # The GCE cloud controller manager (features/gce_ccm.py) runs on control-plane nodes and
         # reads its cloud config from the host, as in CAPG's e2e template
         # (test/e2e/data/infrastructure-gcp/cluster-template-ci.yaml lines 56-63).
@@ -274,7 +285,7 @@ class GCPProvider(Provider):
             return {}
         from capi_sysext.features.gce_ccm import CLOUD_CONFIG_PATH, cloud_config
 
-        s: GCPSettings = spec.provider_settings
+        s = spec.provider_settings
         return {
             "files": [
                 {
@@ -286,7 +297,7 @@ class GCPProvider(Provider):
             ]
         }
 
-    def node_config(self, role: str) -> NodeConfig:
+    def node_config(self, ctx: NodeContext[GCPSettings]) -> NodeConfig:
         dropin = Dropin(
             "20-gcp.conf",
             f"[Unit]\nRequires={METADATA_UNIT}\nAfter={METADATA_UNIT}\n",
