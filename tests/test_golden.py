@@ -1,11 +1,17 @@
 """Golden files: each tests/golden/<case>.case.yaml holds CLI args (+ env); <case>.out is the
 expected stdout. Regenerate with `pytest tests/test_golden.py --update-golden` and review the diff.
+
+A negative case also says `exit: <code>` (2 bad input, 1 issues found or environment): its stderr
+is golden too, in <case>.err, and <case>.out exists only if the command printed to stdout (the
+rule is "nothing half-written", so most have none). The exit code is written in the case, not
+blessed by the update switch: a different code is a failure to look at, never a file to rewrite.
+Args may say `{crds}` for the pinned reference CRDs (tests/crd_fixtures.py), wherever they are.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -20,6 +26,12 @@ CASES = sorted(GOLDEN.glob("*.case.yaml"))
 REPO = GOLDEN.parent.parent
 
 
+class Outcome(NamedTuple):
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
 def _seed_index_cache(base_url: str, index_file: Path) -> None:
     """A case may pin hashes: `index: {baseUrl, file}` puts that index in the (test) cache, as
     `capi-sysext versions --refresh` against a mirror would have, and the case runs --offline."""
@@ -32,20 +44,37 @@ def _seed_index_cache(base_url: str, index_file: Path) -> None:
     write_cache(cache_path(base_url), CacheEntry(base_url, fetched, tuple(images)))
 
 
-def run_case(case: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def _args(spec: dict[str, Any]) -> list[str]:
+    args = [str(a) for a in spec["args"]]
+    if any("{crds}" in a for a in args):
+        from crd_fixtures import crds_root
+
+        args = [a.replace("{crds}", str(crds_root())) for a in args]
+    return args
+
+
+def invoke_case(case: Path, monkeypatch: pytest.MonkeyPatch) -> Outcome:
     spec: dict[str, Any] = yaml.safe_load(case.read_text())
     monkeypatch.chdir(REPO)  # case args name files relative to the repository root
     if "index" in spec:
         _seed_index_cache(spec["index"]["baseUrl"], REPO / spec["index"]["file"])
-    result = CliRunner().invoke(cli, spec["args"], env=spec.get("env", {}), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.stdout
+    result = CliRunner().invoke(cli, _args(spec), env=spec.get("env", {}), catch_exceptions=False)
+    return Outcome(result.exit_code, result.stdout, result.stderr)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name.removesuffix(".case.yaml") for c in CASES])
-def test_golden(case: Path, update_golden: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    expected_file = case.with_name(case.name.removesuffix(".case.yaml") + ".out")
-    actual = run_case(case, monkeypatch)
+def run_case(case: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The stdout of a case that must succeed."""
+    outcome = invoke_case(case, monkeypatch)
+    assert outcome.exit_code == 0, outcome.stderr
+    return outcome.stdout
+
+
+def expected_exit(case: Path) -> int:
+    code: int = yaml.safe_load(case.read_text()).get("exit", 0)
+    return code
+
+
+def _check(case: Path, actual: str, expected_file: Path, update_golden: bool) -> None:
     if update_golden or not expected_file.exists():
         expected_file.write_text(actual)
         if not update_golden:
@@ -56,8 +85,57 @@ def test_golden(case: Path, update_golden: bool, monkeypatch: pytest.MonkeyPatch
     )
 
 
-@pytest.mark.parametrize(
-    "case", CASES[:3], ids=[c.name.removesuffix(".case.yaml") for c in CASES[:3]]
-)
+def _golden(case: Path, suffix: str) -> Path:
+    return case.with_name(case.name.removesuffix(".case.yaml") + suffix)
+
+
+POSITIVE = [c for c in CASES if expected_exit(c) == 0]
+NEGATIVE = [c for c in CASES if expected_exit(c) != 0]
+
+
+def _ids(cases: list[Path]) -> list[str]:
+    return [c.name.removesuffix(".case.yaml") for c in cases]
+
+
+@pytest.mark.parametrize("case", POSITIVE, ids=_ids(POSITIVE))
+def test_golden(case: Path, update_golden: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    _check(case, run_case(case, monkeypatch), _golden(case, ".out"), update_golden)
+
+
+@pytest.mark.parametrize("case", NEGATIVE, ids=_ids(NEGATIVE))
+def test_negative_golden(case: Path, update_golden: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    outcome = invoke_case(case, monkeypatch)
+    assert outcome.exit_code == expected_exit(case), (
+        f"{case.name}: exit {outcome.exit_code}, the case expects {expected_exit(case)} "
+        f"(edit `exit:` in the case only if the new code is right)\n{outcome.stderr}"
+    )
+    assert "Traceback" not in outcome.stderr
+    _check(case, outcome.stderr, _golden(case, ".err"), update_golden)
+    out = _golden(case, ".out")
+    if update_golden and not outcome.stdout:
+        out.unlink(missing_ok=True)  # the command stopped printing: a stale golden goes
+    elif outcome.stdout or out.exists():
+        _check(case, outcome.stdout, out, update_golden)
+
+
+def test_every_golden_file_belongs_to_a_case() -> None:
+    """A renamed or deleted case must not leave its .out/.err behind, passing nothing."""
+    cases = {c.name.removesuffix(".case.yaml") for c in CASES}
+    orphans = [
+        f.name
+        for f in sorted(GOLDEN.glob("*"))
+        if f.suffix in (".out", ".err") and f.name.rsplit(".", 1)[0] not in cases
+    ]
+    assert orphans == []
+
+
+@pytest.mark.parametrize("case", POSITIVE[:3], ids=_ids(POSITIVE[:3]))
 def test_output_is_byte_identical_between_runs(case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run_case(case, monkeypatch) == run_case(case, monkeypatch)
+
+
+@pytest.mark.parametrize("case", NEGATIVE[:2], ids=_ids(NEGATIVE[:2]))
+def test_errors_are_byte_identical_between_runs(
+    case: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert invoke_case(case, monkeypatch) == invoke_case(case, monkeypatch)
