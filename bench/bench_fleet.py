@@ -56,9 +56,7 @@ def main() -> None:
         for _ in range(opts.runs):  # interleaved: every row sees the same VM drift
             rows["single"].append(wall(single))
             rows["fleet1"].append(wall([*BASE, "--fleet", str(one), "-o", str(out1), "--force"]))
-            rows["fleetN"].append(
-                wall([*BASE, "--fleet", str(many), "-o", str(out_n), "--force"])
-            )
+            rows["fleetN"].append(wall([*BASE, "--fleet", str(many), "-o", str(out_n), "--force"]))
         med = {k: statistics.median(v) * 1000 for k, v in rows.items()}
         marginal = (med["fleetN"] - med["fleet1"]) / (opts.clusters - 1)
         print(f"single generate          {med['single']:7.1f} ms")
@@ -70,8 +68,10 @@ def main() -> None:
             import cProfile
             import pstats
 
-            from capi_sysext.cli import cli
-            from capi_sysext.cli import commands  # noqa: F401
+            from capi_sysext.cli import (
+                cli,
+                commands,  # noqa: F401
+            )
 
             args = ["generate", "--provider", "azure", "--offline", "--fleet", str(many)]
             prof = cProfile.Profile()
