@@ -91,12 +91,3 @@ def test_refusals(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "add --force" in result.stderr
     assert (out / "a.yaml").read_text() == "mine\n"
     assert run(["--fleet", str(src), "-o", str(out), "--force"]).exit_code == 0
-
-
-def test_clusterctl_template_is_refused_as_not_built(tmp_path: Path) -> None:
-    values = tmp_path / "a.yaml"
-    values.write_text(EXAMPLE)
-    result = run(["--values", str(values), "--format", "clusterctl-template"])
-    assert result.exit_code == 2, result.output
-    assert "--format clusterctl-template is not built yet" in result.stderr
-    assert result.stdout == "" and "Traceback" not in result.output

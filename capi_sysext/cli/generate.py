@@ -112,6 +112,13 @@ def generate(
             max_age,
         )
         return
+    if output_format == "clusterctl-template":
+        from capi_sysext.writers.clusterctl_template import template_inputs
+
+        provider = raw.flags.get("provider") or raw.env.get("CAPI_SYSEXT_PROVIDER")
+        if provider in providers.NAMES:
+            # The templated inputs become ${VAR}: their sentinels win over every source.
+            raw = raw._replace(flags={**raw.flags, **template_inputs(provider)})
     spec = build_cluster_spec(raw, yamlio.load_file)
     # Before the catalog (which may touch the network): refuse an existing file early.
     target = output_target(output, f"{spec.name}.yaml", force)
