@@ -73,3 +73,10 @@ def test_template_substitutes_to_a_valid_cluster(provider: str) -> None:
     assert "capisysextvar" not in cluster and "$$" not in cluster
     report = validate_documents([("substituted.yaml", cluster)], store())
     assert report.ok, report.lines()
+
+
+def test_template_with_fleet_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("name: a\n")
+    args = ["generate", "--provider", "aws", "--fleet", str(tmp_path), "-o", str(tmp_path)]
+    result = CliRunner().invoke(cli, [*args, "--format", "clusterctl-template"])
+    assert result.exit_code == 2 and "does not go with --fleet" in result.stderr

@@ -183,6 +183,15 @@ def _fleet(
         )
     if diff_against:
         problems.append(Problem("--diff-against does not go with --fleet", "drop it"))
+    if output_format == "clusterctl-template":
+        # A template is the same for every cluster: clusterctl fills in the per-cluster values.
+        problems.append(
+            Problem(
+                "--format clusterctl-template does not go with --fleet (one template serves "
+                "every cluster)",
+                "generate the template once, without --fleet",
+            )
+        )
     if problems:
         raise InputError(problems)
     assert output is not None
