@@ -130,3 +130,23 @@ def write_output(path: Path, data: str | bytes, force: bool = True) -> None:
                 )
             ]
         ) from None
+
+
+def write_files(files: dict[Path, str]) -> None:
+    """Several -o targets all or nothing (writeset.write_all), each already check_writable'd;
+    new files get the umask's mode, and a failure is a message with nothing written."""
+    from capi_sysext.writeset import write_all
+
+    mode = _umask_mode()
+    try:
+        write_all({path: (text, mode) for path, text in files.items()})
+    except OSError as exc:
+        raise OutputError(
+            [
+                Problem(
+                    f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}; "
+                    "nothing was written",
+                    "choose another -o/--output, or free space / fix permissions there",
+                )
+            ]
+        ) from None

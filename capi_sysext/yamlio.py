@@ -126,6 +126,20 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 
 
 _OutputDumper.add_representer(str, _represent_str)
+
+
+class DoubleQuoted(str):
+    """A string always written "double-quoted" (a template's `${VAR}`: whatever value replaces
+    it, a YAML reader keeps it a string)."""
+
+    __slots__ = ()
+
+
+def _represent_quoted(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style='"')
+
+
+_OutputDumper.add_representer(DoubleQuoted, _represent_quoted)
 _OPTIONS: dict[str, Any] = {
     "Dumper": _OutputDumper,
     "sort_keys": False,

@@ -57,6 +57,15 @@ _VARIABLES = (
     help="Output mode: cluster = every object of one cluster.",
 )
 @click.option(
+    "--fleet",
+    "fleet_dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Render every values file in DIR (one cluster each; DIR/_common.yaml is read before "
+    "each) into the directory -o OUT/, all or nothing.",
+)
+@click.option(
     "--list-variables",
     is_flag=True,
     help="List the inputs the provider needs (required and optional) and exit.",
@@ -71,6 +80,7 @@ def generate(
     lock_path: str | None,
     diff_against: str | None,
     output_format: str,
+    fleet_dir: str | None,
     **params: Any,
 ) -> None:
     """Generate the cluster definition (Cluster, infrastructure, control plane, workers)."""
@@ -84,6 +94,27 @@ def generate(
 
         print_variables(raw)
         return
+    if fleet_dir is not None:
+        _fleet(
+            raw,
+            fleet_dir,
+            output,
+            force,
+            output_format,
+            lock_path,
+            diff_against,
+            offline,
+            refresh,
+            max_age,
+        )
+        return
+    if output_format == "clusterctl-template":
+        from capi_sysext.writers.clusterctl_template import template_inputs
+
+        provider = raw.flags.get("provider") or raw.env.get("CAPI_SYSEXT_PROVIDER")
+        if provider in providers.NAMES:
+            # The templated inputs become ${VAR}: their sentinels win over every source.
+            raw = raw._replace(flags={**raw.flags, **template_inputs(provider)})
     spec = build_cluster_spec(raw, yamlio.load_file)
     # Before the catalog (which may touch the network): refuse an existing file early.
     target = output_target(output, f"{spec.name}.yaml", force)
@@ -107,3 +138,84 @@ def generate(
         for message in rollout_notes(diff_against, [*written.shared, *written.own]):
             note(message)
     emit(text, target)
+
+
+def _fleet(
+    raw: Any,
+    fleet_dir: str,
+    output: str | None,
+    force: bool,
+    output_format: str,
+    lock_path: str | None,
+    diff_against: str | None,
+    offline: bool,
+    refresh: bool,
+    max_age: timedelta,
+) -> None:
+    """--fleet DIR -o OUT/: every problem of every cluster first, then all files or none."""
+    from pathlib import Path
+
+    from capi_sysext import yamlio
+    from capi_sysext.errors import InputError, Problem
+    from capi_sysext.fleet import render_fleet
+
+    problems = []
+    if output is None or not Path(output).is_dir():
+        problems.append(
+            Problem(
+                "--fleet writes one file per cluster into a directory",
+                "give an existing directory with -o OUT/",
+            )
+        )
+    if lock_path:
+        # One lock pins one cluster's release; a fleet would need a lock per cluster, which is
+        # not built: refuse rather than pin every cluster to the first one's versions.
+        problems.append(
+            Problem(
+                "--lock does not go with --fleet (a lock file pins one cluster)",
+                "lock each cluster on its own (generate --values FILE --lock FILE.lock), or "
+                "drop --lock",
+            )
+        )
+    if diff_against:
+        problems.append(Problem("--diff-against does not go with --fleet", "drop it"))
+    if output_format == "clusterctl-template":
+        # A template is the same for every cluster: clusterctl fills in the per-cluster values.
+        problems.append(
+            Problem(
+                "--format clusterctl-template does not go with --fleet (one template serves "
+                "every cluster)",
+                "generate the template once, without --fleet",
+            )
+        )
+    if problems:
+        raise InputError(problems)
+    assert output is not None
+    catalogs: dict[str, Any] = {}
+
+    def catalog_for(node: Any) -> Any:
+        # One catalog per base URL for the whole fleet (the index is read at most once each).
+        if node.sysext_base_url not in catalogs:
+            catalogs[node.sysext_base_url] = open_catalog(
+                None, node, offline=offline, refresh=refresh, max_age=max_age
+            ).catalog
+        return catalogs[node.sysext_base_url]
+
+    result = render_fleet(raw, fleet_dir, output_format, catalog_for, yamlio.load_file)
+    targets = {Path(output) / name: text for name, text in result.files.items()}
+    from capi_sysext.output import check_writable, write_files
+
+    refused: list[Problem] = []
+    for path in targets:
+        try:
+            check_writable(path, force)
+        except InputError as exc:
+            refused += exc.problems
+    if refused:
+        raise InputError(refused)
+    for message in result.warnings:
+        warn(message)
+    for message in result.notes:
+        note(message)
+    write_files(targets)
+    click.echo(f"wrote {len(targets)} files to {output}", err=True)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 _MODULES = {
     "cluster": "capi_sysext.writers.cluster",
+    "clusterctl-template": "capi_sysext.writers.clusterctl_template",
 }
 NAMES: tuple[str, ...] = tuple(_MODULES)
 DEFAULT = "cluster"
