@@ -133,7 +133,7 @@ def render_fleet(
     --values), which apply to every cluster; each cluster reads [--values..., common, own file].
     `catalog_for` resolves a node spec's catalog (the CLI caches it per base URL)."""
     from capi_sysext.generate import generate
-    from capi_sysext.spec import build_cluster_spec
+    from capi_sysext.specbuild import build_cluster_spec
     from capi_sysext.writers.base import to_text
 
     if raw.flags.get("name") is not None or any(

@@ -13,6 +13,7 @@ from envsubst import list_variables, substitute
 
 from capi_sysext.cli import cli
 from capi_sysext.cli import commands as _commands  # noqa: F401  (registers the commands)
+from capi_sysext.plugins import registered
 from capi_sysext.validate import validate_documents
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,7 +72,7 @@ def test_template_substitutes_to_a_valid_cluster(provider: str) -> None:
     assert next(d for d in docs if d["kind"] == "Cluster")["metadata"]["name"] == "123"
     assert all(d["metadata"].get("namespace") in ("team-a", None) for d in docs)
     assert "capisysextvar" not in cluster and "$$" not in cluster
-    report = validate_documents([("substituted.yaml", cluster)], store())
+    report = validate_documents([("substituted.yaml", cluster)], store(), registered())
     assert report.ok, report.lines()
 
 

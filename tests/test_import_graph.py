@@ -130,6 +130,7 @@ REGISTRIES_AND_UP = {
     "capi_sysext.generate",
     "capi_sysext.standalone",
     "capi_sysext.validate",
+    "capi_sysext.fleet",  # drives spec building, generate and the writers per cluster
 }
 
 
