@@ -488,8 +488,9 @@ def _load_yaml_fast(text: str, source: str) -> list[Any]:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "capi-sysext" / "crds"
+    from capi_sysext.cachedir import cache_dir
+
+    return Path(cache_dir("crds"))
 
 
 def _crds_in_file(data: bytes, path: Path, cache_dir: Path | None) -> list[Mapping[str, Any]]:

@@ -27,7 +27,6 @@ from capi_sysext.apply import (
     wait_for_clusters,
 )
 from capi_sysext.cli import cli
-from capi_sysext.cli.apply import parse_duration
 from capi_sysext.providers.aws import CAPA_IGNITION
 from capi_sysext.requirements import CABPK_IGNITION, requirements_for
 
@@ -551,12 +550,6 @@ def test_requirements_follow_the_documents() -> None:
 def test_order_is_stable_within_a_tier() -> None:
     docs = capi_docs()
     assert [d["kind"] for d in order_documents(docs)] == EXPECTED_ORDER
-
-
-def test_parse_duration() -> None:
-    assert parse_duration("20m") == 1200
-    assert parse_duration("1h30s") == 3630
-    assert parse_duration("45") == 45
 
 
 # ---- CLI --------------------------------------------------------------------------------------
