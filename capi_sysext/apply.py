@@ -25,29 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from capi_sysext.clusterapi import APPLY_ORDER, CAPI_GROUP, CLUSTER_NAME_LABEL
 from capi_sysext.errors import CapiSysextError, InputError, Problem
 from capi_sysext.requirements import CRD_REQUIREMENTS, GateRequirement
 
 FIELD_MANAGER = "capi-sysext"
-
-# Apply order, first matching tier wins: (group glob, kind glob). Things referenced come before
-# the things that reference them, so controllers never see a dangling reference; add-ons last
-# because they target a Cluster. Unmatched kinds go after everything else, in input order.
-APPLY_ORDER: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("namespaces", (("", "Namespace"),)),
-    ("secrets and config maps", (("", "Secret"), ("", "ConfigMap"))),
-    ("identities", (("*", "*Identity"),)),
-    ("infrastructure", (("infrastructure.cluster.x-k8s.io", "*"),)),
-    (
-        "bootstrap and control plane",
-        (("bootstrap.cluster.x-k8s.io", "*"), ("controlplane.cluster.x-k8s.io", "*")),
-    ),
-    ("cluster", (("cluster.x-k8s.io", "Cluster"),)),
-    ("machines", (("cluster.x-k8s.io", "*"),)),
-    ("add-ons", (("addons.cluster.x-k8s.io", "*"),)),
-)
-
-_CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
 
 
 class PreflightError(CapiSysextError):
@@ -933,7 +915,7 @@ def cluster_refs(docs: Iterable[Any], default_namespace: str = "default") -> lis
     refs = []
     for i, doc in enumerate(docs):
         ref = object_ref(doc, i, default_namespace)
-        if ref.group == "cluster.x-k8s.io" and ref.kind == "Cluster":
+        if ref.group == CAPI_GROUP and ref.kind == "Cluster":
             refs.append(ref)
     return refs
 
@@ -971,7 +953,7 @@ def _cluster_status(kube: KubeClient, ref: ObjectRef) -> ClusterStatus:
     _expect_ok(resp, f"reading {ref}")
     cluster = resp.body
     listing = kube.request(
-        "GET", f"{base}/machines", {"labelSelector": f"{_CLUSTER_NAME_LABEL}={ref.name}"}
+        "GET", f"{base}/machines", {"labelSelector": f"{CLUSTER_NAME_LABEL}={ref.name}"}
     )
     _expect_ok(listing, f"listing machines of {ref}")
     machines = [m for m in _list(listing.body.get("items")) if isinstance(m, Mapping)]

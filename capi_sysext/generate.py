@@ -6,7 +6,7 @@ Serializing, validating and applying happen downstream; this module never prints
 
 from typing import Any, NamedTuple
 
-from capi_sysext import capi, features, providers
+from capi_sysext import capi, clusterapi, features, providers
 from capi_sysext.catalog import Catalog, Image
 from capi_sysext.errors import InputError, RenderError
 from capi_sysext.features.base import ClusterContext
@@ -98,7 +98,7 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
     if problems:
         raise InputError(problems)
     version = str(release.image.version)
-    shape = capi.Shape(spec.capi_api)
+    shape = clusterapi.Shape(spec.capi_api)
     names = capi.Names(spec.name)
     clc_by_role: dict[str, str] = {}
     for role in ROLES:
@@ -134,7 +134,9 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
         shape,
         version,
         md_ref,
-        Ref(shape.api(capi.BOOTSTRAP_GROUP), "KubeadmConfigTemplate", kct["metadata"]["name"]),
+        Ref(
+            shape.api(clusterapi.BOOTSTRAP_GROUP), "KubeadmConfigTemplate", kct["metadata"]["name"]
+        ),
     )
     labels: dict[str, str] = {}
     for feature in features.all_features():
@@ -143,7 +145,7 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
         spec,
         shape,
         infra.ref,
-        Ref(shape.api(capi.CONTROLPLANE_GROUP), "KubeadmControlPlane", names.control_plane),
+        Ref(shape.api(clusterapi.CONTROLPLANE_GROUP), "KubeadmControlPlane", names.control_plane),
         labels=labels,
         skipped_rules=[r for f in features.all_features() for r in f.skipped_rules(spec)],
     )

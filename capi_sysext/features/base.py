@@ -10,7 +10,7 @@ from capi_sysext.inputs import Variable
 from capi_sysext.model import NodeConfig
 
 if TYPE_CHECKING:
-    from capi_sysext.capi import Shape
+    from capi_sysext.clusterapi import Shape
     from capi_sysext.node import NodeRelease
     from capi_sysext.providers.base import Provider
     from capi_sysext.spec import ClusterSpec

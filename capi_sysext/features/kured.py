@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from capi_sysext import yamlio
+from capi_sysext.clusterapi import ADDONS_GROUP
 from capi_sysext.contracts import DocumentSet, dig
+from capi_sysext.durations import DAY, format_duration
 from capi_sysext.errors import InputError
 from capi_sysext.features.base import LABEL_PREFIX, ClusterContext, Feature, typed
 from capi_sysext.inputs import (
-    DAY,
     Variable,
-    format_duration,
     parse_bool,
     parse_duration,
     parse_int,
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 DEFAULT_IMAGE = "ghcr.io/kubereboot/kured:1.23.0"
 NAMESPACE = "kube-system"
 NAME = "kured"
-CRS_GROUP = "addons.cluster.x-k8s.io"
 # The Cluster carries this label with its own name as value, so each cluster's CRS selects
 # only that cluster even when several share a namespace.
 CLUSTER_LABEL = f"{LABEL_PREFIX}/kured"
@@ -440,7 +439,7 @@ class Kured(Feature):
             "data": {"kured.yaml": yamlio.dump_all(manifests(s))},
         }
         crs = {
-            "apiVersion": f"{CRS_GROUP}/{ctx.shape.version}",
+            "apiVersion": f"{ADDONS_GROUP}/{ctx.shape.version}",
             "kind": "ClusterResourceSet",
             "metadata": {"name": name, "namespace": spec.namespace},
             "spec": {

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from capi_sysext import unitfile
+from capi_sysext.clusterapi import CLC_FIELD, CLUSTER_NAME_LABEL, KUBEADM_SPECS
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.features.base import Feature
@@ -51,12 +52,6 @@ LOCKSMITHD = "locksmithd.service"
 OS_UPDATE_MODES = ("auto", "off", "kured", "reboot")
 RULE_UNDRAINED = "os-updates-undrained-reboot"  # validate rule id (contracts.SKIP_ANNOTATION)
 UPDATE_CONF = "/etc/flatcar/update.conf"
-# Where a KubeadmConfigSpec sits in each kind that carries one (group, kind, path).
-_CONFIG_SPECS = (
-    ("controlplane.cluster.x-k8s.io", "KubeadmControlPlane", ("spec", "kubeadmConfigSpec")),
-    ("bootstrap.cluster.x-k8s.io", "KubeadmConfigTemplate", ("spec", "template", "spec")),
-    ("bootstrap.cluster.x-k8s.io", "KubeadmConfig", ("spec",)),
-)
 
 
 class UpdateSettings(NamedTuple):
@@ -166,7 +161,7 @@ def owning_cluster(docs: DocumentSet, kind: str, doc: Mapping[str, Any]) -> Any:
     the references CAPI itself follows; with a single Cluster in the input, that one."""
     name = dig(doc, "metadata", "name")
     ns = dig(doc, "metadata", "namespace") or ""
-    cluster_name = dig(doc, "metadata", "labels", "cluster.x-k8s.io/cluster-name")
+    cluster_name = dig(doc, "metadata", "labels", CLUSTER_NAME_LABEL)
     if kind == "KubeadmControlPlane":
         for _i, c in docs.of_kind("Cluster"):
             if dig(c, "spec", "controlPlaneRef", "name") == name:
@@ -325,7 +320,9 @@ class Updates(Feature):
 
         kured = bool(kured_in(docs))
         findings = []
-        for group, kind, path in _CONFIG_SPECS:
+        for (group, kind), path in KUBEADM_SPECS.items():
+            if kind == "KubeadmControlPlaneTemplate":
+                continue  # a ClusterClass template: no Cluster of its own to check against
             for pos, doc in docs.of_kind(kind, group):
                 spec = dig(doc, *path)
                 if dig(spec, "format") != "ignition":
@@ -333,7 +330,7 @@ class Updates(Feature):
                 cluster = owning_cluster(docs, kind, doc)
                 if cluster is not None and RULE_UNDRAINED in docs.skipped(cluster):
                     continue
-                text = dig(spec, "ignition", "containerLinuxConfig", "additionalConfig")
+                text = dig(spec, *CLC_FIELD)
                 try:
                     loaded = yamlio.load_all(text, kind) if isinstance(text, str) else []
                 except InputError:
@@ -341,7 +338,7 @@ class Updates(Feature):
                 clc = loaded[0] if len(loaded) == 1 and isinstance(loaded[0], Mapping) else {}
                 if _clc_stops_undrained_reboots(clc):
                     continue
-                where = "$." + ".".join(path) + ".ignition.containerLinuxConfig.additionalConfig"
+                where = "$." + ".".join((*path, *CLC_FIELD))
                 if kured:
                     what = (
                         "locksmithd.service is not masked: besides Kured, Flatcar's locksmithd "

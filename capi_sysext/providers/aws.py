@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from capi_sysext.clusterapi import INFRA_GROUP
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_choice, parse_str
@@ -100,7 +101,7 @@ def ignition_size(clc: str) -> int:
 class AWSProvider(Provider):
     name = "aws"
     title = "AWS (CAPA)"
-    api_version = "infrastructure.cluster.x-k8s.io/v1beta2"
+    api_version = f"{INFRA_GROUP}/v1beta2"
     kinds = frozenset(
         {
             "AWSCluster",

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from capi_sysext.clusterapi import INFRA_GROUP
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_bool, parse_int, parse_str
@@ -69,7 +70,7 @@ def node_name_commands(metadata_file: str = METADATA_FILE) -> list[str]:
 class GCPProvider(Provider):
     name = "gcp"
     title = "GCP (CAPG)"
-    api_version = "infrastructure.cluster.x-k8s.io/v1beta1"
+    api_version = f"{INFRA_GROUP}/v1beta1"
     kinds = frozenset({"GCPCluster", "GCPMachineTemplate", "GCPMachine"})
     arches = ("x86-64",)
     gates = (CABPK_IGNITION,)
