@@ -26,12 +26,12 @@ from capi_sysext.catalog import (
 )
 from capi_sysext.errors import CapiSysextError, Problem
 from capi_sysext.inputs import StrPath
+from capi_sysext.layout import index_url, normalize_base_url
 
 if TYPE_CHECKING:
     # The network client loads only when a command really fetches (start-up budget, issue #2).
     from capi_sysext.fetch import HttpClient
 
-INDEX_PATH = "kubernetes/SHA256SUMS"
 AUTO_REFRESH_TIMEOUT = 5.0  # seconds: per connect and read, and the whole automatic refresh
 # After an automatic refresh found the index unreachable, later runs skip the network for this
 # long (a negative cache), so an air-gapped `generate` is as fast as --offline.
@@ -47,19 +47,6 @@ _MAX_CACHE_CHARS = 64 << 20
 
 class IndexFormatError(CapiSysextError):
     """The index answered but lists no usable Kubernetes image (wrong URL, HTML page, garbage)."""
-
-
-def normalize_base_url(base_url: str) -> str:
-    return base_url.strip().rstrip("/")
-
-
-def index_url(base_url: str) -> str:
-    return f"{normalize_base_url(base_url)}/{INDEX_PATH}"
-
-
-def image_url(base_url: str, filename: str) -> str:
-    """Where first boot downloads an image: directly under the base URL."""
-    return f"{normalize_base_url(base_url)}/{filename}"
 
 
 # ---------------------------------------------------------------------------------------------

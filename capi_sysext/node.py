@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 from capi_sysext import features, unitfile
 from capi_sysext.catalog import Image
+from capi_sysext.layout import SYSEXT_LINK, image_path, image_url
 from capi_sysext.model import (
     PINNED_SUMS_PATH,
     Dropin,
@@ -21,9 +22,6 @@ from capi_sysext.model import (
 from capi_sysext.providers.base import Provider
 from capi_sysext.spec import NodeSpec
 
-SYSEXT_DIR = "/opt/extensions/kubernetes"
-# The image's release file is named "kubernetes", so it only activates under this name.
-SYSEXT_LINK = "/etc/extensions/kubernetes.raw"
 VERIFY_UNIT = "capi-sysext-verify.service"
 KUBEADM_UNIT = "kubeadm.service"
 
@@ -36,11 +34,11 @@ class NodeRelease(NamedTuple):
 
     @property
     def image_path(self) -> str:
-        return f"{SYSEXT_DIR}/{self.image.filename}"
+        return image_path(self.image.filename)
 
     @property
     def image_url(self) -> str:
-        return f"{self.base_url.rstrip('/')}/{self.image.filename}"
+        return image_url(self.base_url, self.image.filename)
 
 
 def verify_check_script(release: NodeRelease) -> str:

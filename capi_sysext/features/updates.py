@@ -14,15 +14,20 @@ from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.features.base import Feature
 from capi_sysext.inputs import Variable, parse_bool, parse_choice, parse_int
+from capi_sysext.layout import (
+    COMPONENT,
+    NOOP_TRANSFER,
+    SYSEXT_LINK,
+    noop_text,
+    transfer_path,
+    transfer_text,
+)
 from capi_sysext.model import Dropin, File, NodeConfig, Unit
-from capi_sysext.node import SYSEXT_DIR, SYSEXT_LINK, NodeRelease
+from capi_sysext.node import NodeRelease
 
 if TYPE_CHECKING:
     from capi_sysext.spec import ClusterSpec
 
-COMPONENT = "kubernetes"
-TRANSFER_DIR = f"/etc/sysupdate.{COMPONENT}.d"
-NOOP_TRANSFER = "/etc/sysupdate.d/noop.conf"
 SYSUPDATE_SERVICE = "systemd-sysupdate.service"
 SYSUPDATE_TIMER = "systemd-sysupdate.timer"
 SYSUPDATE_DROPIN = "10-capi-sysext-kubernetes.conf"
@@ -62,15 +67,6 @@ class UpdateSettings(NamedTuple):
     os_updates: str  # off | kured | reboot ("auto" resolved)
 
 
-def transfer_path(minor: str) -> str:
-    return f"{TRANSFER_DIR}/kubernetes-v{minor}.conf"
-
-
-def source_path(base_url: str) -> str:
-    """The bakery serves the index and every image under <base>/kubernetes/ (FACTS s.2)."""
-    return f"{base_url.rstrip('/')}/{COMPONENT}/"
-
-
 # The sentinel logic: plain files and cmp, no shell variables (the CLC passes through envsubst).
 def record_before_script() -> str:
     return f"mkdir -p {STATE_DIR} && readlink -f {SYSEXT_LINK} > {LINK_BEFORE}"
@@ -98,36 +94,6 @@ def transfer_file(s: UpdateSettings, release: NodeRelease) -> str:
         version.minor,
         verify=s.verify,
         instances_max=s.instances_max,
-    )
-
-
-def transfer_text(
-    base_url: str, major: int, minor_number: int, *, verify: bool, instances_max: int
-) -> str:
-    """A minor-pinned transfer file for any source (nodes, and `mirror --base-url`): every value
-    goes through unitfile's escaping, so a URL cannot add a line or a section."""
-    minor = f"{int(major)}.{int(minor_number)}"  # integers: safe inside MatchPattern='s text
-    return (
-        unitfile.load("sysupdate-kubernetes.conf")
-        .add(
-            "Transfer",
-            "Verify",
-            "true" if verify else "false",
-            comment="HTTP downloads are always checked against <Path>SHA256SUMS; Verify= only "
-            "controls the\nGPG signature of that list (SHA256SUMS.gpg).",
-        )
-        .add("Source", "Path", source_path(base_url))
-        .add(
-            "Source",
-            "MatchPattern",
-            # %a is sysupdate's architecture specifier: it must reach the file unescaped.
-            unitfile.Specifiers(f"kubernetes-v{minor}.@v-%a.raw"),
-            comment="@v is the version wildcard, %a the node's architecture (x86-64 or arm64).",
-        )
-        .add("Target", "Path", SYSEXT_DIR)
-        .add("Target", "CurrentSymlink", SYSEXT_LINK)
-        .add("Target", "InstancesMax", str(instances_max))
-        .render()
     )
 
 
@@ -279,9 +245,7 @@ class Updates(Feature):
         if s.sysupdate:
             path = transfer_path(minor_of(release))
             files.append(File(path, 0o644, inline=transfer_file(s, release)))
-            files.append(
-                File(NOOP_TRANSFER, 0o644, inline=unitfile.load("sysupdate-noop.conf").render())
-            )
+            files.append(File(NOOP_TRANSFER, 0o644, inline=noop_text()))
             dropin = (
                 unitfile.load("sysupdate-service.conf")
                 .add("Service", "ExecStartPre", unitfile.shell(record_before_script()))
