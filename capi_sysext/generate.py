@@ -182,13 +182,11 @@ def render_node(
     node: NodeSpec, role: str, fmt: str, catalog: Catalog, provider_name: str | None = None
 ) -> NodeRenderResult:
     """One node's first-boot config, outside CAPI (bare metal, Terraform, a local VM)."""
-    from capi_sysext.render.butane import render_butane
-    from capi_sysext.render.ignition import render_ignition_json
+    from capi_sysext.render import NODE_FORMATS
 
-    renderers = {"clc": render_clc, "butane": render_butane, "ignition": render_ignition_json}
     provider = providers.get(provider_name) if provider_name else None
     release = resolve_release(node, catalog)
-    text = renderers[fmt](build_node_config(node, release, role, provider))
+    text = NODE_FORMATS[fmt].render(build_node_config(node, release, role, provider))
     return NodeRenderResult(
         text=text,
         release=release.image,

@@ -11,7 +11,8 @@ import click
 from capi_sysext.cli import cli, note, warn
 from capi_sysext.cli.catalogopts import choose_catalog, freshness_options
 from capi_sysext.cli.options import output_options, raw_inputs, values_options, variable_options
-from capi_sysext.standalone import EXTENSIONS, cli_variables
+from capi_sysext.render import MACHINE_FORMATS
+from capi_sysext.standalone import cli_variables
 
 _VARIABLES = cli_variables()
 
@@ -20,7 +21,7 @@ _VARIABLES = cli_variables()
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(tuple(EXTENSIONS)),
+    type=click.Choice(MACHINE_FORMATS),
     default="ignition",
     show_default=True,
     help="butane: variant flatcar 1.0.0 (<node>.bu); ignition: spec 3.3.0 JSON (<node>.ign).",
