@@ -831,7 +831,7 @@ def test_a_trickling_answer_cannot_outlast_the_apply_deadline(
 def test_an_unexpected_error_mid_apply_still_reports(
     fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import capi_sysext.apply as apply_mod
+    import capi_sysext.apply.ssa as apply_mod
 
     real = apply_mod._apply_one
     calls = {"n": 0}
