@@ -1,19 +1,21 @@
 """Cluster API core objects (CAPI + CABPK + KCP), in the v1beta2 or v1beta1 shape.
 
 Pipeline position: rendered node config (CLC) -> *CAPI objects* -> YAML. Objects are built as
-data; the shape differences between the two API versions live here and nowhere else.
+data; the groups, labels and the shape differences between the two API versions come from
+clusterapi.py.
 """
 
 from typing import Any, NamedTuple
 
-from capi_sysext.inputs import format_duration
+from capi_sysext.clusterapi import (
+    BOOTSTRAP_GROUP,
+    CAPI_GROUP,
+    CLUSTER_NAME_LABEL,
+    CONTROLPLANE_GROUP,
+    Shape,
+)
+from capi_sysext.durations import format_duration
 from capi_sysext.spec import ClusterSpec
-
-CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
-CAPI_GROUP = "cluster.x-k8s.io"
-BOOTSTRAP_GROUP = "bootstrap.cluster.x-k8s.io"
-CONTROLPLANE_GROUP = "controlplane.cluster.x-k8s.io"
-
 
 # kubeadm's node name is unknown until the machine boots: the config carries this placeholder and
 # the provider's preKubeadmCommands replace it in /etc/kubeadm.yml with the name from metadata.
@@ -73,27 +75,6 @@ def content_name(base: str, spec: Any) -> str:
     # but a label must not end with one, and the suffix follows).
     room = MAX_NAME - HASH_HEX - 1
     return f"{base[:room].rstrip('-')}-{digest}"
-
-
-class Shape:
-    """Encodes the differences between cluster.x-k8s.io/v1beta2 and v1beta1 (FACTS.md s.5)."""
-
-    def __init__(self, version: str) -> None:
-        self.version = version
-        self.v2 = version == "v1beta2"
-
-    def api(self, group: str) -> str:
-        return f"{group}/{self.version}"
-
-    def ref(self, ref: Ref) -> dict[str, str]:
-        if self.v2:
-            return {"apiGroup": ref.group, "kind": ref.kind, "name": ref.name}
-        return {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name}
-
-    def args(self, args: dict[str, str]) -> Any:
-        if self.v2:
-            return [{"name": k, "value": v} for k, v in args.items()]
-        return dict(args)
 
 
 # kubeadm waits 4m for the control-plane components by default (CRD text of

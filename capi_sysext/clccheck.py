@@ -189,14 +189,14 @@ _SHA512 = re.compile(r"^[0-9a-fA-F]{128}$")
 def _load(text: str) -> tuple[Any, Issue | None]:
     import yaml
 
-    from capi_sysext.yamlio import describe_yaml_error, documents
+    from capi_sysext.yamlio import documents, not_valid_yaml
 
     # ct reads YAML with go-yaml, where `mode: 0644` is octal 420; YAML 1.1 rules agree. The
     # bounded loader (only plain types, nesting, aliases) as for every input we read.
     try:
         docs = [d for _, _, d in documents(text)]
     except yaml.YAMLError as exc:
-        return None, Issue("$", f"not valid YAML{describe_yaml_error(exc)}")
+        return None, Issue("$", not_valid_yaml(exc))
     if len(docs) > 1:
         return None, Issue("$", f"expected one YAML document, found {len(docs)}")
     return (docs[0] if docs else None), None

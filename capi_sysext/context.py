@@ -7,7 +7,7 @@ minor (pinned add-on charts) see the version nodes really boot, not the user's s
 
 from typing import Generic, NamedTuple, TypeVar
 
-from capi_sysext.capi import Shape
+from capi_sysext.clusterapi import Shape
 from capi_sysext.node import NodeRelease
 from capi_sysext.spec import ClusterSpec
 

@@ -7,7 +7,7 @@ Serializing, validating and applying happen downstream; this module never prints
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from capi_sysext import capi, features, providers
+from capi_sysext import capi, clusterapi, features, providers
 from capi_sysext.capi import Ref
 from capi_sysext.catalog import Catalog, Image
 from capi_sysext.context import ClusterContext
@@ -114,7 +114,7 @@ def _merged_labels(ctx: ClusterContext[Any]) -> dict[str, str]:
 def generate(spec: ClusterSpec[Any], catalog: Catalog) -> GenerateResult:
     provider = providers.get(spec.provider)
     release = resolve_release(spec.node, catalog)
-    shape = capi.Shape(spec.capi_api)
+    shape = clusterapi.Shape(spec.capi_api)
     ctx = ClusterContext(spec=spec, shape=shape, release=release, resolved={})
     # After the release: checks that depend on the Kubernetes minor (pinned add-on charts) only
     # make sense for a version that exists.
@@ -170,14 +170,16 @@ def generate(spec: ClusterSpec[Any], catalog: Catalog) -> GenerateResult:
         shape,
         version,
         md_ref,
-        Ref(shape.api(capi.BOOTSTRAP_GROUP), "KubeadmConfigTemplate", kct["metadata"]["name"]),
+        Ref(
+            shape.api(clusterapi.BOOTSTRAP_GROUP), "KubeadmConfigTemplate", kct["metadata"]["name"]
+        ),
     )
     labels = _merged_labels(ctx)
     cluster = capi.cluster(
         spec,
         shape,
         infra.ref,
-        Ref(shape.api(capi.CONTROLPLANE_GROUP), "KubeadmControlPlane", names.control_plane),
+        Ref(shape.api(clusterapi.CONTROLPLANE_GROUP), "KubeadmControlPlane", names.control_plane),
         labels=labels,
         skipped_rules=[r for f in features.all_features() for r in f.skipped_rules(ctx)],
     )
@@ -214,15 +216,15 @@ def render_node(
     node: NodeSpec, role: str, fmt: str, catalog: Catalog, provider_name: str | None = None
 ) -> NodeRenderResult:
     """One node's first-boot config, outside CAPI (bare metal, Terraform, a local VM)."""
-    from capi_sysext.render.butane import render_butane
-    from capi_sysext.render.ignition import render_ignition_json
+    from capi_sysext.render import NODE_FORMATS
 
-    renderers = {"clc": render_clc, "butane": render_butane, "ignition": render_ignition_json}
     if provider_name:
         providers.get(provider_name)  # an unknown name is bad input before any download
     release = resolve_release(node, catalog)
     # No provider inputs here: the provider's node wiring gets provider_settings None.
-    text = renderers[fmt](node_config(NodeContext(node, release, role), provider_name or None))
+    text = NODE_FORMATS[fmt].render(
+        node_config(NodeContext(node, release, role), provider_name or None)
+    )
     return NodeRenderResult(
         text=text,
         release=release.image,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
+from capi_sysext import cachedir
 from capi_sysext.catalog import (
     DEFAULT_BASE_URL,
     SHA256_RE,
@@ -25,12 +26,12 @@ from capi_sysext.catalog import (
 )
 from capi_sysext.errors import CapiSysextError, Problem
 from capi_sysext.inputs import StrPath
+from capi_sysext.layout import index_url, normalize_base_url
 
 if TYPE_CHECKING:
     # The network client loads only when a command really fetches (start-up budget, issue #2).
     from capi_sysext.fetch import HttpClient
 
-INDEX_PATH = "kubernetes/SHA256SUMS"
 AUTO_REFRESH_TIMEOUT = 5.0  # seconds: per connect and read, and the whole automatic refresh
 # After an automatic refresh found the index unreachable, later runs skip the network for this
 # long (a negative cache), so an air-gapped `generate` is as fast as --offline.
@@ -46,19 +47,6 @@ _MAX_CACHE_CHARS = 64 << 20
 
 class IndexFormatError(CapiSysextError):
     """The index answered but lists no usable Kubernetes image (wrong URL, HTML page, garbage)."""
-
-
-def normalize_base_url(base_url: str) -> str:
-    return base_url.strip().rstrip("/")
-
-
-def index_url(base_url: str) -> str:
-    return f"{normalize_base_url(base_url)}/{INDEX_PATH}"
-
-
-def image_url(base_url: str, filename: str) -> str:
-    """Where first boot downloads an image: directly under the base URL."""
-    return f"{normalize_base_url(base_url)}/{filename}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,13 +186,6 @@ class CacheEntry(NamedTuple):
 # pathlib would cost its start-up budget more than the whole lookup (issue #2).
 
 
-def default_cache_dir() -> str:
-    # XDG Base Directory spec: a relative XDG_CACHE_HOME is invalid and must be ignored.
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    root = xdg if xdg and os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(root, "capi-sysext")
-
-
 def cache_path(base_url: str, cache_dir: StrPath | None = None) -> str:
     """One file per base URL, named by a checksum of it because a URL is not a safe file name.
 
@@ -216,7 +197,7 @@ def cache_path(base_url: str, cache_dir: StrPath | None = None) -> str:
 
     url = normalize_base_url(base_url).encode()
     digest = f"{zlib.crc32(url):08x}{zlib.adler32(url):08x}"
-    return os.path.join(cache_dir or default_cache_dir(), f"index-{digest}.json")
+    return os.path.join(cache_dir or cachedir.cache_dir(), f"index-{digest}.json")
 
 
 def read_cache(path: StrPath, base_url: str) -> tuple[CacheEntry | None, str | None]:
@@ -503,15 +484,11 @@ def _duration(d: timedelta) -> str:
     return f"{secs} s"
 
 
-_DURATION_RE = r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$"
-
-
 def parse_max_age(text: str) -> timedelta:
     """'24h', '90m', '2d', '3600' (seconds) -> timedelta; ValueError otherwise. For --max-age."""
-    m = re.match(_DURATION_RE, text.lower())
-    if not m:
+    from capi_sysext.durations import parse_seconds
+
+    seconds = parse_seconds(text.strip(), human=True, bare_seconds=True, fractions=True)
+    if seconds is None:
         raise ValueError(f"not a duration like 24h, 90m, 2d or 3600: {text!r}")
-    value = float(m.group(1))
-    unit = m.group(2) or "s"
-    seconds = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[unit] * value
     return timedelta(seconds=seconds)

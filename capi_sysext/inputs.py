@@ -12,6 +12,7 @@ from os import PathLike
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from capi_sysext.durations import DAY, format_duration, parse_seconds
 from capi_sysext.errors import InputError, Problem
 
 # A file path as the CLI gives it (str) or a caller passes it (pathlib.Path).
@@ -178,25 +179,16 @@ def parse_url(value: Any) -> str:
     return text
 
 
-_DURATION_PART = r"([0-9]{1,9})(h|m|s)"  # ASCII digits; a bounded count, not int('9' * 5000)
-DAY = 86400
-_DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
-
-
 def parse_duration(minimum_s: int = 0, maximum_s: int = 7 * DAY) -> Parser:
     """A Go-style duration of hours/minutes/seconds (30m, 1h30m, 90s) -> whole seconds, with
     an upper bound (Go's time.Duration overflows past ~292 years; ours end far earlier)."""
 
     def parse(value: Any) -> int:
         text = parse_str(value).lower()
-        pos, total = 0, 0
-        for m in re.finditer(_DURATION_PART, text):
-            if m.start() != pos:
-                break
-            total += int(m.group(1)) * _DURATION_UNITS[m.group(2)]
-            pos = m.end()
-        if pos != len(text) or pos == 0:
+        seconds = parse_seconds(text)
+        if seconds is None:
             raise ValueError(f"must be a duration like 30m, 1h30m or 90s, got {value!r}")
+        total = int(seconds)
         if total < minimum_s:
             raise ValueError(f"must be at least {format_duration(minimum_s)}, got {text}")
         if total > maximum_s:
@@ -204,15 +196,6 @@ def parse_duration(minimum_s: int = 0, maximum_s: int = 7 * DAY) -> Parser:
         return total
 
     return parse
-
-
-def format_duration(seconds: int) -> str:
-    """Seconds as a compact Go duration (1h30m, 45s, 0s); Go's time.ParseDuration reads it."""
-    if seconds == 0:
-        return "0s"
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
 
 
 def parse_cidr(value: Any) -> str:

@@ -29,7 +29,16 @@ from typing import Protocol
 from capi_sysext.catalog import Catalog, Image, Version, parse_image_filename
 from capi_sysext.errors import CapiSysextError, CatalogError, Problem
 from capi_sysext.fetch import IMAGE_LIMIT, INDEX_LIMIT, FetchError, HttpClient
-from capi_sysext.index import image_url, normalize_base_url
+from capi_sysext.layout import (
+    COMPONENT,
+    INDEX_NAME,
+    NOOP_NAME,
+    image_url,
+    noop_text,
+    normalize_base_url,
+    transfer_name,
+    transfer_text,
+)
 from capi_sysext.output import write_atomic
 
 PARTIAL_DIR = ".partial"
@@ -154,8 +163,6 @@ def transfer_conf(serve_base_url: str, minor: str) -> str:
     """Minor-pinned sysupdate transfer, same values as the bakery's (FACTS s.3: Verify=false,
     InstancesMax=3), pointing at the mirror; built by the node side's serializer, so the URL is
     escaped for systemd and a newline in it is refused, never written."""
-    from capi_sysext.features.updates import transfer_text
-
     major, minor_number = _minor_key(minor)[:2]
     base = normalize_base_url(serve_base_url)
     return transfer_text(base, major, minor_number, verify=False, instances_max=3)
@@ -163,10 +170,8 @@ def transfer_conf(serve_base_url: str, minor: str) -> str:
 
 def noop_conf() -> str:
     """A transfer whose source pattern never matches: sysupdate's default component then has a
-    definition (no "No transfer definitions found") and does nothing. The node's own skeleton."""
-    from capi_sysext import unitfile
-
-    return unitfile.load("sysupdate-noop.conf").render()
+    definition (no "No transfer definitions found") and does nothing. The node's own file."""
+    return noop_text()
 
 
 def _read_sums(path: Path) -> dict[str, str]:
@@ -303,12 +308,12 @@ def run_mirror(
     client = client or HttpClient()
     progress = progress or NoProgress()
     result = MirrorResult(dest=dest)
-    kdir = dest / "kubernetes"
+    kdir = dest / COMPONENT
     partial = dest / PARTIAL_DIR
     dest.mkdir(parents=True, exist_ok=True)  # DIR itself is the user's choice, link or not
     _own_dir(kdir)
     _own_dir(partial)
-    sums_path = kdir / "SHA256SUMS"
+    sums_path = kdir / INDEX_NAME
     sums = {name: sha for name, sha in _read_sums(sums_path).items() if _is_regular(kdir / name)}
 
     try:
@@ -336,7 +341,7 @@ def run_mirror(
 def _write_layout(
     dest: Path, sums: dict[str, str], serve_base_url: str | None, result: MirrorResult
 ) -> None:
-    kdir = dest / "kubernetes"
+    kdir = dest / COMPONENT
     # Every listed image must also exist at the first-boot location (repairs earlier runs too).
     for name in sums:
         _link_or_copy(kdir / name, dest / name)
@@ -347,12 +352,12 @@ def _write_layout(
         return parsed
 
     lines = [f"{sums[name]}  {name}\n" for name in sorted(sums, key=order)]
-    write_atomic(kdir / "SHA256SUMS", "".join(lines).encode(), _PUBLIC)
+    write_atomic(kdir / INDEX_NAME, "".join(lines).encode(), _PUBLIC)
     result.listed = len(lines)
-    write_atomic(dest / "noop.conf", noop_conf().encode(), _PUBLIC)
+    write_atomic(dest / NOOP_NAME, noop_conf().encode(), _PUBLIC)
     if serve_base_url:
         for minor in sorted({order(n)[0].minor_str for n in sums}, key=_minor_key):
-            conf = kdir / f"kubernetes-{minor}.conf"
+            conf = kdir / transfer_name(minor.removeprefix("v"))
             write_atomic(conf, transfer_conf(serve_base_url, minor).encode(), _PUBLIC)
             result.confs.append(str(conf.relative_to(dest)))
     with contextlib.suppress(OSError):

@@ -8,6 +8,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from capi_sysext import unitfile
 from capi_sysext.catalog import Image
+from capi_sysext.layout import SYSEXT_LINK, image_path, image_url
 from capi_sysext.model import (
     PINNED_SUMS_PATH,
     Dropin,
@@ -21,13 +22,11 @@ from capi_sysext.model import (
 )
 from capi_sysext.spec import NodeSpec
 
-P = TypeVar("P")
-
-SYSEXT_DIR = "/opt/extensions/kubernetes"
-# The image's release file is named "kubernetes", so it only activates under this name.
-SYSEXT_LINK = "/etc/extensions/kubernetes.raw"
 VERIFY_UNIT = "capi-sysext-verify.service"
 KUBEADM_UNIT = "kubeadm.service"
+
+
+P = TypeVar("P")
 
 
 class NodeRelease(NamedTuple):
@@ -38,11 +37,11 @@ class NodeRelease(NamedTuple):
 
     @property
     def image_path(self) -> str:
-        return f"{SYSEXT_DIR}/{self.image.filename}"
+        return image_path(self.image.filename)
 
     @property
     def image_url(self) -> str:
-        return f"{self.base_url.rstrip('/')}/{self.image.filename}"
+        return image_url(self.base_url, self.image.filename)
 
 
 def verify_check_script(release: NodeRelease) -> str:

@@ -3,6 +3,8 @@
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
+from capi_sysext.clusterapi import ADDONS_GROUP, BOOTSTRAP_GROUP, CONTROLPLANE_GROUP, KUBEADM_KINDS
+
 
 class GateRequirement(NamedTuple):
     """A controller feature gate that must be on, read from its Deployment's container args."""
@@ -66,13 +68,10 @@ def _ignition_format(doc: Mapping[str, Any]) -> bool:
     return False
 
 
-_KUBEADM_KINDS = frozenset(
-    {"KubeadmConfig", "KubeadmConfigTemplate", "KubeadmControlPlane", "KubeadmControlPlaneTemplate"}
-)
 # The core rules; each provider adds its own from its `gates` and `kinds` (gate_rules()).
 CORE_GATE_RULES: tuple[GateRule, ...] = (
-    GateRule("bootstrap.cluster.x-k8s.io", _KUBEADM_KINDS, CABPK_IGNITION, _ignition_format),
-    GateRule("controlplane.cluster.x-k8s.io", _KUBEADM_KINDS, CABPK_IGNITION, _ignition_format),
+    GateRule(BOOTSTRAP_GROUP, KUBEADM_KINDS, CABPK_IGNITION, _ignition_format),
+    GateRule(CONTROLPLANE_GROUP, KUBEADM_KINDS, CABPK_IGNITION, _ignition_format),
 )
 
 
@@ -115,9 +114,9 @@ class CRDRequirement(NamedTuple):
 # HelmChartProxy documents need the Cluster API add-on provider for Helm (CAAPH).
 CRD_REQUIREMENTS: list[CRDRequirement] = [
     CRDRequirement(
-        group="addons.cluster.x-k8s.io",
+        group=ADDONS_GROUP,
         kind="HelmChartProxy",
-        crd_name="helmchartproxies.addons.cluster.x-k8s.io",
+        crd_name=f"helmchartproxies.{ADDONS_GROUP}",
         how_to_install="install the Helm add-on provider: `clusterctl init --addon helm`",
     ),
 ]

@@ -41,7 +41,9 @@ def load(path: str) -> Any:
     try:
         return _yaml().load(text)
     except YAMLError as exc:
-        raise InputError([Problem(f"{path}: not valid YAML: {exc}")]) from None
+        from capi_sysext.yamlio import not_valid_yaml
+
+        raise InputError([Problem(f"{path}: {not_valid_yaml(exc)}")]) from None
 
 
 def dump(data: Any) -> str:

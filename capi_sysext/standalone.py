@@ -757,23 +757,19 @@ class ClusterRender(NamedTuple):
     warnings: list[str]
 
 
-EXTENSIONS = {"butane": "bu", "ignition": "ign"}
-
-
 def render_cluster(
     spec: StandaloneSpec, fmt: str, catalog: Catalog, s: ClusterSecrets
 ) -> ClusterRender:
-    from capi_sysext.render.butane import render_butane
-    from capi_sysext.render.ignition import render_ignition_json
+    from capi_sysext.render import NODE_FORMATS
 
-    render = {"butane": render_butane, "ignition": render_ignition_json}[fmt]
+    node_format = NODE_FORMATS[fmt]
     release = resolve_release(spec.node, catalog)
     configs = {spec.control_plane_name: control_plane_config(spec, release, s)}
     for entry in spec.workers:
         configs[entry.name] = worker_config(spec, release, s, entry)
-    ext = EXTENSIONS[fmt]
+    ext = node_format.extension
     return ClusterRender(
-        files={f"{name}.{ext}": render(cfg) for name, cfg in configs.items()},
+        files={f"{name}.{ext}": node_format.render(cfg) for name, cfg in configs.items()},
         version=str(release.image.version),
         warnings=pinning_warnings(release),
     )

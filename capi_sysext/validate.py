@@ -18,71 +18,28 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from capi_sysext.clccheck import check_clc
+from capi_sysext.clusterapi import (
+    CAPI_GROUP,
+    CLC_FIELD,
+    CLUSTER_NAME_KINDS,
+    KUBEADM_SPECS,
+    REFERENCE_PATHS,
+)
 from capi_sysext.crdschema import Issue, json_path, split_api_version
 
 if TYPE_CHECKING:
     from capi_sysext.crdschema import SchemaStore
     from capi_sysext.plugins import Plugins
 
-CAPI_GROUP = "cluster.x-k8s.io"
-BOOTSTRAP_GROUP = "bootstrap.cluster.x-k8s.io"
-CONTROLPLANE_GROUP = "controlplane.cluster.x-k8s.io"
-
-# (group, kind) -> where its kubeadm spec lives; the CLC sits under <spec>.ignition.
-_KUBEADM_SPECS: dict[tuple[str, str], tuple[str, ...]] = {
-    (BOOTSTRAP_GROUP, "KubeadmConfig"): ("spec",),
-    (BOOTSTRAP_GROUP, "KubeadmConfigTemplate"): ("spec", "template", "spec"),
-    (CONTROLPLANE_GROUP, "KubeadmControlPlane"): ("spec", "kubeadmConfigSpec"),
-    (CONTROLPLANE_GROUP, "KubeadmControlPlaneTemplate"): (
-        "spec",
-        "template",
-        "spec",
-        "kubeadmConfigSpec",
-    ),
-}
-_CLC_FIELD = ("ignition", "containerLinuxConfig", "additionalConfig")
-
-# (group, kind) -> object references it holds (v1beta1 and v1beta2 locations both listed;
-# only the ones present are followed).
-_REFS: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
-    (CAPI_GROUP, "Cluster"): (("spec", "infrastructureRef"), ("spec", "controlPlaneRef")),
-    (CONTROLPLANE_GROUP, "KubeadmControlPlane"): (
-        ("spec", "machineTemplate", "infrastructureRef"),
-        ("spec", "machineTemplate", "spec", "infrastructureRef"),
-    ),
-    (CAPI_GROUP, "MachineDeployment"): (
-        ("spec", "template", "spec", "bootstrap", "configRef"),
-        ("spec", "template", "spec", "infrastructureRef"),
-    ),
-    (CAPI_GROUP, "MachineSet"): (
-        ("spec", "template", "spec", "bootstrap", "configRef"),
-        ("spec", "template", "spec", "infrastructureRef"),
-    ),
-    (CAPI_GROUP, "Machine"): (
-        ("spec", "bootstrap", "configRef"),
-        ("spec", "infrastructureRef"),
-    ),
-}
-
 
 def _references(plugins: Plugins) -> dict[tuple[str, str], tuple[tuple[str, ...], ...]]:
     """Core reference paths plus each provider's own (e.g. an infra cluster's identityRef)."""
-    table = dict(_REFS)
+    table = dict(REFERENCE_PATHS)
     for provider in plugins.providers:
         group = provider.api_version.split("/")[0]
         for kind, paths in provider.reference_paths.items():
             table[(group, kind)] = paths
     return table
-
-
-# Kinds whose spec.clusterName names a Cluster in the same namespace.
-_CLUSTER_NAME = {
-    (CAPI_GROUP, "MachineDeployment"),
-    (CAPI_GROUP, "MachineSet"),
-    (CAPI_GROUP, "Machine"),
-    (CAPI_GROUP, "MachineHealthCheck"),
-    (CAPI_GROUP, "MachinePool"),
-}
 
 
 @dataclass
@@ -205,7 +162,7 @@ def parse_documents(
     """
     import yaml
 
-    from capi_sysext.yamlio import describe_yaml_error, documents, plain_scalar_conflicts
+    from capi_sysext.yamlio import documents, not_valid_yaml, plain_scalar_conflicts
 
     docs: list[tuple[int, Any, list[Issue]]] = []
     try:
@@ -223,7 +180,7 @@ def parse_documents(
             ]
             docs.append((i, d, issues))
     except yaml.YAMLError as exc:
-        return docs, Issue("$", f"not valid YAML{describe_yaml_error(exc)}")
+        return docs, Issue("$", not_valid_yaml(exc))
     return docs, None
 
 
@@ -234,7 +191,7 @@ def _article(kind: str) -> str:
 
 def _clc_issues(doc: Mapping[str, Any], group: str, kind: str) -> tuple[list[Issue], set[str]]:
     """CLC findings, plus paths whose schema maxLength issue the CLC size message replaces."""
-    spec_path = _KUBEADM_SPECS.get((group, kind))
+    spec_path = KUBEADM_SPECS.get((group, kind))
     if spec_path is None:
         return [], set()
     spec = _dig(doc, spec_path)
@@ -242,8 +199,8 @@ def _clc_issues(doc: Mapping[str, Any], group: str, kind: str) -> tuple[list[Iss
         return [], set()
     issues: list[Issue] = []
     replaced: set[str] = set()
-    clc = _dig(spec, _CLC_FIELD)
-    field_path = json_path([*spec_path, *_CLC_FIELD])
+    clc = _dig(spec, CLC_FIELD)
+    field_path = json_path([*spec_path, *CLC_FIELD])
     if isinstance(clc, str):
         for i in check_clc(clc):
             issues.append(Issue(field_path, f"CLC {i.path}: {i.message}"))
@@ -316,7 +273,7 @@ def _check_refs(
                 d.issues.append(
                     Issue(where, f"refers to {kind}/{name}{in_ns}, which is not in the input")
                 )
-        if (d.group, d.kind) in _CLUSTER_NAME:
+        if (d.group, d.kind) in CLUSTER_NAME_KINDS:
             cluster = _dig(doc, ("spec", "clusterName"))
             if (
                 isinstance(cluster, str)

@@ -354,7 +354,7 @@ def load_all(text: str, source: str, limit: int = MAX_DOCUMENTS_BYTES) -> list[A
     try:
         return [d for _, _, d in documents(text, limit) if d is not None]
     except yaml.YAMLError as exc:
-        raise InputError([Problem(f"{source}: not valid YAML{describe_yaml_error(exc)}")]) from None
+        raise InputError([Problem(f"{source}: {not_valid_yaml(exc)}")]) from None
 
 
 def read_text(path: str | PathLike[str], limit: int) -> str:
@@ -373,6 +373,12 @@ def read_text(path: str | PathLike[str], limit: int) -> str:
         raise InputError(
             [Problem(f"cannot read {path}: not UTF-8 text (byte {exc.start + 1} is invalid)")]
         ) from None
+
+
+def not_valid_yaml(exc: Exception) -> str:
+    """The one message for a YAML parse error, PyYAML's or ruamel's (both mark the problem the
+    same way): 'not valid YAML at line L, column C: problem', on one line."""
+    return f"not valid YAML{describe_yaml_error(exc)}"
 
 
 def describe_yaml_error(exc: Exception) -> str:

@@ -27,7 +27,6 @@ from capi_sysext.apply import (
     wait_for_clusters,
 )
 from capi_sysext.cli import cli
-from capi_sysext.cli.apply import parse_duration
 from capi_sysext.plugins import registered
 from capi_sysext.providers.aws import CAPA_IGNITION
 from capi_sysext.requirements import CABPK_IGNITION, requirements_for
@@ -554,12 +553,6 @@ def test_order_is_stable_within_a_tier() -> None:
     assert [d["kind"] for d in order_documents(docs)] == EXPECTED_ORDER
 
 
-def test_parse_duration() -> None:
-    assert parse_duration("20m") == 1200
-    assert parse_duration("1h30s") == 3630
-    assert parse_duration("45") == 45
-
-
 # ---- CLI --------------------------------------------------------------------------------------
 
 
@@ -839,7 +832,7 @@ def test_a_trickling_answer_cannot_outlast_the_apply_deadline(
 def test_an_unexpected_error_mid_apply_still_reports(
     fake: FakeKubeAPIServer, kubeconfig: Path, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import capi_sysext.apply as apply_mod
+    import capi_sysext.apply.ssa as apply_mod
 
     real = apply_mod._apply_one
     calls = {"n": 0}

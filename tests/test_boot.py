@@ -35,8 +35,9 @@ from capi_sysext.catalog import ARCHES, Catalog, Image, Version, load_embedded
 from capi_sysext.clccheck import check_clc
 from capi_sysext.generate import generate, node_config, render_node, resolve_release
 from capi_sysext.inputs import RawInputs
+from capi_sysext.layout import SYSEXT_LINK
 from capi_sysext.model import PINNED_SUMS_PATH, NodeConfig
-from capi_sysext.node import KUBEADM_UNIT, SYSEXT_LINK, VERIFY_UNIT, NodeContext
+from capi_sysext.node import KUBEADM_UNIT, VERIFY_UNIT, NodeContext
 from capi_sysext.render.clc import render_clc
 from capi_sysext.render.clc_parse import parse_clc, parse_ignition
 from capi_sysext.render.ignition import render_ignition

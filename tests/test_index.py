@@ -16,11 +16,9 @@ from capi_sysext.index import (
     CacheEntry,
     IndexFormatError,
     cache_path,
-    default_cache_dir,
     fetch_index,
     load_catalog,
     parse_index,
-    parse_max_age,
     read_cache,
     write_cache,
 )
@@ -121,23 +119,6 @@ def test_parse_index_without_usable_lines_is_an_error() -> None:
         parse_index("<html>captive portal</html>\n", "idx")
     with pytest.raises(IndexFormatError, match="idx:1"):
         parse_index("deadbeef  kubernetes-v1.33.2-x86-64.raw\n", "idx")
-
-
-def test_parse_max_age() -> None:
-    assert parse_max_age("24h") == timedelta(hours=24)
-    assert parse_max_age("90m") == timedelta(minutes=90)
-    assert parse_max_age("2d") == timedelta(days=2)
-    assert parse_max_age("0") == timedelta(0)
-    with pytest.raises(ValueError):
-        parse_max_age("soon")
-
-
-def test_default_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert default_cache_dir() == str(tmp_path / "capi-sysext")
-    monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")  # invalid per the spec: ignored
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_cache_dir() == str(tmp_path / "home" / ".cache" / "capi-sysext")
 
 
 # --- fetching -----------------------------------------------------------------------------------

@@ -39,9 +39,9 @@ import pytest
 import yaml
 
 from capi_sysext import providers
-from capi_sysext.features.updates import SYSUPDATE_SERVICE, SYSUPDATE_TIMER, transfer_path
+from capi_sysext.features.updates import SYSUPDATE_SERVICE, SYSUPDATE_TIMER
+from capi_sysext.layout import SYSEXT_LINK, transfer_path
 from capi_sysext.model import PINNED_SUMS_PATH, parse_pinned_sums
-from capi_sysext.node import SYSEXT_LINK
 from capi_sysext.render.clc_parse import parse_clc, parse_ignition
 from capi_sysext.specbuild import PROVIDER_VARIABLE, cluster_variables
 

@@ -496,3 +496,13 @@ def test_number_and_bool_like_strings_stay_strings_for_every_reader(text: str) -
     out = yamlio.dump({"v": text})
     assert out != f"v: {text}\n", "must be quoted"
     assert yaml.safe_load(out) == {"v": text}
+
+
+def test_one_table_of_node_formats_names_every_renderer() -> None:
+    """Each row's renderer loads and renders (render-node and render-cluster choose from it)."""
+    from capi_sysext.render import MACHINE_FORMATS, NODE_FORMATS
+
+    assert MACHINE_FORMATS == ("butane", "ignition")  # CLC is a CABPK fragment only
+    for fmt in NODE_FORMATS.values():
+        module, function = fmt.renderer.split(":")
+        assert callable(getattr(__import__(module, fromlist=[function]), function)), fmt.name

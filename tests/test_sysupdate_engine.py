@@ -27,6 +27,7 @@ import sysupdatelib
 from click.testing import CliRunner
 from conftest import REPO
 
+from capi_sysext import layout
 from capi_sysext.catalog import ARCHES, load_embedded
 from capi_sysext.cli import cli, commands  # noqa: F401  (registers the commands)
 from capi_sysext.features import updates
@@ -340,7 +341,7 @@ def test_instances_max_prunes_the_oldest(
     view = boot_node(
         bakery, tmp_path, d13, monkeypatch, "--sysupdate-instances-max", str(instances_max)
     )
-    transfer = view.node / updates.transfer_path("1.33").lstrip("/")
+    transfer = view.node / layout.transfer_path("1.33").lstrip("/")
     assert f"InstancesMax={instances_max}\n" in transfer.read_text()
     history = [BOOT]
     for version in PATCHES:
@@ -390,7 +391,7 @@ def test_real_matcher_selects_exactly_each_minor_of_the_catalog(
             }
         )
         root = enginelib.make_scratch_root(tmp_path / request)
-        for path in (updates.transfer_path(request), updates.NOOP_TRANSFER):
+        for path in (layout.transfer_path(request), layout.NOOP_TRANSFER):
             target = root / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(file_text(cfg, path))
@@ -407,7 +408,7 @@ def test_real_matcher_selects_exactly_each_minor_of_the_catalog(
         }
         assert set(listing["all"]) == wanted, request
         # The model that covers the other arch (tests/sysupdate_pattern.py) agrees with the tool.
-        (raw,) = ini_values(file_text(cfg, updates.transfer_path(request)), "MatchPattern")
+        (raw,) = ini_values(file_text(cfg, layout.transfer_path(request)), "MatchPattern")
         modelled = {match(expand_specifiers(raw, HOST), file_name) for file_name in index}
         assert modelled - {None} == wanted, request
 
@@ -419,7 +420,7 @@ def test_the_noop_transfer_keeps_the_units_own_update_from_failing(
     # The unit's own ExecStart= updates the default component, which has no transfer of ours.
     view = boot_node(bakery, tmp_path, d13, monkeypatch)
     assert run_service(view).ok
-    (view.node / updates.NOOP_TRANSFER.lstrip("/")).unlink()
+    (view.node / layout.NOOP_TRANSFER.lstrip("/")).unlink()
     (main,) = [s for s in view.run_service(timeout=30).steps if s.key == "ExecStart"]
     assert main.argv == ("/usr/lib/systemd/systemd-sysupdate", "update")
     assert main.returncode == 1 and "No transfer definitions found" in main.output

@@ -25,12 +25,14 @@ from sysupdatelib import exec_argv, exec_lines
 
 from capi_sysext.catalog import ARCHES, load_embedded
 from capi_sysext.cli import cli, commands  # noqa: F401  (registers the commands)
+from capi_sysext.durations import format_duration
 from capi_sysext.features import updates
 from capi_sysext.generate import node_config as build_node_config
 from capi_sysext.generate import resolve_release
-from capi_sysext.inputs import RawInputs, format_duration, parse_duration
+from capi_sysext.inputs import RawInputs, parse_duration
+from capi_sysext.layout import SYSEXT_LINK
 from capi_sysext.model import NodeConfig
-from capi_sysext.node import SYSEXT_LINK, NodeContext
+from capi_sysext.node import NodeContext
 from capi_sysext.render.butane import render_butane
 from capi_sysext.render.clc import render_clc
 from capi_sysext.render.clc_parse import parse_clc, parse_ignition

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -14,22 +13,16 @@ from capi_sysext.errors import InputError, Problem
 if TYPE_CHECKING:
     from capi_sysext.apply import ClusterStatus
 
-# ASCII digits, bounded counts: re's \d and float() also take other scripts' digits.
-_DURATION = re.compile(r"(?:([0-9]{1,6})h)?(?:([0-9]{1,6})m)?(?:([0-9]{1,7})s)?")
-_SECONDS = re.compile(r"[0-9]{1,7}(?:\.[0-9]{1,6})?")
 MAX_TIMEOUT_S = 7 * 86400
 
 
 def parse_duration(text: str, flag: str = "--timeout") -> float:
     """`20m`, `1h30m`, `90s` or plain seconds, as seconds (at most 7 days)."""
+    from capi_sysext.durations import parse_seconds
+
     text = text.strip()
-    match = _DURATION.fullmatch(text)
-    if _SECONDS.fullmatch(text):
-        seconds = float(text)
-    elif text and match and any(match.groups()):
-        h, m, s = (int(g or 0) for g in match.groups())
-        seconds = float(h * 3600 + m * 60 + s)
-    else:
+    seconds = parse_seconds(text, human=True, bare_seconds=True, fractions=True)
+    if seconds is None:
         raise InputError([Problem(f"{flag} {text!r} is not a duration", "use e.g. 20m, 90s")])
     if seconds > MAX_TIMEOUT_S:
         raise InputError([Problem(f"{flag} {text!r} is longer than 7 days", "use e.g. 20m")])

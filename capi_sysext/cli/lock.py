@@ -61,7 +61,7 @@ def lock_command(
     from capi_sysext import roundtrip
     from capi_sysext.catalog import normalize_arch
     from capi_sysext.errors import CapiSysextError, CatalogError, InputError, Problem
-    from capi_sysext.index import index_url
+    from capi_sysext.layout import index_url
 
     if not upgrade:
         raise InputError(

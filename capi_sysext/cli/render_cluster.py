@@ -17,7 +17,8 @@ from capi_sysext.cli.options import (
     values_options,
     variable_options,
 )
-from capi_sysext.standalone import EXTENSIONS, REPEATABLE, cli_variables
+from capi_sysext.render import MACHINE_FORMATS
+from capi_sysext.standalone import REPEATABLE, cli_variables
 
 if TYPE_CHECKING:
     from capi_sysext.errors import Problem
@@ -67,7 +68,7 @@ def _ssh_key_lines(given: tuple[str, ...]) -> tuple[list[str], list[Problem]]:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(tuple(EXTENSIONS)),
+    type=click.Choice(MACHINE_FORMATS),
     default="ignition",
     show_default=True,
     help="butane: variant flatcar 1.0.0 (<node>.bu); ignition: spec 3.3.0 JSON (<node>.ign).",

@@ -18,7 +18,7 @@ from capi_sysext.cli.options import (
     values_options,
     variable_options,
 )
-from capi_sysext.render import FORMATS
+from capi_sysext.render import FORMATS, NODE_FORMATS
 from capi_sysext.spec import NODE_VARIABLES, ROLES
 from capi_sysext.specbuild import feature_variables
 
@@ -63,8 +63,7 @@ def render_node(
     from capi_sysext.generate import render_node as run
     from capi_sysext.specbuild import build_node_spec
 
-    ext = {"clc": "clc.yaml", "butane": "bu", "ignition": "ign"}[fmt]
-    target = output_target(output, f"{role}.{ext}", force)
+    target = output_target(output, f"{role}.{NODE_FORMATS[fmt].extension}", force)
     node, _ = build_node_spec(raw_inputs(_VARIABLES, params), yamlio.load_file)
     opened = open_catalog(lock_path, node, offline=offline, refresh=refresh, max_age=max_age)
     result = run(node, role, fmt, opened.catalog, provider)

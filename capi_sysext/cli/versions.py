@@ -29,7 +29,7 @@ def versions(
     """List the published Kubernetes sysext versions per minor and arch."""
     from capi_sysext.catalog import ARCHES
     from capi_sysext.errors import CapiSysextError, Problem
-    from capi_sysext.index import index_url
+    from capi_sysext.layout import index_url
 
     choice = choose_catalog(sysext_base_url, offline=offline, refresh=refresh, max_age=max_age)
     if refresh and not offline and choice.kind != "index":

@@ -19,6 +19,7 @@ from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from capi_sysext.clusterapi import ADDONS_GROUP, CAPI_GROUP
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet, Finding, dig
 from capi_sysext.errors import InputError, Problem
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 CNIS = ("calico", "cilium", "none")
 VIAS = ("helm", "crs")
 
-HCP_API_VERSION = "addons.cluster.x-k8s.io/v1alpha1"
+HCP_API_VERSION = f"{ADDONS_GROUP}/v1alpha1"
 HCP_KIND = "HelmChartProxy"
 
 # Labels the Cluster carries and each HelmChartProxy selects on. One label per add-on so a user can
@@ -41,8 +42,6 @@ CLUSTER_LABEL = f"{LABEL_PREFIX}/cluster-name"
 CNI_LABEL = f"{LABEL_PREFIX}/cni"
 CCM_LABEL = f"{LABEL_PREFIX}/ccm"
 CSI_LABEL = f"{LABEL_PREFIX}/csi"
-CRS_GROUP = "addons.cluster.x-k8s.io"
-CAPI_GROUP = "cluster.x-k8s.io"
 
 # validate rule ids (contracts.SKIP_ANNOTATION names them to opt out).
 RULE_CNI = "addons-cni"
@@ -409,7 +408,7 @@ def crs_documents(spec: "ClusterSpec[Any]", version: str, bundle: Bundle) -> lis
         "data": {f"{bundle.role}.yaml": yamlio.dump_all(bundle.manifests)},
     }
     crs = {
-        "apiVersion": f"{CRS_GROUP}/{version}",
+        "apiVersion": f"{ADDONS_GROUP}/{version}",
         "kind": "ClusterResourceSet",
         "metadata": {"name": name, "namespace": spec.namespace},
         "spec": {
@@ -460,7 +459,7 @@ def _matches(selector: Any, labels: Mapping[str, Any]) -> bool:
 def _selectors(docs: DocumentSet) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """HelmChartProxy and ClusterResourceSet documents (what selects a Cluster for add-ons)."""
     for kind in (HCP_KIND, "ClusterResourceSet"):
-        yield from docs.of_kind(kind, CRS_GROUP)
+        yield from docs.of_kind(kind, ADDONS_GROUP)
 
 
 def _ns(doc: Mapping[str, Any]) -> str:

@@ -9,17 +9,23 @@ declared twice here).
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from capi_sysext.capi import CAPI_GROUP, Names
+from capi_sysext.capi import Names
+from capi_sysext.clusterapi import (
+    CAPI_GROUP,
+    CONTROL_PLANE_NAME_LABEL,
+    DEPLOYMENT_NAME_LABEL,
+    HealthCheck,
+    ready_timeouts,
+)
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
+from capi_sysext.durations import format_duration
 from capi_sysext.errors import Problem
 from capi_sysext.features import kured, updates
 from capi_sysext.features.base import Feature, typed
 from capi_sysext.features.kuredscan import kured_in
-from capi_sysext.inputs import Variable, format_duration, parse_bool, parse_duration
+from capi_sysext.inputs import Variable, parse_bool, parse_duration
 
-CONTROL_PLANE_NAME_LABEL = "cluster.x-k8s.io/control-plane-name"
-DEPLOYMENT_NAME_LABEL = "cluster.x-k8s.io/deployment-name"
 WORKER_MAX_UNHEALTHY = "40%"  # stop remediating when this many workers are down at once
 RULE_REBOOT_TIMEOUT = "mhc-reboot-timeout"  # validate rule id (contracts.SKIP_ANNOTATION)
 
@@ -27,26 +33,6 @@ RULE_REBOOT_TIMEOUT = "mhc-reboot-timeout"  # validate rule id (contracts.SKIP_A
 def _var_default_s(feature: Feature[Any], key: str) -> int:
     (var,) = [v for v in feature.variables if v.key == key]
     return int(var.parse(var.default))
-
-
-def _unhealthy_timeouts(mhc: Mapping[str, Any]) -> list[tuple[str, int | None]]:
-    """(path, seconds) of each Ready condition's timeout, in the v1beta2 or v1beta1 shape."""
-    out: list[tuple[str, int | None]] = []
-    v2 = dig(mhc, "spec", "checks", "unhealthyNodeConditions")
-    for i, c in enumerate(v2 if isinstance(v2, list) else []):
-        if dig(c, "type") == "Ready":
-            t = dig(c, "timeoutSeconds")
-            path = f"$.spec.checks.unhealthyNodeConditions[{i}].timeoutSeconds"
-            out.append((path, t if isinstance(t, int) else None))
-    v1 = dig(mhc, "spec", "unhealthyConditions")
-    for i, c in enumerate(v1 if isinstance(v1, list) else []):
-        if dig(c, "type") == "Ready":
-            try:
-                seconds: int | None = parse_duration(0)(dig(c, "timeout"))
-            except ValueError:
-                seconds = None  # e.g. "1.5h": not ours to judge
-            out.append((f"$.spec.unhealthyConditions[{i}].timeout", seconds))
-    return out
 
 
 class HealthCheckSettings(NamedTuple):
@@ -173,7 +159,7 @@ class HealthChecks(Feature[HealthCheckSettings]):
             cluster = docs.named("Cluster", name, ns, CAPI_GROUP) if isinstance(name, str) else None
             if cluster is not None and RULE_REBOOT_TIMEOUT in docs.skipped(cluster[1]):
                 continue
-            for path, seconds in _unhealthy_timeouts(mhc):
+            for path, seconds in ready_timeouts(mhc):
                 if seconds is None or seconds > needed:
                     continue
                 findings.append(
@@ -203,25 +189,11 @@ class HealthChecks(Feature[HealthCheckSettings]):
             "clusterName": ctx.spec.name,
             "selector": {"matchLabels": {label: value}},
         }
-        conditions = ("False", "Unknown")
-        if ctx.shape.v2:
-            spec["checks"] = {
-                "nodeStartupTimeoutSeconds": s.startup_timeout_s,
-                "unhealthyNodeConditions": [
-                    {"type": "Ready", "status": c, "timeoutSeconds": s.node_timeout_s}
-                    for c in conditions
-                ],
-            }
-            if max_unhealthy:
-                spec["remediation"] = {"triggerIf": {"unhealthyLessThanOrEqualTo": max_unhealthy}}
-        else:
-            if max_unhealthy:
-                spec["maxUnhealthy"] = max_unhealthy
-            spec["nodeStartupTimeout"] = format_duration(s.startup_timeout_s)
-            spec["unhealthyConditions"] = [
-                {"type": "Ready", "status": c, "timeout": format_duration(s.node_timeout_s)}
-                for c in conditions
-            ]
+        spec.update(
+            ctx.shape.health_check(
+                HealthCheck(s.startup_timeout_s, s.node_timeout_s, max_unhealthy)
+            )
+        )
         return {
             "apiVersion": ctx.shape.api(CAPI_GROUP),
             "kind": "MachineHealthCheck",

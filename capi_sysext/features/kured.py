@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from capi_sysext import yamlio
+from capi_sysext.clusterapi import ADDONS_GROUP
 from capi_sysext.context import ClusterContext
+from capi_sysext.durations import DAY, format_duration
 from capi_sysext.features import updates
 from capi_sysext.features.base import LABEL_PREFIX, Feature, typed
 from capi_sysext.features.kuredscan import NAME
 from capi_sysext.inputs import (
-    DAY,
     Variable,
-    format_duration,
     parse_bool,
     parse_duration,
     parse_int,
@@ -30,7 +30,6 @@ from capi_sysext.inputs import (
 
 DEFAULT_IMAGE = "ghcr.io/kubereboot/kured:1.23.0"
 NAMESPACE = "kube-system"
-CRS_GROUP = "addons.cluster.x-k8s.io"
 # The Cluster carries this label with its own name as value, so each cluster's CRS selects
 # only that cluster even when several share a namespace.
 CLUSTER_LABEL = f"{LABEL_PREFIX}/kured"
@@ -437,7 +436,7 @@ class Kured(Feature[KuredSettings]):
             "data": {"kured.yaml": yamlio.dump_all(manifests(s))},
         }
         crs = {
-            "apiVersion": f"{CRS_GROUP}/{ctx.shape.version}",
+            "apiVersion": f"{ADDONS_GROUP}/{ctx.shape.version}",
             "kind": "ClusterResourceSet",
             "metadata": {"name": name, "namespace": spec.namespace},
             "spec": {

@@ -9,17 +9,23 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from capi_sysext import unitfile
+from capi_sysext.clusterapi import CLC_FIELD, CLUSTER_NAME_LABEL, KUBEADM_SPECS
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.features.base import Feature
 from capi_sysext.inputs import Variable, parse_bool, parse_choice, parse_int
+from capi_sysext.layout import (
+    COMPONENT,
+    NOOP_TRANSFER,
+    SYSEXT_LINK,
+    noop_text,
+    transfer_path,
+    transfer_text,
+)
 from capi_sysext.model import Dropin, File, NodeConfig, Unit
-from capi_sysext.node import SYSEXT_DIR, SYSEXT_LINK, NodeContext, NodeRelease
+from capi_sysext.node import NodeContext, NodeRelease
 
-COMPONENT = "kubernetes"
-TRANSFER_DIR = f"/etc/sysupdate.{COMPONENT}.d"
-NOOP_TRANSFER = "/etc/sysupdate.d/noop.conf"
 SYSUPDATE_SERVICE = "systemd-sysupdate.service"
 SYSUPDATE_TIMER = "systemd-sysupdate.timer"
 SYSUPDATE_DROPIN = "10-capi-sysext-kubernetes.conf"
@@ -49,12 +55,6 @@ LOCKSMITHD = "locksmithd.service"
 OS_UPDATE_MODES = ("auto", "off", "kured", "reboot")
 RULE_UNDRAINED = "os-updates-undrained-reboot"  # validate rule id (contracts.SKIP_ANNOTATION)
 UPDATE_CONF = "/etc/flatcar/update.conf"
-# Where a KubeadmConfigSpec sits in each kind that carries one (group, kind, path).
-_CONFIG_SPECS = (
-    ("controlplane.cluster.x-k8s.io", "KubeadmControlPlane", ("spec", "kubeadmConfigSpec")),
-    ("bootstrap.cluster.x-k8s.io", "KubeadmConfigTemplate", ("spec", "template", "spec")),
-    ("bootstrap.cluster.x-k8s.io", "KubeadmConfig", ("spec",)),
-)
 
 
 class UpdateSettings(NamedTuple):
@@ -63,15 +63,6 @@ class UpdateSettings(NamedTuple):
     verify: bool
     kured: bool
     os_updates: str  # off | kured | reboot ("auto" resolved)
-
-
-def transfer_path(minor: str) -> str:
-    return f"{TRANSFER_DIR}/kubernetes-v{minor}.conf"
-
-
-def source_path(base_url: str) -> str:
-    """The bakery serves the index and every image under <base>/kubernetes/ (FACTS s.2)."""
-    return f"{base_url.rstrip('/')}/{COMPONENT}/"
 
 
 # The sentinel logic: plain files and cmp, no shell variables (the CLC passes through envsubst).
@@ -101,36 +92,6 @@ def transfer_file(s: UpdateSettings, release: NodeRelease) -> str:
         version.minor,
         verify=s.verify,
         instances_max=s.instances_max,
-    )
-
-
-def transfer_text(
-    base_url: str, major: int, minor_number: int, *, verify: bool, instances_max: int
-) -> str:
-    """A minor-pinned transfer file for any source (nodes, and `mirror --base-url`): every value
-    goes through unitfile's escaping, so a URL cannot add a line or a section."""
-    minor = f"{int(major)}.{int(minor_number)}"  # integers: safe inside MatchPattern='s text
-    return (
-        unitfile.load("sysupdate-kubernetes.conf")
-        .add(
-            "Transfer",
-            "Verify",
-            "true" if verify else "false",
-            comment="HTTP downloads are always checked against <Path>SHA256SUMS; Verify= only "
-            "controls the\nGPG signature of that list (SHA256SUMS.gpg).",
-        )
-        .add("Source", "Path", source_path(base_url))
-        .add(
-            "Source",
-            "MatchPattern",
-            # %a is sysupdate's architecture specifier: it must reach the file unescaped.
-            unitfile.Specifiers(f"kubernetes-v{minor}.@v-%a.raw"),
-            comment="@v is the version wildcard, %a the node's architecture (x86-64 or arm64).",
-        )
-        .add("Target", "Path", SYSEXT_DIR)
-        .add("Target", "CurrentSymlink", SYSEXT_LINK)
-        .add("Target", "InstancesMax", str(instances_max))
-        .render()
     )
 
 
@@ -164,7 +125,7 @@ def owning_cluster(docs: DocumentSet, kind: str, doc: Mapping[str, Any]) -> Any:
     the references CAPI itself follows; with a single Cluster in the input, that one."""
     name = dig(doc, "metadata", "name")
     ns = dig(doc, "metadata", "namespace") or ""
-    cluster_name = dig(doc, "metadata", "labels", "cluster.x-k8s.io/cluster-name")
+    cluster_name = dig(doc, "metadata", "labels", CLUSTER_NAME_LABEL)
     if kind == "KubeadmControlPlane":
         for _i, c in docs.of_kind("Cluster"):
             if dig(c, "spec", "controlPlaneRef", "name") == name:
@@ -283,9 +244,7 @@ class Updates(Feature[UpdateSettings]):
         if s.sysupdate:
             path = transfer_path(minor_of(release))
             files.append(File(path, 0o644, inline=transfer_file(s, release)))
-            files.append(
-                File(NOOP_TRANSFER, 0o644, inline=unitfile.load("sysupdate-noop.conf").render())
-            )
+            files.append(File(NOOP_TRANSFER, 0o644, inline=noop_text()))
             dropin = (
                 unitfile.load("sysupdate-service.conf")
                 .add("Service", "ExecStartPre", unitfile.shell(record_before_script()))
@@ -324,7 +283,9 @@ class Updates(Feature[UpdateSettings]):
 
         kured = bool(kured_in(docs))
         findings = []
-        for group, kind, path in _CONFIG_SPECS:
+        for (group, kind), path in KUBEADM_SPECS.items():
+            if kind == "KubeadmControlPlaneTemplate":
+                continue  # a ClusterClass template: no Cluster of its own to check against
             for pos, doc in docs.of_kind(kind, group):
                 spec = dig(doc, *path)
                 if dig(spec, "format") != "ignition":
@@ -332,7 +293,7 @@ class Updates(Feature[UpdateSettings]):
                 cluster = owning_cluster(docs, kind, doc)
                 if cluster is not None and RULE_UNDRAINED in docs.skipped(cluster):
                     continue
-                text = dig(spec, "ignition", "containerLinuxConfig", "additionalConfig")
+                text = dig(spec, *CLC_FIELD)
                 try:
                     loaded = yamlio.load_all(text, kind) if isinstance(text, str) else []
                 except InputError:
@@ -340,7 +301,7 @@ class Updates(Feature[UpdateSettings]):
                 clc = loaded[0] if len(loaded) == 1 and isinstance(loaded[0], Mapping) else {}
                 if _clc_stops_undrained_reboots(clc):
                     continue
-                where = "$." + ".".join(path) + ".ignition.containerLinuxConfig.additionalConfig"
+                where = "$." + ".".join((*path, *CLC_FIELD))
                 if kured:
                     what = (
                         "locksmithd.service is not masked: besides Kured, Flatcar's locksmithd "

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
+from capi_sysext.clusterapi import INFRA_GROUP
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
@@ -101,7 +102,7 @@ def ignition_size(config: NodeConfig) -> int:
 class AWSProvider(Provider[AWSSettings]):
     name = "aws"
     title = "AWS (CAPA)"
-    api_version = "infrastructure.cluster.x-k8s.io/v1beta2"
+    api_version = f"{INFRA_GROUP}/v1beta2"
     kinds = frozenset(
         {
             "AWSCluster",

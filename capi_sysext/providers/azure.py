@@ -6,6 +6,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
+from capi_sysext.clusterapi import INFRA_GROUP, MOVE_HIERARCHY_LABEL
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
@@ -73,7 +74,7 @@ def _v(key: str, help: str, env: str, **kw: Any) -> Variable:
 class AzureProvider(Provider[AzureSettings]):
     name = "azure"
     title = "Azure (CAPZ)"
-    api_version = "infrastructure.cluster.x-k8s.io/v1beta1"
+    api_version = f"{INFRA_GROUP}/v1beta1"
     kinds = frozenset(
         {"AzureCluster", "AzureClusterIdentity", "AzureMachineTemplate", "AzureMachine"}
     )
@@ -256,7 +257,7 @@ class AzureProvider(Provider[AzureSettings]):
                 "name": s.identity_name,
                 "namespace": spec.namespace,
                 # clusterctl move takes the identity along with the cluster.
-                "labels": {"clusterctl.cluster.x-k8s.io/move-hierarchy": "true"},
+                "labels": {MOVE_HIERARCHY_LABEL: "true"},
             },
             "spec": identity_spec,
         }

@@ -7,10 +7,9 @@ Plain functions over a contracts.DocumentSet; no provider knowledge (the kinds c
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
+from capi_sysext.clusterapi import CAPI_GROUP, INFRA_GROUP
 from capi_sysext.contracts import DocumentSet, dig
 
-CAPI_GROUP = "cluster.x-k8s.io"
-INFRA_GROUP = "infrastructure.cluster.x-k8s.io"
 # Same spelling as features/addons.py CNI_LABEL (not imported: this module needs no feature code).
 CNI_LABEL = "capi-sysext.io/cni"
 

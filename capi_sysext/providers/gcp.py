@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
+from capi_sysext.clusterapi import INFRA_GROUP
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
@@ -72,7 +73,7 @@ def node_name_commands(metadata_file: str = METADATA_FILE) -> list[str]:
 class GCPProvider(Provider[GCPSettings]):
     name = "gcp"
     title = "GCP (CAPG)"
-    api_version = "infrastructure.cluster.x-k8s.io/v1beta1"
+    api_version = f"{INFRA_GROUP}/v1beta1"
     kinds = frozenset({"GCPCluster", "GCPMachineTemplate", "GCPMachine"})
     arches = ("x86-64",)
     gates = (CABPK_IGNITION,)
