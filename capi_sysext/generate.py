@@ -57,6 +57,9 @@ class GenerateResult(NamedTuple):
     release: Image
     warnings: list[str]  # stderr: something is not as it should be
     notes: list[str]  # stderr: what the user must know or do
+    # What a writer needs to re-render node configs for another version (ClusterClass mode).
+    spec: ClusterSpec | None = None
+    catalog: Catalog | None = None
 
     @property
     def documents(self) -> list[dict[str, Any]]:
@@ -167,6 +170,8 @@ def generate(spec: ClusterSpec, catalog: Catalog) -> GenerateResult:
         release=release.image,
         warnings=[*pinning_warnings(release), *feature_warnings(spec.node)],
         notes=notes,
+        spec=spec,
+        catalog=catalog,
     )
 
 
