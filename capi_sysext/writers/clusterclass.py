@@ -88,8 +88,12 @@ def _yaml_quoted(text: str) -> str:
 
 
 def _go_literal(text: str) -> str:
-    """Literal text for Go text/template: only `{{` opens an action."""
-    return text.replace("{{", '{{ "{{" }}')
+    """Literal text for Go text/template: only `{{` opens an action. A trailing `{` is escaped
+    too, or it would join the `{{` of the action that follows it."""
+    escaped = text.replace("{{", '{{ "{{" }}')
+    if escaped.endswith("{"):
+        escaped = escaped[:-1] + '{{ "{" }}'
+    return escaped
 
 
 def _template_text(clc: str, role: str, pinned: bool) -> str:
