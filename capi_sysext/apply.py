@@ -42,6 +42,8 @@ APPLY_ORDER: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "bootstrap and control plane",
         (("bootstrap.cluster.x-k8s.io", "*"), ("controlplane.cluster.x-k8s.io", "*")),
     ),
+    # A topology Cluster names its class, which names its templates (tiers above).
+    ("cluster classes", (("cluster.x-k8s.io", "ClusterClass"),)),
     ("cluster", (("cluster.x-k8s.io", "Cluster"),)),
     ("machines", (("cluster.x-k8s.io", "*"),)),
     ("add-ons", (("addons.cluster.x-k8s.io", "*"),)),

@@ -20,6 +20,16 @@ CABPK_IGNITION = GateRequirement(
     how_to_enable="run `clusterctl init` with EXP_KUBEADM_BOOTSTRAP_FORMAT_IGNITION=true",
 )
 
+# ClusterClass and topology Clusters are reconciled only with CAPI's ClusterTopology gate, set at
+# `clusterctl init` by CLUSTER_TOPOLOGY=true (cluster-api docs/book/src/tasks/
+# experimental-features/cluster-class/index.md:12-14) on the core controller's Deployment.
+CAPI_CLUSTER_TOPOLOGY = GateRequirement(
+    gate="ClusterTopology",
+    namespace="capi-system",
+    deployment="capi-controller-manager",
+    how_to_enable="run `clusterctl init` with CLUSTER_TOPOLOGY=true",
+)
+
 
 class GateRule(NamedTuple):
     """Documents of these (API group, kind) pairs need ``requirement``; ``when`` narrows it further.
@@ -58,10 +68,19 @@ def _ignition_format(doc: Mapping[str, Any]) -> bool:
 _KUBEADM_KINDS = frozenset(
     {"KubeadmConfig", "KubeadmConfigTemplate", "KubeadmControlPlane", "KubeadmControlPlaneTemplate"}
 )
+
+
+def _has_topology(doc: Mapping[str, Any]) -> bool:
+    spec = doc.get("spec")
+    return isinstance(spec, Mapping) and spec.get("topology") is not None
+
+
 # The core rules; each provider adds its own from its `gates` and `kinds` (gate_rules()).
 CORE_GATE_RULES: tuple[GateRule, ...] = (
     GateRule("bootstrap.cluster.x-k8s.io", _KUBEADM_KINDS, CABPK_IGNITION, _ignition_format),
     GateRule("controlplane.cluster.x-k8s.io", _KUBEADM_KINDS, CABPK_IGNITION, _ignition_format),
+    GateRule("cluster.x-k8s.io", frozenset({"ClusterClass"}), CAPI_CLUSTER_TOPOLOGY),
+    GateRule("cluster.x-k8s.io", frozenset({"Cluster"}), CAPI_CLUSTER_TOPOLOGY, _has_topology),
 )
 
 

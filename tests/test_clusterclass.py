@@ -225,3 +225,57 @@ def test_patched_node_config_boots_that_version(tmp_path: Path, version: str) ->
             merge = enginelib.merge_sysext(root)
             assert merge.ok and merge.merged, merge.log
             assert merge.kubelet is not None and version in merge.kubelet, merge.log
+
+
+# --- validate / apply understand the class ----------------------------------------------------
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def _validate(text: str) -> list[str]:
+    from crd_fixtures import store
+
+    from capi_sysext.validate import validate_documents
+
+    return validate_documents([("c.yaml", text)], store()).lines()
+
+
+@pytest.mark.parametrize("capi_api", ["v1beta2", "v1beta1"])
+def test_validate_checks_the_topology_class(capi_api: str) -> None:
+    text = (GOLDEN / f"clusterclass-gcp-pinned-{capi_api}.out").read_text()
+    assert _validate(text) == []
+    key = "classRef:\n      name: demo-sysext" if capi_api == "v1beta2" else "class: demo-sysext"
+    assert key in text
+    lines = _validate(text.replace(key, key.replace("demo-sysext", "other")))
+    assert len(lines) == 1 and "uses ClusterClass/other, which is not in the input" in lines[0]
+
+
+def test_validate_checks_the_class_templates() -> None:
+    text = (GOLDEN / "clusterclass-aws-pinned-v1beta2.out").read_text()
+    docs = list(yaml.safe_load_all(text))
+    for d in docs:
+        if d["kind"] == "KubeadmConfigTemplate":
+            d["metadata"]["name"] = "gone"
+    broken = yamlio.dump_all(docs)
+    lines = _validate(broken)
+    assert any(
+        "$.spec.workers.machineDeployments[0].bootstrap.templateRef: refers to "
+        "KubeadmConfigTemplate/demo-sysext-worker, which is not in the input" in line
+        for line in lines
+    ), lines
+
+
+def test_apply_orders_class_before_cluster_and_needs_the_topology_gate() -> None:
+    from capi_sysext.apply import order_documents
+    from capi_sysext.requirements import CAPI_CLUSTER_TOPOLOGY, requirements_for
+
+    docs = list(yaml.safe_load_all((GOLDEN / "clusterclass-gcp-pinned-v1beta2.out").read_text()))
+    kinds = [d["kind"] for d in order_documents(list(reversed(docs)))]
+    assert kinds.index("ClusterClass") < kinds.index("Cluster")
+    for template in ("GCPClusterTemplate", "KubeadmControlPlaneTemplate", "KubeadmConfigTemplate"):
+        assert kinds.index(template) < kinds.index("ClusterClass")
+    assert CAPI_CLUSTER_TOPOLOGY in requirements_for(docs)
+    (cluster,) = [d for d in docs if d["kind"] == "Cluster"]
+    assert requirements_for([cluster]) == [CAPI_CLUSTER_TOPOLOGY]
+    plain = list(yaml.safe_load_all((GOLDEN / "gcp-x86-64-v1beta2.out").read_text()))
+    assert CAPI_CLUSTER_TOPOLOGY not in requirements_for(plain)
