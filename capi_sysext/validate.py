@@ -368,14 +368,18 @@ def _check_refs(results: list[tuple[DocResult, Mapping[str, Any]]], store: Schem
         )
         # A class may already be on the management cluster: only a class file in the input
         # that lacks the named class is reported.
-        if used and (CAPI_GROUP, "ClusterClass") in {(r.group, r.kind) for r, _ in results}:
-            if not used[0] or not exists(CAPI_GROUP, "ClusterClass", *used):
-                d.issues.append(
-                    Issue(
-                        "$.spec.topology",
-                        f"uses ClusterClass/{used[0]}, which is not in the input",
-                    )
+        classes_in_input = (CAPI_GROUP, "ClusterClass") in {(r.group, r.kind) for r, _ in results}
+        if (
+            used
+            and classes_in_input
+            and (not used[0] or not exists(CAPI_GROUP, "ClusterClass", *used))
+        ):
+            d.issues.append(
+                Issue(
+                    "$.spec.topology",
+                    f"uses ClusterClass/{used[0]}, which is not in the input",
                 )
+            )
         if (d.group, d.kind) in _CLUSTER_NAME:
             cluster = _dig(doc, ("spec", "clusterName"))
             if (
