@@ -350,6 +350,14 @@ class ClusterClassWriter:
         return Output(own=own, shared=shared, header=header)
 
 
+def topology_only(result: GenerateResult, class_name: str) -> Output:
+    """`generate --class NAME`: only the topology Cluster and its add-on selection, for a class
+    that is already on the management cluster."""
+    if result.spec is None:
+        raise NotImplementedYet("--class needs the generate inputs")
+    return Output(own=[topology_cluster(result, result.spec, class_name), *_addons(result)])
+
+
 def topology_cluster(result: GenerateResult, spec: ClusterSpec, class_name: str) -> dict[str, Any]:
     cluster = copy.deepcopy(result.parts.cluster)
     v2 = capi.Shape(spec.capi_api).v2
