@@ -15,9 +15,10 @@ then Go-escaped (a `{{` in it, e.g. from a user value, becomes `{{ "{{" }}`), wi
 in between. Quoting and escaping happen once, in _template_text.
 
 Machine templates in a class need no content-hash names: the topology controller clones each
-class template per cluster and rotates the clone (new name, moved reference) when its content
-changes (cluster-api docs/book/src/tasks/experimental-features/cluster-class/
-operate-cluster.md, "Changing a ClusterClass": template rotation).
+class template per cluster and, when a spec changes, rotates the clone (creates a new one, moves
+the reference, deletes the old) (cluster-api docs/book/src/tasks/experimental-features/
+cluster-class/change-clusterclass.md:51,152-159; core/reconcilers/topology/cluster/
+reconcile_state.go:387,698).
 """
 
 from __future__ import annotations
