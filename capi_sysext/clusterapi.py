@@ -64,6 +64,21 @@ REFERENCE_PATHS: dict[GroupKind, tuple[Path, ...]] = {
         ("spec", "bootstrap", "configRef"),
         ("spec", "infrastructureRef"),
     ),
+    # "*": every item of a list. v1beta2 names templateRef, v1beta1 ref (ClusterClass CRD,
+    # cluster.x-k8s.io_clusterclasses.yaml in the pinned CAPI CRDs).
+    (CAPI_GROUP, "ClusterClass"): tuple(
+        (*path, ref)
+        for ref in ("templateRef", "ref")
+        for path in (
+            ("spec", "infrastructure"),
+            ("spec", "controlPlane"),
+            ("spec", "controlPlane", "machineInfrastructure"),
+            ("spec", "workers", "machineDeployments", "*", "bootstrap"),
+            ("spec", "workers", "machineDeployments", "*", "infrastructure"),
+            ("spec", "workers", "machineDeployments", "*", "template", "bootstrap"),
+            ("spec", "workers", "machineDeployments", "*", "template", "infrastructure"),
+        )
+    ),
 }
 
 # Kinds whose spec.clusterName names a Cluster in the same namespace.
@@ -86,6 +101,8 @@ APPLY_ORDER: tuple[tuple[str, tuple[GroupKind, ...]], ...] = (
     ("identities", (("*", "*Identity"),)),
     ("infrastructure", ((INFRA_GROUP, "*"),)),
     ("bootstrap and control plane", ((BOOTSTRAP_GROUP, "*"), (CONTROLPLANE_GROUP, "*"))),
+    # A topology Cluster names its class, which names its templates (tiers above).
+    ("cluster classes", ((CAPI_GROUP, "ClusterClass"),)),
     ("cluster", ((CAPI_GROUP, "Cluster"),)),
     ("machines", ((CAPI_GROUP, "*"),)),
     ("add-ons", ((ADDONS_GROUP, "*"),)),

@@ -59,6 +59,9 @@ class GenerateResult(NamedTuple):
     release: Image
     warnings: list[str]  # stderr: something is not as it should be
     notes: list[str]  # stderr: what the user must know or do
+    # What a writer needs to re-render node configs for another version (ClusterClass mode).
+    spec: ClusterSpec[Any] | None = None
+    catalog: Catalog | None = None
 
     @property
     def documents(self) -> list[dict[str, Any]]:
@@ -203,6 +206,8 @@ def generate(spec: ClusterSpec[Any], catalog: Catalog) -> GenerateResult:
             *feature_warnings(spec.features, node_scope_only=False),
         ],
         notes=notes,
+        spec=spec,
+        catalog=catalog,
     )
 
 

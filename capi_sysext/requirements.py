@@ -3,7 +3,13 @@
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from capi_sysext.clusterapi import ADDONS_GROUP, BOOTSTRAP_GROUP, CONTROLPLANE_GROUP, KUBEADM_KINDS
+from capi_sysext.clusterapi import (
+    ADDONS_GROUP,
+    BOOTSTRAP_GROUP,
+    CAPI_GROUP,
+    CONTROLPLANE_GROUP,
+    KUBEADM_KINDS,
+)
 
 
 class GateRequirement(NamedTuple):
@@ -31,6 +37,16 @@ CABPK_IGNITION = GateRequirement(
     namespace="capi-kubeadm-bootstrap-system",
     deployment="capi-kubeadm-bootstrap-controller-manager",
     how_to_enable="run `clusterctl init` with EXP_KUBEADM_BOOTSTRAP_FORMAT_IGNITION=true",
+)
+
+# ClusterClass and topology Clusters are reconciled only with CAPI's ClusterTopology gate, set at
+# `clusterctl init` by CLUSTER_TOPOLOGY=true (cluster-api docs/book/src/tasks/
+# experimental-features/cluster-class/index.md:12-14) on the core controller's Deployment.
+CAPI_CLUSTER_TOPOLOGY = GateRequirement(
+    gate="ClusterTopology",
+    namespace="capi-system",
+    deployment="capi-controller-manager",
+    how_to_enable="run `clusterctl init` with CLUSTER_TOPOLOGY=true",
 )
 
 
@@ -68,10 +84,17 @@ def _ignition_format(doc: Mapping[str, Any]) -> bool:
     return False
 
 
+def _has_topology(doc: Mapping[str, Any]) -> bool:
+    spec = doc.get("spec")
+    return isinstance(spec, Mapping) and spec.get("topology") is not None
+
+
 # The core rules; each provider adds its own from its `gates` and `kinds` (gate_rules()).
 CORE_GATE_RULES: tuple[GateRule, ...] = (
     GateRule(BOOTSTRAP_GROUP, KUBEADM_KINDS, CABPK_IGNITION, _ignition_format),
     GateRule(CONTROLPLANE_GROUP, KUBEADM_KINDS, CABPK_IGNITION, _ignition_format),
+    GateRule(CAPI_GROUP, frozenset({"ClusterClass"}), CAPI_CLUSTER_TOPOLOGY),
+    GateRule(CAPI_GROUP, frozenset({"Cluster"}), CAPI_CLUSTER_TOPOLOGY, _has_topology),
 )
 
 

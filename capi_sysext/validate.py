@@ -148,6 +148,32 @@ def _dig(doc: Any, parts: tuple[str, ...]) -> Any:
     return doc
 
 
+def _dig_all(doc: Any, parts: tuple[str, ...]) -> list[tuple[tuple[str | int, ...], Any]]:
+    """Like _dig, with "*" standing for every item of a list; (concrete path, value) pairs."""
+    found: list[tuple[tuple[str | int, ...], Any]] = [((), doc)]
+    for p in parts:
+        step: list[tuple[tuple[str | int, ...], Any]] = []
+        for path, node in found:
+            if p == "*" and isinstance(node, list):
+                step += [((*path, i), item) for i, item in enumerate(node)]
+            elif isinstance(node, Mapping) and p in node:
+                step.append(((*path, p), node[p]))
+        found = step
+    return found
+
+
+def _topology_class(doc: Mapping[str, Any], namespace: str) -> tuple[str, str] | None:
+    """(name, namespace) of the ClusterClass a topology Cluster uses (v1beta2 classRef,
+    v1beta1 class + classNamespace), or None for a Cluster without a topology."""
+    topology = _dig(doc, ("spec", "topology"))
+    if not isinstance(topology, Mapping):
+        return None
+    ref = topology.get("classRef")
+    if isinstance(ref, Mapping):
+        return _str(ref.get("name")), _str(ref.get("namespace")) or namespace
+    return _str(topology.get("class")), _str(topology.get("classNamespace")) or namespace
+
+
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -249,30 +275,53 @@ def _check_refs(
         return any(n == ns or not n or not ns for n in namespaces)
 
     for d, doc in results:
-        for parts in refs.get((d.group, d.kind), ()):
-            ref = _dig(doc, parts)
-            if not isinstance(ref, Mapping):
-                continue
-            group, version, kind, name, ns = _ref_target(ref, d)
-            where = json_path(parts)
-            if not kind or not name:
-                continue  # the schema reports missing kind/name
-            present = exists(group, kind, name, ns)
-            if present and not version:
-                continue  # the target document reports its own schema problems
-            if version and group in store.groups() and not store.served(f"{group}/{version}", kind):
-                served = store.served_versions(group, kind)
-                hint = f" (served: {', '.join(served)})" if served else ""
-                d.issues.append(Issue(where, f"no CRD serves {group}/{version} {kind}{hint}"))
-                continue
-            if not present and group in store.groups() and not store.has_kind(group, kind):
-                d.issues.append(Issue(where, f"no CRD in {group} serves kind {kind}"))
-                continue
-            if group in groups_in_input and not present:
-                in_ns = f" in namespace {ns}" if ns and ns != d.namespace else ""
-                d.issues.append(
-                    Issue(where, f"refers to {kind}/{name}{in_ns}, which is not in the input")
+        for pattern in refs.get((d.group, d.kind), ()):
+            for parts, ref in _dig_all(doc, pattern):
+                if not isinstance(ref, Mapping):
+                    continue
+                group, version, kind, name, ns = _ref_target(ref, d)
+                where = json_path(parts)
+                if not kind or not name:
+                    continue  # the schema reports missing kind/name
+                present = exists(group, kind, name, ns)
+                if present and not version:
+                    continue  # the target document reports its own schema problems
+                if (
+                    version
+                    and group in store.groups()
+                    and not store.served(f"{group}/{version}", kind)
+                ):
+                    served = store.served_versions(group, kind)
+                    hint = f" (served: {', '.join(served)})" if served else ""
+                    d.issues.append(Issue(where, f"no CRD serves {group}/{version} {kind}{hint}"))
+                    continue
+                if not present and group in store.groups() and not store.has_kind(group, kind):
+                    d.issues.append(Issue(where, f"no CRD in {group} serves kind {kind}"))
+                    continue
+                if group in groups_in_input and not present:
+                    in_ns = f" in namespace {ns}" if ns and ns != d.namespace else ""
+                    d.issues.append(
+                        Issue(where, f"refers to {kind}/{name}{in_ns}, which is not in the input")
+                    )
+        used = (
+            _topology_class(doc, d.namespace)
+            if (d.group, d.kind) == (CAPI_GROUP, "Cluster")
+            else None
+        )
+        # A class may already be on the management cluster: only a class file in the input
+        # that lacks the named class is reported.
+        classes_in_input = (CAPI_GROUP, "ClusterClass") in {(r.group, r.kind) for r, _ in results}
+        if (
+            used
+            and classes_in_input
+            and (not used[0] or not exists(CAPI_GROUP, "ClusterClass", *used))
+        ):
+            d.issues.append(
+                Issue(
+                    "$.spec.topology",
+                    f"uses ClusterClass/{used[0]}, which is not in the input",
                 )
+            )
         if (d.group, d.kind) in CLUSTER_NAME_KINDS:
             cluster = _dig(doc, ("spec", "clusterName"))
             if (

@@ -18,6 +18,7 @@ CRD_DIRS = (
     "cluster-api-provider-aws",
     "cluster-api-provider-gcp",
     "cluster-api-addon-provider-helm",
+    "clusterclass",  # the infrastructure cluster templates of --format clusterclass
 )
 
 

@@ -54,7 +54,15 @@ _VARIABLES = (
     type=click.Choice(writers.NAMES),
     default=writers.DEFAULT,
     show_default=True,
-    help="Output mode: cluster = every object of one cluster.",
+    help="Output mode: cluster = every object of one cluster; clusterclass = a ClusterClass "
+    "with its templates and a topology Cluster that uses it.",
+)
+@click.option(
+    "--class",
+    "class_name",
+    metavar="NAME",
+    default=None,
+    help="Emit only a topology Cluster (and its add-ons) that uses the existing ClusterClass NAME.",
 )
 @click.option(
     "--fleet",
@@ -81,6 +89,7 @@ def generate(
     diff_against: str | None,
     output_format: str,
     fleet_dir: str | None,
+    class_name: str | None,
     **params: Any,
 ) -> None:
     """Generate the cluster definition (Cluster, infrastructure, control plane, workers)."""
@@ -126,7 +135,12 @@ def generate(
     result = run(spec, opened.catalog)
     from capi_sysext.writers.base import single_file
 
-    written = writers.get(output_format).write(result)
+    if class_name is not None:
+        from capi_sysext.writers.clusterclass import topology_only
+
+        written = topology_only(result, class_name)
+    else:
+        written = writers.get(output_format).write(result)
     text = single_file(written)
     for message in finish(lock_path, opened, spec.node, result.release, result.warnings):
         warn(message)

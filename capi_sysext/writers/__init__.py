@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 _MODULES = {
     "cluster": "capi_sysext.writers.cluster",
+    "clusterclass": "capi_sysext.writers.clusterclass",
     "clusterctl-template": "capi_sysext.writers.clusterctl_template",
 }
 NAMES: tuple[str, ...] = tuple(_MODULES)
