@@ -73,6 +73,9 @@ def _v(key: str, help: str, env: str, **kw: Any) -> Variable:
 
 class AzureProvider(Provider[AzureSettings]):
     name = "azure"
+    # CAPZ's kubeadm files name the <machine template>-azure-json Secret, whose name the
+    # topology controller picks; that needs a builtin-templated patch too.
+    clusterclass_unsupported = "its kubeadm files name the machine template's azure-json Secret"
     title = "Azure (CAPZ)"
     api_version = f"{INFRA_GROUP}/v1beta1"
     kinds = frozenset(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from capi_sysext import clusterapi
+from capi_sysext import clusterapi, providers
 from capi_sysext.catalog import Image, Version
 from capi_sysext.errors import InputError, NotImplementedYet, Problem
 from capi_sysext.node import NodeContext, NodeRelease
@@ -186,14 +186,15 @@ class ClusterClassWriter:
         spec, catalog = result.spec, result.catalog
         if spec is None or catalog is None:
             raise NotImplementedYet("--format clusterclass needs the generate inputs")
-        if spec.provider == "azure":
-            # CAPZ's kubeadm files name the <machine template>-azure-json Secret, whose name the
-            # topology controller picks; that needs a builtin-templated patch too.
+        blocker = providers.get(spec.provider).clusterclass_unsupported
+        if blocker:
+            others = [n for n in providers.NAMES if not providers.get(n).clusterclass_unsupported]
             raise NotImplementedYet(
                 [
                     Problem(
-                        "--format clusterclass for --provider azure is not built yet",
-                        "use --provider aws or gcp, or --format cluster",
+                        f"--format clusterclass for --provider {spec.provider} is not built yet "
+                        f"({blocker})",
+                        f"use --provider {' or '.join(others)}, or --format cluster",
                     )
                 ]
             )
