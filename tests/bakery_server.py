@@ -17,6 +17,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client hanging up mid-answer (a timeout, a fault rule, a retry) is normal here. The
+    stock handler prints a traceback to sys.stderr, which click's CliRunner has swapped for the
+    command's own stderr at that moment; keep connection errors to ourselves, raise nothing else."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
 STALL_LIMIT = 3.0  # seconds a stalled response may hold a thread; bounded so tests end
 
 
@@ -159,7 +173,7 @@ class BakeryServer:
                     )
                 return self._send(status, payload, headers)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
