@@ -185,7 +185,7 @@ def catalog_to_json(catalog: Catalog, note: str) -> dict[str, object]:
 
 
 def load_embedded() -> Catalog:
-    from capi_sysext.resources import read_data
+    from capi_sysext.package_data import read_data
 
     text = read_data("data", "catalog.json")
     return catalog_from_json(json.loads(text), "embedded")

@@ -12,7 +12,7 @@ import re
 from functools import cache
 from typing import NamedTuple
 
-from capi_sysext.resources import read_data
+from capi_sysext.package_data import read_data
 
 SH = "/usr/bin/sh"
 

@@ -268,7 +268,7 @@ def test_validate_checks_the_class_templates() -> None:
 
 def test_apply_orders_class_before_cluster_and_needs_the_topology_gate() -> None:
     from capi_sysext.apply import order_documents
-    from capi_sysext.requirements import CAPI_CLUSTER_TOPOLOGY, requirements_for
+    from capi_sysext.prerequisites import CAPI_CLUSTER_TOPOLOGY, requirements_for
 
     docs = list(yaml.safe_load_all((GOLDEN / "clusterclass-gcp-pinned-v1beta2.out").read_text()))
     kinds = [d["kind"] for d in order_documents(list(reversed(docs)))]

@@ -337,7 +337,7 @@ def test_rule_gcp_default_network_without_public_ip() -> None:
 def test_aws_calico_rules_follow_the_calico_encapsulation_on_aws() -> None:
     # The add-ons table owns Calico's values; if AWS ever switches to VXLAN, udp 4789 must open.
     from capi_sysext.features.addons import addon_table
-    from capi_sysext.resources import provider_table
+    from capi_sysext.package_data import provider_table
 
     calico = addon_table()["cni"]["calico"]
     pools = calico["providerValues"]["aws"]["installation"]["calicoNetwork"]["ipPools"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from capi_sysext import unitfile
-from capi_sysext.resources import data_path
+from capi_sysext.package_data import data_path
 from capi_sysext.unitfile import Exec, Specifiers, parse, shell
 
 SKELETON = """\

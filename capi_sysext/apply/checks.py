@@ -14,7 +14,7 @@ from capi_sysext.apply.documents import _discover, _expect_ok, _Resource, object
 from capi_sysext.apply.results import ApplyOptions, ObjectRef, PreflightError
 from capi_sysext.apply.transport import KubeClient
 from capi_sysext.errors import Problem
-from capi_sysext.requirements import CRD_REQUIREMENTS, GateRequirement
+from capi_sysext.prerequisites import CRD_REQUIREMENTS, GateRequirement
 
 _GATE_FLAG = "--feature-gates"
 _SHELL_DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-=]([^}]*))?\}")

@@ -20,7 +20,7 @@ from capi_sysext.apply.results import (
 )
 from capi_sysext.apply.transport import KubeClient, Response, _status_message
 from capi_sysext.errors import CapiSysextError, Problem
-from capi_sysext.requirements import GateRequirement
+from capi_sysext.prerequisites import GateRequirement
 
 
 def apply_documents(

@@ -107,7 +107,7 @@ def apply_command(
     """Server-side apply the documents (field manager capi-sysext) in dependency order."""
     from capi_sysext.apply import ApplyFailed, ApplyOptions, apply_documents, wait_for_clusters
     from capi_sysext.plugins import registered
-    from capi_sysext.requirements import requirements_for
+    from capi_sysext.prerequisites import requirements_for
 
     if wait and dry_run:
         raise InputError([Problem("--wait cannot follow a --dry-run", "drop one of them")])

@@ -122,7 +122,7 @@ class Plan(NamedTuple):
 @cache
 def addon_table() -> dict[str, Any]:
     from capi_sysext import yamlio
-    from capi_sysext.resources import data_file
+    from capi_sysext.package_data import data_file
 
     table: dict[str, Any] = yamlio.load_file(data_file("providerdata", "addons.yaml"))
     return table

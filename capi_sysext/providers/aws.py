@@ -19,11 +19,11 @@ from capi_sysext.features.addons import FEATURE as ADDONS
 from capi_sysext.inputs import Variable, parse_choice, parse_str
 from capi_sysext.model import Dropin, NodeConfig, Unit
 from capi_sysext.node import NodeContext
+from capi_sysext.package_data import provider_table
+from capi_sysext.prerequisites import CABPK_IGNITION, GateRequirement
 from capi_sysext.providers import docrefs
 from capi_sysext.providers.base import InfraCluster, Provider
 from capi_sysext.providers.docrefs import Owned
-from capi_sysext.requirements import CABPK_IGNITION, GateRequirement
-from capi_sysext.resources import provider_table
 from capi_sysext.spec import ClusterSpec
 
 STORAGE_TYPES = ("ClusterObjectStore", "UnencryptedUserData")

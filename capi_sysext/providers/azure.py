@@ -13,9 +13,9 @@ from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_choice, parse_str
 from capi_sysext.model import Dropin, NodeConfig, Unit
 from capi_sysext.node import NodeContext
+from capi_sysext.package_data import provider_table
+from capi_sysext.prerequisites import CABPK_IGNITION
 from capi_sysext.providers.base import InfraCluster, Provider
-from capi_sysext.requirements import CABPK_IGNITION
-from capi_sysext.resources import provider_table
 from capi_sysext.spec import ClusterSpec
 
 IDENTITY_TYPES = ("WorkloadIdentity", "UserAssignedMSI", "ServicePrincipal")

@@ -16,7 +16,7 @@ from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable
 from capi_sysext.model import NodeConfig
 from capi_sysext.node import NodeContext
-from capi_sysext.requirements import GateRequirement
+from capi_sysext.prerequisites import GateRequirement
 from capi_sysext.spec import ClusterSpec
 
 # The provider's own settings type (e.g. AzureSettings): every hook sees it typed.
