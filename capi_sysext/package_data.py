@@ -1,4 +1,4 @@
-"""Locating the data directories shipped with the package (data/, templates/, providers/ as providerdata).
+"""Locating the data directories shipped with the package (data/, templates/, providerdata/).
 
 Plain os.path, not pathlib: these run on the start-up path of `generate`, which does not import
 pathlib (issue #2, bench/).

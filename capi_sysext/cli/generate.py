@@ -55,7 +55,8 @@ _VARIABLES = (
     default=writers.DEFAULT,
     show_default=True,
     help="Output mode: cluster = every object of one cluster; clusterclass = a ClusterClass "
-    "with its templates and a topology Cluster that uses it.",
+    "with its templates and a topology Cluster that uses it; clusterctl-template = a template "
+    "for `clusterctl generate cluster --from` with ${VAR} inputs.",
 )
 @click.option(
     "--class",
