@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from capi_sysext.errors import CapiSysextError, InputError, Problem
@@ -50,6 +51,18 @@ def _kind(mode: int) -> str:
         if test(mode):
             return name
     return "not a regular file"
+
+
+def check_all_writable(paths: Iterable[Path], force: Callable[[Path], bool]) -> None:
+    """check_writable for every path, raising one InputError with every refusal at once."""
+    refused: list[Problem] = []
+    for path in paths:
+        try:
+            check_writable(path, force(path))
+        except InputError as exc:
+            refused += exc.problems
+    if refused:
+        raise InputError(refused)
 
 
 def check_writable(path: Path, force: bool) -> None:

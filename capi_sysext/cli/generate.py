@@ -218,16 +218,9 @@ def _fleet(
 
     result = render_fleet(raw, fleet_dir, output_format, catalog_for, yamlio.load_file)
     targets = {Path(output) / name: text for name, text in result.files.items()}
-    from capi_sysext.output import check_writable, write_files
+    from capi_sysext.output import check_all_writable, write_files
 
-    refused: list[Problem] = []
-    for path in targets:
-        try:
-            check_writable(path, force)
-        except InputError as exc:
-            refused += exc.problems
-    if refused:
-        raise InputError(refused)
+    check_all_writable(targets, lambda _path: force)
     for message in result.warnings:
         warn(message)
     for message in result.notes:

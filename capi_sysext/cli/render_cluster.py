@@ -105,7 +105,7 @@ def render_cluster(
     """Render a whole kubeadm cluster (1 control plane + N workers) without a management cluster."""
     from capi_sysext import yamlio
     from capi_sysext.errors import InputError, Problem
-    from capi_sysext.output import check_writable
+    from capi_sysext.output import check_all_writable
     from capi_sysext.pki import SECRET_MODE, load_or_mint, state_files
     from capi_sysext.pki import admin_kubeconfig as kubeconfig
     from capi_sysext.standalone import build_standalone_spec
@@ -147,15 +147,8 @@ def render_cluster(
         server = f"https://{spec.endpoint}"
         text = yamlio.dump(kubeconfig(secrets, spec.name, server))
         writes[Path(admin_kubeconfig)] = (text, SECRET_MODE)
-    write_problems: list[Problem] = []
-    for path in writes:
-        # State files are only written when the directory held none, so --force is not needed.
-        try:
-            check_writable(path, force or path.parent == Path(state or "\0"))
-        except InputError as exc:
-            write_problems += exc.problems
-    if write_problems:
-        raise InputError(write_problems)
+    # State files are only written when the directory held none, so --force is not needed.
+    check_all_writable(writes, lambda path: force or path.parent == Path(state or "\0"))
     for message in result.warnings:
         warn(message)
     write_all(writes)
