@@ -7,7 +7,7 @@ Serializing, validating and applying happen downstream; this module never prints
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from capi_sysext import capi, clusterapi, features, providers
+from capi_sysext import capi, clouds, clusterapi, features
 from capi_sysext.capi import Ref
 from capi_sysext.catalog import Catalog, Image
 from capi_sysext.context import ClusterContext
@@ -99,7 +99,7 @@ def node_config(ctx: NodeContext[Any], provider_name: str | None) -> NodeConfig:
     """One role's node model: core sysext wiring, node-scope features, the provider's wiring."""
     contributors: list[NodeContributor] = list(features.node_features())
     if provider_name is not None:
-        contributors.append(providers.get(provider_name))
+        contributors.append(clouds.get(provider_name))
     return build_node_config(ctx, contributors)
 
 
@@ -115,7 +115,7 @@ def _merged_labels(ctx: ClusterContext[Any]) -> dict[str, str]:
 
 
 def generate(spec: ClusterSpec[Any], catalog: Catalog) -> GenerateResult:
-    provider = providers.get(spec.provider)
+    provider = clouds.get(spec.provider)
     release = resolve_release(spec.node, catalog)
     shape = clusterapi.Shape(spec.capi_api)
     ctx = ClusterContext(spec=spec, shape=shape, release=release, resolved={})
@@ -224,7 +224,7 @@ def render_node(
     from capi_sysext.render import NODE_FORMATS
 
     if provider_name:
-        providers.get(provider_name)  # an unknown name is bad input before any download
+        clouds.get(provider_name)  # an unknown name is bad input before any download
     release = resolve_release(node, catalog)
     # No provider inputs here: the provider's node wiring gets provider_settings None.
     text = NODE_FORMATS[fmt].render(

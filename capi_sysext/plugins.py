@@ -3,9 +3,9 @@
 
 from typing import Any, NamedTuple
 
-from capi_sysext import features, providers
+from capi_sysext import clouds, features
+from capi_sysext.clouds.base import Provider
 from capi_sysext.features.base import Feature
-from capi_sysext.providers.base import Provider
 
 
 class Plugins(NamedTuple):
@@ -20,6 +20,6 @@ class Plugins(NamedTuple):
 
 def registered() -> Plugins:
     return Plugins(
-        providers=tuple(providers.get(name) for name in providers.NAMES),
+        providers=tuple(clouds.get(name) for name in clouds.NAMES),
         features=features.all_features(),
     )

@@ -22,7 +22,7 @@ class GateRequirement(NamedTuple):
 
 
 class GateSource(Protocol):
-    """What a provider says about its gates (providers/base.py Provider satisfies this)."""
+    """What a provider says about its gates (clouds/base.py Provider satisfies this)."""
 
     @property
     def api_version(self) -> str: ...

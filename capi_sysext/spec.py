@@ -178,7 +178,7 @@ CLUSTER_VARIABLES: tuple[Variable, ...] = (
 )
 
 # Settings of plug-ins are typed by the plug-in: P is a provider's settings type
-# (providers/base.py Provider[P]); a feature's settings come out of `features` through its
+# (clouds/base.py Provider[P]); a feature's settings come out of `features` through its
 # own typed accessor (features/base.py Feature.of), never by string key at a call site.
 P = TypeVar("P")
 

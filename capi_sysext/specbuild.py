@@ -4,7 +4,7 @@ both plug-in registries (which variables exist, whose settings they make)."""
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from capi_sysext import features, providers
+from capi_sysext import clouds, features
 from capi_sysext.errors import InputError, Problem
 from capi_sysext.inputs import (
     Layered,
@@ -27,11 +27,11 @@ from capi_sysext.spec import (
 PROVIDER_VARIABLE = Variable(
     "provider",
     "infrastructure provider",
-    parse_choice(providers.NAMES),
+    parse_choice(clouds.NAMES),
     required=True,
     flag="--provider",
     env="CAPI_SYSEXT_PROVIDER",
-    choices=providers.NAMES,
+    choices=clouds.NAMES,
 )
 
 
@@ -46,7 +46,7 @@ def cluster_variables(provider_name: str) -> list[Variable]:
         *NODE_VARIABLES,
         *CLUSTER_VARIABLES,
         *feature_variables(),
-        *providers.get(provider_name).variables,
+        *clouds.get(provider_name).variables,
     ]
 
 
@@ -56,8 +56,8 @@ def all_known_keys() -> list[str]:
         v.key
         for v in (*NODE_VARIABLES, *CLUSTER_VARIABLES, PROVIDER_VARIABLE, *feature_variables())
     ]
-    for name in providers.NAMES:
-        keys += [v.key for v in providers.get(name).variables]
+    for name in clouds.NAMES:
+        keys += [v.key for v in clouds.get(name).variables]
     return keys
 
 
@@ -94,7 +94,7 @@ def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -> C
     (provider_values, p) = resolve([PROVIDER_VARIABLE], layered)
     problems += p
     provider_name = provider_values["provider"]
-    provider = providers.get(provider_name) if provider_name else None
+    provider = clouds.get(provider_name) if provider_name else None
     variables = [
         *NODE_VARIABLES,
         *CLUSTER_VARIABLES,

@@ -33,11 +33,11 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 
 
 def _input_env_names() -> set[str]:
-    from capi_sysext import providers
+    from capi_sysext import clouds
     from capi_sysext.specbuild import PROVIDER_VARIABLE, cluster_variables
 
     names = {PROVIDER_VARIABLE.env} if PROVIDER_VARIABLE.env else set()
-    for p in providers.NAMES:
+    for p in clouds.NAMES:
         names |= {v.env for v in cluster_variables(p) if v.env}
     return names
 

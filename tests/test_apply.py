@@ -27,9 +27,9 @@ from capi_sysext.apply import (
     wait_for_clusters,
 )
 from capi_sysext.cli import cli
+from capi_sysext.clouds.aws import CAPA_IGNITION
 from capi_sysext.plugins import registered
 from capi_sysext.prerequisites import CABPK_IGNITION, requirements_for
-from capi_sysext.providers.aws import CAPA_IGNITION
 
 NS = "demo"
 CAPI = "cluster.x-k8s.io/v1beta2"

@@ -30,7 +30,7 @@ from typing import Any
 import enginelib
 import pytest
 
-from capi_sysext import providers, yamlio
+from capi_sysext import clouds, yamlio
 from capi_sysext.catalog import ARCHES, Catalog, Image, Version, load_embedded
 from capi_sysext.clccheck import check_clc
 from capi_sysext.generate import generate, node_config, render_node, resolve_release
@@ -51,7 +51,7 @@ TAMPERED_VERSION = "v1.33.12"
 HOST_ARCH = enginelib.host_sysext_arch()
 SYSUPDATE_TIMER = "systemd-sysupdate.timer"
 # None: render-node without --provider (bare metal, Terraform, a local VM).
-PROVIDERS: tuple[str | None, ...] = (*providers.NAMES, None)
+PROVIDERS: tuple[str | None, ...] = (*clouds.NAMES, None)
 PROVIDER_IDS = [p or "no-provider" for p in PROVIDERS]
 
 
@@ -226,7 +226,7 @@ def assert_node_units(root: Path, provider: str | None, role: str, *, pinned: bo
         # The provider's node pieces, whatever they are, landed on disk next to the core's.
         # Today's providers wire nodes by role alone (no node inputs, no settings in render-node).
         ctx = NodeContext(node=None, release=None, role=role)  # type: ignore[arg-type]
-        piece = providers.get(provider).node_config(ctx)
+        piece = clouds.get(provider).node_config(ctx)
         assert piece.units or piece.files or piece.links, f"{provider} contributes nothing"
         assert_model_written(root, piece, part=True)
 
@@ -435,7 +435,7 @@ def boot_cli_config(
 def test_cli_pins_from_the_index_and_boots(bakery: Bakery, tmp_path: Path) -> None:
     # The whole real path: the CLI reads <base>/kubernetes/SHA256SUMS, pins the image, and the
     # node it describes boots from the same server.
-    provider, role = providers.NAMES[0], "control-plane"
+    provider, role = clouds.NAMES[0], "control-plane"
     mark = bakery.mark()
     stdout, stderr = run_cli(bakery, "good", role, provider, offline=False)
     assert bakery.requests_since(mark) == [("127.0.0.1", "/good/kubernetes/SHA256SUMS", 200)]
@@ -452,7 +452,7 @@ def test_cli_unpinned_node_config_boots(bakery: Bakery, tmp_path: Path) -> None:
     assert load_embedded().resolve(VERSION, HOST_ARCH).sha256 is None, (
         "the embedded catalog now pins this image: the unpinned path needs another source"
     )
-    provider, role = providers.NAMES[0], "worker"
+    provider, role = clouds.NAMES[0], "worker"
     mark = bakery.mark()
     stdout, stderr = run_cli(bakery, "good", role, provider, offline=True)
     assert bakery.requests_since(mark) == []  # offline means offline
@@ -597,7 +597,7 @@ def additional_configs(doc: Any) -> list[str]:
 
 
 @pytest.mark.engine
-@pytest.mark.parametrize("provider", providers.NAMES)
+@pytest.mark.parametrize("provider", clouds.NAMES)
 def test_generated_cluster_carries_the_booted_node_config(
     bakery: Bakery, tmp_path: Path, provider: str
 ) -> None:

@@ -22,7 +22,7 @@ AZURE_ENV = {
     "AZURE_TENANT_ID": "tenant-from-env",
     "AZURE_LOCATION": "northeurope",
     "AZURE_CLIENT_ID_USER_ASSIGNED_IDENTITY": "client-from-env",
-    # WorkloadIdentity needs a VM identity for the cloud provider (providers/azure.py).
+    # WorkloadIdentity needs a VM identity for the cloud provider (clouds/azure.py).
     "USER_ASSIGNED_IDENTITY_NAME": "ccm-identity",
     "AZURE_USER_ASSIGNED_IDENTITY_RESOURCE_GROUP": "identities",
 }

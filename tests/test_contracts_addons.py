@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import shared_reference
 
-from capi_sysext import providers, yamlio
+from capi_sysext import clouds, yamlio
 from capi_sysext.cli import cli, commands  # noqa: F401  (importing commands registers them)
 from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet
 from capi_sysext.features.addons import check_addon_documents
@@ -44,7 +44,7 @@ def cluster_of(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return cluster
 
 
-@pytest.mark.parametrize("provider", providers.NAMES)
+@pytest.mark.parametrize("provider", clouds.NAMES)
 @pytest.mark.parametrize("extra", [(), ("--cni", "cilium"), ("--k8s", "1.35")])
 def test_our_output_passes_the_addon_rules(
     provider: str, extra: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
@@ -52,7 +52,7 @@ def test_our_output_passes_the_addon_rules(
     assert rules(generate(provider, *extra, monkeypatch=monkeypatch)) == []
 
 
-@pytest.mark.parametrize("provider", providers.NAMES)
+@pytest.mark.parametrize("provider", clouds.NAMES)
 @pytest.mark.parametrize("extra", [(), ("--cni", "cilium"), ("--k8s", "1.35")])
 def test_our_output_validates_strictly_with_every_rule(
     provider: str, extra: tuple[str, ...], monkeypatch: pytest.MonkeyPatch

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO, shared_reference
 
-from capi_sysext import providers
+from capi_sysext import clouds
 from capi_sysext.capi import CONTROL_PLANE_TIMEOUT_S, ETCD_QUOTA_BACKEND_BYTES
 from capi_sysext.cli import cli, commands  # noqa: F401  (registers the commands)
 from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet, Finding
@@ -20,7 +20,7 @@ from capi_sysext.features import healthchecks, kuredscan, updates
 from capi_sysext.plugins import registered
 from capi_sysext.yamlio import dump_all, load_all
 
-PROVIDERS = providers.NAMES
+PROVIDERS = clouds.NAMES
 CRD_DIRS = {
     "azure": "cluster-api-provider-azure",
     "aws": "cluster-api-provider-aws",

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "capi_sysext"
-REGISTRIES = ("capi_sysext.providers", "capi_sysext.features", "capi_sysext.writers")
+REGISTRIES = ("capi_sysext.clouds", "capi_sysext.features", "capi_sysext.writers")
 
 
 def _module_name(path: Path) -> str:
@@ -55,7 +55,7 @@ GRAPH = {name: _edges(name) for name in MODULES}
 
 
 def test_registries_tables_are_read():
-    assert "capi_sysext.providers.aws" in GRAPH["capi_sysext.providers"]
+    assert "capi_sysext.clouds.aws" in GRAPH["capi_sysext.clouds"]
     assert "capi_sysext.features.kured" in GRAPH["capi_sysext.features"]
     assert "capi_sysext.writers.cluster" in GRAPH["capi_sysext.writers"]
 
@@ -92,7 +92,7 @@ def test_import_graph_has_no_cycle():
 
 def test_a_cycle_would_be_found(monkeypatch):
     monkeypatch.setitem(
-        GRAPH, "capi_sysext.spec", GRAPH["capi_sysext.spec"] | {"capi_sysext.providers"}
+        GRAPH, "capi_sysext.spec", GRAPH["capi_sysext.spec"] | {"capi_sysext.clouds"}
     )
     assert _cycle() is not None
 
@@ -116,8 +116,8 @@ def test_module_imports_in_a_fresh_interpreter(name):
 # (errors, inputs, model, catalog, yamlio, unitfile, contracts, render/ ...), checked by the
 # cycle test; cli/ is the top.
 TYPES = {"capi_sysext.spec", "capi_sysext.node", "capi_sysext.capi", "capi_sysext.context"}
-INTERFACES = {"capi_sysext.providers.base", "capi_sysext.features.base"}
-PLUGIN_PACKAGES = ("capi_sysext.providers.", "capi_sysext.features.")
+INTERFACES = {"capi_sysext.clouds.base", "capi_sysext.features.base"}
+PLUGIN_PACKAGES = ("capi_sysext.clouds.", "capi_sysext.features.")
 # Registries, the stages that take plug-ins (spec building, generate, validate), the cores of
 # commands that use a plug-in's own helpers (lock, mirror), and the output writers (after
 # generate: they take its result).

@@ -38,7 +38,7 @@ import enginelib
 import pytest
 import yaml
 
-from capi_sysext import providers
+from capi_sysext import clouds
 from capi_sysext.features.updates import SYSUPDATE_SERVICE, SYSUPDATE_TIMER
 from capi_sysext.layout import SYSEXT_LINK, transfer_path
 from capi_sysext.model import PINNED_SUMS_PATH, parse_pinned_sums
@@ -76,7 +76,7 @@ def cli_env(cache_home: Path) -> dict[str, str]:
     """The developer's environment minus what could steer the CLI: proxies and input vars."""
     # Module-scoped, so conftest's per-test environment cleanup has not run yet: do it here.
     inputs = {PROVIDER_VARIABLE.env} | {
-        v.env for name in providers.NAMES for v in cluster_variables(name) if v.env
+        v.env for name in clouds.NAMES for v in cluster_variables(name) if v.env
     }
     env = {
         k: v

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from capi_sysext import providers
+from capi_sysext import clouds
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
 from capi_sysext.catalog import Catalog, Image, Version
 from capi_sysext.cli import cli, commands  # noqa: F401  (registers the commands)
@@ -155,7 +155,7 @@ def _run_node_name_commands(
     kubeadm = tmp_path / "etc" / "kubeadm.yml"
     kubeadm.parent.mkdir(parents=True)
     kubeadm.write_text(KUBEADM_YML)
-    commands_ = providers.get(provider).node_name_commands()
+    commands_ = clouds.get(provider).node_name_commands()
     # Path rewrite in the test only: the product commands name the real paths.
     script = "\n".join(
         c.replace("/run/metadata/flatcar", str(meta)).replace("/etc/kubeadm.yml", str(kubeadm))
@@ -206,9 +206,9 @@ def test_node_name_commands_fail_without_a_name(
     assert NODE_NAME_PLACEHOLDER in text  # kubeadm never runs with an empty name
 
 
-@pytest.mark.parametrize("provider", providers.NAMES)
+@pytest.mark.parametrize("provider", clouds.NAMES)
 def test_node_name_commands_survive_clusterctl_envsubst(provider: str) -> None:
-    for command in providers.get(provider).node_name_commands():
+    for command in clouds.get(provider).node_name_commands():
         assert not re.search(r"\$\{|\$[A-Za-z_]", command), command
 
 
@@ -275,7 +275,7 @@ def test_sysext_url_and_hash_follow_the_arch(
             "USER_ASSIGNED_IDENTITY_NAME": "ccm-identity",
             "AZURE_USER_ASSIGNED_IDENTITY_RESOURCE_GROUP": "identities",
         }
-    if arch not in providers.get(provider).arches:
+    if arch not in clouds.get(provider).arches:
         pytest.skip(f"{provider} has no {arch}")
     assert env is not None
     spec = _spec(provider, env, f"arch={arch}")
@@ -401,7 +401,7 @@ def test_gcp_image_family_and_pinned_image() -> None:
         (
             "gcp",
             ["GCP_PROJECT", "GCP_REGION"],
-            # Optional: unset, CAPG creates <name>-network with Cloud NAT (providers/gcp.py).
+            # Optional: unset, CAPG creates <name>-network with Cloud NAT (clouds/gcp.py).
             ["GCP_NETWORK_NAME", "GCP_PUBLIC_IP", "GCP_CONTROL_PLANE_MACHINE_TYPE"],
         ),
     ],

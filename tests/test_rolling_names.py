@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import REPO
 from fake_kube_api import FakeKubeAPIServer
 
-from capi_sysext import providers
+from capi_sysext import clouds
 from capi_sysext.capi import MAX_NAME, content_name
 from capi_sysext.cli import cli, commands  # noqa: F401  (registers the commands)
 from capi_sysext.yamlio import load_all
@@ -63,7 +63,7 @@ def refs(text: str) -> set[str]:
     return out
 
 
-@pytest.mark.parametrize("provider", providers.NAMES)
+@pytest.mark.parametrize("provider", clouds.NAMES)
 def test_template_names_follow_content_and_references_follow_names(provider: str) -> None:
     text = generate(provider)
     found = names(text)

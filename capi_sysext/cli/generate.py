@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from capi_sysext import providers, writers
+from capi_sysext import clouds, writers
 from capi_sysext.cli import cli, note, warn
 from capi_sysext.cli.catalogopts import freshness_options
 from capi_sysext.cli.lockopts import finish, lock_option, open_catalog
@@ -22,9 +22,7 @@ from capi_sysext.cli.options import (
 from capi_sysext.spec import CLUSTER_VARIABLES, NODE_VARIABLES
 from capi_sysext.specbuild import PROVIDER_VARIABLE, feature_variables
 
-_PROVIDER_FLAGGED = tuple(
-    v for name in providers.NAMES for v in providers.get(name).variables if v.flag
-)
+_PROVIDER_FLAGGED = tuple(v for name in clouds.NAMES for v in clouds.get(name).variables if v.flag)
 _VARIABLES = (
     PROVIDER_VARIABLE,
     *NODE_VARIABLES,
@@ -122,7 +120,7 @@ def generate(
         from capi_sysext.writers.clusterctl_template import template_inputs
 
         provider = raw.flags.get("provider") or raw.env.get("CAPI_SYSEXT_PROVIDER")
-        if provider in providers.NAMES:
+        if provider in clouds.NAMES:
             # The templated inputs become ${VAR}: their sentinels win over every source.
             raw = raw._replace(flags={**raw.flags, **template_inputs(provider)})
     spec = build_cluster_spec(raw, yamlio.load_file)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from capi_sysext import providers
+from capi_sysext import clouds
 from capi_sysext.cli import cli
 
 
 @cli.command()
-@click.option("--provider", required=True, type=click.Choice(providers.NAMES))
+@click.option("--provider", required=True, type=click.Choice(clouds.NAMES))
 @click.option(
     "-o", "--output", default="values.yaml", show_default=True, type=click.Path(dir_okay=False)
 )
@@ -23,7 +23,7 @@ def init(provider: str, output: str, force: bool) -> None:
     from capi_sysext.spec import describe_variables
     from capi_sysext.specbuild import cluster_variables
 
-    p = providers.get(provider)
+    p = clouds.get(provider)
     text = init_values(
         provider, describe_variables(cluster_variables(provider)), p.title, p.prerequisites
     )

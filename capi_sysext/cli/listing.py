@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from capi_sysext import features, providers, yamlio
+from capi_sysext import clouds, features, yamlio
 from capi_sysext.errors import InputError, Problem
 from capi_sysext.inputs import RawInputs, layer, resolve
 from capi_sysext.spec import describe_variables
@@ -20,11 +20,11 @@ def print_variables(raw: RawInputs) -> None:
                 *layered.problems,  # e.g. the unreadable values file that named the provider
                 Problem(
                     "--list-variables needs the provider",
-                    f"add --provider ({'|'.join(providers.NAMES)})",
+                    f"add --provider ({'|'.join(clouds.NAMES)})",
                 ),
             ]
         )
-    provider = providers.get(values["provider"])
+    provider = clouds.get(values["provider"])
     rows = describe_variables(cluster_variables(provider.name))
     click.echo(f"{provider.title}: {provider.prerequisites}")
     # What the chosen features need too (e.g. the Helm add-on provider); a bad value falls back to

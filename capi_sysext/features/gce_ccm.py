@@ -6,7 +6,7 @@ test/e2e/data/infrastructure-gcp/cluster-template-ci.yaml lines 145-173). The sh
 CAPG's test/e2e/data/ccm/gce-cloud-controller-manager.yaml and kubernetes/cloud-provider-gcp
 deploy/packages/default/manifest.yaml: a DaemonSet on control-plane nodes, host network (it must
 run before any CNI), tolerating the taints a node has before a CCM and a CNI ran, reading the
-cloud config that the GCP provider writes on control-plane nodes (providers/gcp.py).
+cloud config that the GCP provider writes on control-plane nodes (clouds/gcp.py).
 """
 
 from typing import Any, NamedTuple

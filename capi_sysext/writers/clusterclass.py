@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from capi_sysext import clusterapi, providers
+from capi_sysext import clouds, clusterapi
 from capi_sysext.catalog import Image, Version
 from capi_sysext.errors import InputError, NotImplementedYet, Problem
 from capi_sysext.node import NodeContext, NodeRelease
@@ -186,9 +186,9 @@ class ClusterClassWriter:
         spec, catalog = result.spec, result.catalog
         if spec is None or catalog is None:
             raise NotImplementedYet("--format clusterclass needs the generate inputs")
-        blocker = providers.get(spec.provider).clusterclass_unsupported
+        blocker = clouds.get(spec.provider).clusterclass_unsupported
         if blocker:
-            others = [n for n in providers.NAMES if not providers.get(n).clusterclass_unsupported]
+            others = [n for n in clouds.NAMES if not clouds.get(n).clusterclass_unsupported]
             raise NotImplementedYet(
                 [
                     Problem(

@@ -41,21 +41,21 @@ _TOKEN = re.compile(r"zz([0-9]{2})capisysextvar")
 
 
 def _templated(provider_name: str) -> list[tuple[str, str]]:
-    from capi_sysext import providers
+    from capi_sysext import clouds
 
     chosen = [
         (v.key, v.env)
-        for v in providers.get(provider_name).variables
+        for v in clouds.get(provider_name).variables
         if v.env and (v.required or v.env.endswith("_MACHINE_TYPE"))
     ]
     return [*_COMMON, *chosen]
 
 
 def _all_templated() -> list[tuple[str, str]]:
-    from capi_sysext import providers
+    from capi_sysext import clouds
 
     seen: list[tuple[str, str]] = []
-    for name in providers.NAMES:
+    for name in clouds.NAMES:
         seen += [kv for kv in _templated(name) if kv not in seen]
     return seen
 

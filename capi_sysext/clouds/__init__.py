@@ -7,12 +7,12 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from capi_sysext.providers.base import Provider
+    from capi_sysext.clouds.base import Provider
 
 _MODULES = {
-    "azure": "capi_sysext.providers.azure",
-    "aws": "capi_sysext.providers.aws",
-    "gcp": "capi_sysext.providers.gcp",
+    "azure": "capi_sysext.clouds.azure",
+    "aws": "capi_sysext.clouds.aws",
+    "gcp": "capi_sysext.clouds.gcp",
 }
 NAMES: tuple[str, ...] = tuple(_MODULES)
 

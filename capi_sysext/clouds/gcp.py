@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
+from capi_sysext.clouds.base import InfraCluster, Provider
 from capi_sysext.clusterapi import INFRA_GROUP
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
@@ -25,7 +26,6 @@ from capi_sysext.model import Dropin, NodeConfig, Unit
 from capi_sysext.node import NodeContext
 from capi_sysext.package_data import provider_table
 from capi_sysext.prerequisites import CABPK_IGNITION
-from capi_sysext.providers.base import InfraCluster, Provider
 from capi_sysext.spec import ClusterSpec
 
 METADATA_FILE = "/run/metadata/flatcar"
@@ -204,8 +204,8 @@ class GCPProvider(Provider[GCPSettings]):
     def check_documents(self, docs: DocumentSet) -> list[Finding]:
         """gcp-egress: a cluster on the project's pre-existing network with machines that have
         no external IP has no egress CAPG set up (see PREEXISTING_NETWORK above)."""
+        from capi_sysext.clouds import docrefs
         from capi_sysext.contracts import SKIP_ANNOTATION
-        from capi_sysext.providers import docrefs
 
         findings = []
         for owned in docrefs.infra_clusters(docs, "GCPCluster"):

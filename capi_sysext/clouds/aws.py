@@ -11,6 +11,9 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
+from capi_sysext.clouds import docrefs
+from capi_sysext.clouds.base import InfraCluster, Provider
+from capi_sysext.clouds.docrefs import Owned
 from capi_sysext.clusterapi import INFRA_GROUP
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
@@ -21,9 +24,6 @@ from capi_sysext.model import Dropin, NodeConfig, Unit
 from capi_sysext.node import NodeContext
 from capi_sysext.package_data import provider_table
 from capi_sysext.prerequisites import CABPK_IGNITION, GateRequirement
-from capi_sysext.providers import docrefs
-from capi_sysext.providers.base import InfraCluster, Provider
-from capi_sysext.providers.docrefs import Owned
 from capi_sysext.spec import ClusterSpec
 
 STORAGE_TYPES = ("ClusterObjectStore", "UnencryptedUserData")

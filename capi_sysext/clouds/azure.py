@@ -6,6 +6,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
+from capi_sysext.clouds.base import InfraCluster, Provider
 from capi_sysext.clusterapi import INFRA_GROUP, MOVE_HIERARCHY_LABEL
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
@@ -15,7 +16,6 @@ from capi_sysext.model import Dropin, NodeConfig, Unit
 from capi_sysext.node import NodeContext
 from capi_sysext.package_data import provider_table
 from capi_sysext.prerequisites import CABPK_IGNITION
-from capi_sysext.providers.base import InfraCluster, Provider
 from capi_sysext.spec import ClusterSpec
 
 IDENTITY_TYPES = ("WorkloadIdentity", "UserAssignedMSI", "ServicePrincipal")
@@ -292,7 +292,7 @@ class AzureProvider(Provider[AzureSettings]):
     def check_documents(self, docs: DocumentSet) -> list[Finding]:
         """azure-node-identity: with an AzureClusterIdentity that gives nodes no credentials,
         every machine template of the cluster needs a VM identity for the cloud provider."""
-        from capi_sysext.providers import docrefs
+        from capi_sysext.clouds import docrefs
 
         findings = []
         for owned in docrefs.infra_clusters(docs, "AzureCluster"):
