@@ -24,6 +24,15 @@ DEPLOYMENT_NAME_LABEL = "cluster.x-k8s.io/deployment-name"
 # clusterctl move carries an object with this label along with the Cluster it belongs to.
 MOVE_HIERARCHY_LABEL = "clusterctl.cluster.x-k8s.io/move-hierarchy"
 
+# Builtin variables a ClusterClass patch template reads, by node role: the name of the
+# infrastructure machine template the topology controller cloned for this cluster
+# (cluster-api api/runtime/hooks/v1alpha1/topologymutation_variable_types.go:152-164 and
+# :207, commit ae7ff047; the builtins are one type whatever API version the class is served in).
+MACHINE_TEMPLATE_NAME_BUILTIN = {
+    "control-plane": ".builtin.controlPlane.machineTemplate.infrastructureRef.name",
+    "worker": ".builtin.machineDeployment.infrastructureRef.name",
+}
+
 Path = tuple[str, ...]
 GroupKind = tuple[str, str]
 

@@ -6,7 +6,9 @@ json_patch_generator.go:320-350). The writer emits only:
   - literal text,
   - `{{ "{{" }}` and `{{ "{" }}` (a literal `{{` / `{`),
   - `{{ .a.b.c }}` (a field path into the variables),
-  - `{{ index .m .a.b }}` (a map lookup keyed by a field path).
+  - `{{ index .m .a.b }}` (a map lookup keyed by a field path),
+  - `{{ (semver .a.b).Major }}` / `.Minor` (sprig's semver: Masterminds/semver, which accepts a
+    leading `v`; the uint64 prints in decimal).
 Anything else is refused, so a test fails if the writer starts emitting more than this models.
 A missing key prints Go's `<no value>`, as text/template does for a nil interface.
 """
@@ -17,6 +19,8 @@ import re
 from typing import Any
 
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
+_SEMVER = re.compile(r"^\(semver (\S+)\)\.(Major|Minor)$")
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 _PATH = re.compile(r"^(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 NO_VALUE = "<no value>"
 
@@ -47,7 +51,14 @@ def evaluate(template: str, data: dict[str, Any]) -> str:
         body = m.group(1)
         assert not body.startswith("-") and not body.endswith("-"), "trim markers not modelled"
         words = body.split()
-        if words in (['"{{"'], ['"{"']):
+        semver = _SEMVER.match(body.strip())
+        if semver:
+            version = _lookup(data, semver.group(1))
+            parsed = _VERSION.match(version) if isinstance(version, str) else None
+            # sprig's semver fails the render on a bad version; CAPI then reports the patch.
+            assert parsed, f"semver of {version!r} fails in Go"
+            out.append(str(int(parsed.group(1 if semver.group(2) == "Major" else 2))))
+        elif words in (['"{{"'], ['"{"']):
             out.append(words[0][1:-1])
         elif len(words) == 1:
             out.append(_show(_lookup(data, words[0])))

@@ -21,7 +21,7 @@ from gotemplate import evaluate
 from hypothesis import given
 from hypothesis import strategies as st
 
-from capi_sysext import yamlio
+from capi_sysext import clouds, yamlio
 from capi_sysext.catalog import Catalog, Image, Version
 from capi_sysext.errors import NotImplementedYet
 from capi_sysext.generate import generate
@@ -51,7 +51,9 @@ def catalog(arch: str, shas: dict[str, str] | None = None) -> Catalog:
     return Catalog.from_images(images, source="test")
 
 
-def spec_for(provider: str, version: str, capi_api: str, arch: str, base_url: str) -> Any:
+def spec_for(
+    provider: str, version: str, capi_api: str, arch: str, base_url: str, sysupdate: bool = False
+) -> Any:
     raw = RawInputs(
         flags={
             "provider": provider,
@@ -59,6 +61,7 @@ def spec_for(provider: str, version: str, capi_api: str, arch: str, base_url: st
             "arch": arch,
             "sysext.baseUrl": base_url,
             "capiApi": capi_api,
+            "sysupdate.enabled": sysupdate,
         },
         values_files=[REPO / "examples" / f"{provider}.yaml"],
     )
@@ -66,21 +69,30 @@ def spec_for(provider: str, version: str, capi_api: str, arch: str, base_url: st
 
 
 def _pointer_set(doc: dict[str, Any], path: str, value: Any, op: str) -> None:
-    keys = [k.replace("~1", "/").replace("~0", "~") for k in path.lstrip("/").split("/")]
-    node = doc
+    tokens = [k.replace("~1", "/").replace("~0", "~") for k in path.lstrip("/").split("/")]
+    keys: list[str | int] = [int(k) if k.isdigit() else k for k in tokens]
+    node: Any = doc
     for key in keys[:-1]:
         node = node[key]
     assert op in ("replace", "add")
     if op == "replace":
-        assert keys[-1] in node, f"replace of a missing path {path}"
+        last = keys[-1]
+        present = last < len(node) if isinstance(last, int) else last in node
+        assert present, f"replace of a missing path {path}"
     node[keys[-1]] = value
+
+
+# The names the topology controller gives its clones of the class's machine templates.
+CLONED_CP_TEMPLATE = "demo-hx7kq"
+CLONED_MD_TEMPLATE = "demo-md-0-zt4wd"
 
 
 def topology_apply(
     shared: tuple[dict[str, Any], ...], version: str, variables: dict[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Templates by kind after the class's patches, for a topology at `version` whose class
-    variables take their defaults unless `variables` overrides them."""
+    variables take their defaults unless `variables` overrides them (builtins: cluster-api
+    api/runtime/hooks/v1alpha1/topologymutation_variable_types.go)."""
     (cc,) = [d for d in shared if d["kind"] == "ClusterClass"]
     values = {
         v["name"]: v["schema"]["openAPIV3Schema"]["default"]
@@ -88,8 +100,15 @@ def topology_apply(
     }
     values.update(variables or {})
     values["builtin"] = {
-        "controlPlane": {"version": version},
-        "machineDeployment": {"version": version, "class": clusterclass.WORKER_CLASS},
+        "controlPlane": {
+            "version": version,
+            "machineTemplate": {"infrastructureRef": {"name": CLONED_CP_TEMPLATE}},
+        },
+        "machineDeployment": {
+            "version": version,
+            "class": clusterclass.WORKER_CLASS,
+            "infrastructureRef": {"name": CLONED_MD_TEMPLATE},
+        },
     }
     out = {d["kind"]: copy.deepcopy(d) for d in shared if d["kind"] != "ClusterClass"}
     for patch in cc["spec"]["patches"]:
@@ -125,32 +144,81 @@ def clc_by_role(templates_or_docs: dict[str, dict[str, Any]]) -> dict[str, str]:
     }
 
 
-def write_class(provider: str, capi_api: str, arch: str, base_url: str, cat: Catalog) -> Any:
-    result = generate(spec_for(provider, CHOSEN, capi_api, arch, base_url), cat)
+def write_class(
+    provider: str, capi_api: str, arch: str, base_url: str, cat: Catalog, sysupdate: bool = False
+) -> Any:
+    result = generate(spec_for(provider, CHOSEN, capi_api, arch, base_url, sysupdate), cat)
     return clusterclass.WRITER.write(result)
 
 
+@pytest.mark.parametrize("sysupdate", [False, True])
 @pytest.mark.parametrize("capi_api", ["v1beta2", "v1beta1"])
-@pytest.mark.parametrize("provider", ["aws", "gcp"])
+@pytest.mark.parametrize("provider", clouds.NAMES)
 @pytest.mark.parametrize("version", VERSIONS)
 def test_patched_templates_carry_the_cluster_mode_node_config(
-    provider: str, capi_api: str, version: str
+    provider: str, capi_api: str, version: str, sysupdate: bool
 ) -> None:
     arch, base = "x86-64", "https://mirror.example.org/extensions"
     cat = catalog(arch)
-    out = write_class(provider, capi_api, arch, base, cat)
+    out = write_class(provider, capi_api, arch, base, cat, sysupdate)
     patched = clc_by_role(topology_apply(out.shared, version))
     # The same cluster generated the old way for that version: the node configs are equal.
-    docs = generate(spec_for(provider, version, capi_api, arch, base), cat).documents
+    docs = generate(spec_for(provider, version, capi_api, arch, base, sysupdate), cat).documents
     expected = clc_by_role({d["kind"]: d for d in docs})
     assert patched == expected
+    v = Version.parse(version)
     for clc in patched.values():
         model = parse_clc(clc)
         name = f"kubernetes-{version}-{arch}.raw"
         assert any(f.remote and f.remote.url == f"{base}/{name}" for f in model.files)
         assert fake_sha(version, arch) in clc
-        others = [v for v in VERSIONS if v != version]
-        assert not any(f"kubernetes-{v}-" in clc for v in others)
+        others = [o for o in VERSIONS if o != version]
+        assert not any(f"kubernetes-{o}-" in clc for o in others)
+        transfers = [f for f in model.files if f.path.startswith("/etc/sysupdate.kubernetes.d/")]
+        if sysupdate:
+            # sysupdate stays inside the topology version's minor: its transfer and pattern.
+            (transfer,) = transfers
+            minor = f"v{v.major}.{v.minor}"
+            assert transfer.path == f"/etc/sysupdate.kubernetes.d/kubernetes-{minor}.conf"
+            assert f"MatchPattern=kubernetes-{minor}.@v-%a.raw" in (transfer.inline or "")
+        else:
+            assert transfers == []
+
+
+def _files(kubeadm_spec: dict[str, Any]) -> list[dict[str, Any]]:
+    files: list[dict[str, Any]] = kubeadm_spec["files"]
+    return files
+
+
+@pytest.mark.parametrize("capi_api", ["v1beta2", "v1beta1"])
+def test_azure_class_names_the_azure_json_secret_of_the_cloned_template(capi_api: str) -> None:
+    # CAPZ writes <machine template name>-azure-json; in a class the topology names the clone.
+    arch, base = "x86-64", "https://mirror.example.org/extensions"
+    cat = catalog(arch)
+    out = write_class("azure", capi_api, arch, base, cat)
+    patched = topology_apply(out.shared, CHOSEN)
+    cp = _files(
+        patched["KubeadmControlPlaneTemplate"]["spec"]["template"]["spec"]["kubeadmConfigSpec"]
+    )
+    md = _files(patched["KubeadmConfigTemplate"]["spec"]["template"]["spec"])
+    docs = {
+        d["kind"]: d
+        for d in generate(spec_for("azure", CHOSEN, capi_api, arch, base), cat).documents
+    }
+    cluster_cp = _files(docs["KubeadmControlPlane"]["spec"]["kubeadmConfigSpec"])
+    cluster_md = _files(docs["KubeadmConfigTemplate"]["spec"]["template"]["spec"])
+    for files, cluster_files, clone in (
+        (cp, cluster_cp, CLONED_CP_TEMPLATE),
+        (md, cluster_md, CLONED_MD_TEMPLATE),
+    ):
+        (azure_json,) = [f for f in files if f["path"] == "/etc/kubernetes/azure.json"]
+        assert azure_json["contentFrom"]["secret"]["name"] == f"{clone}-azure-json"
+        # Everything else is what --format cluster writes.
+        azure_json["contentFrom"]["secret"]["name"] = "x"
+        for f in cluster_files:
+            if f["path"] == "/etc/kubernetes/azure.json":
+                f["contentFrom"]["secret"]["name"] = "x"
+        assert files == cluster_files
 
 
 def test_class_allows_every_patch_of_the_minor_and_the_next() -> None:
@@ -177,11 +245,30 @@ def test_a_version_without_a_hash_fails_closed() -> None:
     assert all("<no value>" in clc for clc in patched.values())
 
 
-def test_azure_and_sysupdate_say_not_implemented() -> None:
+def test_a_version_form_the_class_does_not_template_says_not_implemented(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Were a node config to print the version some other way (here: the patch number alone),
+    # the stand-in CLC would not give back the real one: refused, never half-templated.
+    real_render = clusterclass.render_clc
+
+    def with_patch_number(config: Any) -> str:
+        return real_render(config) + "# patch 997\n"
+
+    monkeypatch.setattr(clusterclass, "render_clc", with_patch_number)
     cat = catalog("x86-64")
-    result = generate(spec_for("azure", CHOSEN, "v1beta2", "x86-64", "https://m.example/x"), cat)
-    with pytest.raises(NotImplementedYet, match="azure"):
+    result = generate(spec_for("gcp", CHOSEN, "v1beta2", "x86-64", "https://m.example/x"), cat)
+    with pytest.raises(NotImplementedYet, match="does not template"):
         clusterclass.WRITER.write(result)
+
+
+def test_a_value_holding_the_stand_in_is_refused() -> None:
+    from capi_sysext.errors import InputError
+
+    with pytest.raises(InputError, match=r"999\.998"):
+        clusterclass._check_sentinels(
+            "x 999.998 y", "x", Image(Version(1, 33, 13), "x86-64", None), "worker"
+        )
 
 
 @given(st.text())
@@ -192,15 +279,16 @@ def test_template_text_round_trips_any_literal(text: str) -> None:
         assert yaml.safe_load(rendered) == text
 
 
-def test_template_text_fills_version_and_hash() -> None:
-    v = str(clusterclass._SENTINEL_VERSION)
-    text = f'{{{{x}}}} "k-{v}.raw" {clusterclass._SENTINEL_SHA}\n{{'
+def test_template_text_fills_version_minor_and_hash() -> None:
+    v, minor = str(clusterclass._SENTINEL_VERSION), clusterclass._SENTINEL_MINOR
+    text = f'{{{{x}}}} "k-{v}.raw" {clusterclass._SENTINEL_SHA} k-v{minor}.conf\n{{'
     tpl = clusterclass._template_text(text, "worker", pinned=True)
     data = {
         "builtin": {"machineDeployment": {"version": "v1.34.9"}},
         clusterclass.SHA_VARIABLE: {"v1.34.9": "ab" * 32},
     }
-    assert yaml.safe_load(evaluate(tpl, data)) == f'{{{{x}}}} "k-v1.34.9.raw" {"ab" * 32}\n{{'
+    expected = f'{{{{x}}}} "k-v1.34.9.raw" {"ab" * 32} k-v1.34.conf\n{{'
+    assert yaml.safe_load(evaluate(tpl, data)) == expected
 
 
 @pytest.mark.engine

@@ -6,8 +6,8 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
-from capi_sysext.clouds.base import InfraCluster, Provider
-from capi_sysext.clusterapi import INFRA_GROUP, MOVE_HIERARCHY_LABEL
+from capi_sysext.clouds.base import ClassPatch, InfraCluster, Provider
+from capi_sysext.clusterapi import INFRA_GROUP, MACHINE_TEMPLATE_NAME_BUILTIN, MOVE_HIERARCHY_LABEL
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
@@ -31,6 +31,7 @@ _NODE_IDENTITY_FIX = (
 )
 ENVIRONMENTS = ("AzurePublicCloud", "AzureChinaCloud", "AzureUSGovernmentCloud")
 _NODE_NAME_FILE = "/run/capi-sysext/node-name"
+_AZURE_JSON_PATH = "/etc/kubernetes/azure.json"
 
 
 class AzureSettings(NamedTuple):
@@ -73,9 +74,6 @@ def _v(key: str, help: str, env: str, **kw: Any) -> Variable:
 
 class AzureProvider(Provider[AzureSettings]):
     name = "azure"
-    # CAPZ's kubeadm files name the <machine template>-azure-json Secret, whose name the
-    # topology controller picks; that needs a builtin-templated patch too.
-    clusterclass_unsupported = "its kubeadm files name the machine template's azure-json Secret"
     title = "Azure (CAPZ)"
     api_version = f"{INFRA_GROUP}/v1beta1"
     kinds = frozenset(
@@ -404,7 +402,7 @@ class AzureProvider(Provider[AzureSettings]):
                 {
                     "contentFrom": {"secret": {"name": f"{name}-azure-json", "key": key}},
                     "owner": "root:root",
-                    "path": "/etc/kubernetes/azure.json",
+                    "path": _AZURE_JSON_PATH,
                     "permissions": "0644",
                 }
             ]
@@ -428,6 +426,18 @@ class AzureProvider(Provider[AzureSettings]):
                 "etcd": {"local": {"dataDir": "/var/lib/etcddisk/etcd"}},
             }
         return extras
+
+    def class_patches(self, role: str, kubeadm_spec: Mapping[str, Any]) -> tuple[ClassPatch, ...]:
+        # CAPZ names the azure.json Secret after the machine template (controllers/helpers.go:173
+        # "%s-azure-json"), and in a class the topology controller
+        # names the cloned template, so the reference comes from the builtin, as CAPZ's own
+        # class does (templates/flavors/clusterclass/clusterclass.yaml:44-50,63-69, commit
+        # 69ec3a40). A machine template name is a DNS subdomain: safe in a YAML quoted scalar.
+        for i, file in enumerate(kubeadm_spec.get("files", ())):
+            if file.get("path") == _AZURE_JSON_PATH:
+                name = '"{{ ' + MACHINE_TEMPLATE_NAME_BUILTIN[role] + ' }}-azure-json"'
+                return (ClassPatch(("files", i, "contentFrom", "secret", "name"), name),)
+        return ()
 
 
 PROVIDER = AzureProvider()

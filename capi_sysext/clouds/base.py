@@ -28,6 +28,13 @@ class InfraCluster(NamedTuple):
     documents: tuple[dict[str, Any], ...]  # in apply order, including identities
 
 
+class ClassPatch(NamedTuple):
+    """A value in a role's KubeadmConfigSpec that a ClusterClass sets per cluster."""
+
+    path: tuple[str | int, ...]  # JSON pointer tokens below the KubeadmConfigSpec
+    template: str  # a Go text/template over the class variables; its output is read as YAML
+
+
 class Provider(ABC, Generic[S]):
     name: ClassVar[str]
     title: ClassVar[str]
@@ -79,6 +86,11 @@ class Provider(ABC, Generic[S]):
     def kubeadm_extras(self, ctx: ClusterContext[S], role: str, name: str) -> dict[str, Any]:
         """Extra KubeadmConfigSpec fields (files, diskSetup, mounts); same in v1beta1/v1beta2."""
         return {}
+
+    def class_patches(self, role: str, kubeadm_spec: Mapping[str, Any]) -> tuple[ClassPatch, ...]:
+        """For `--format clusterclass`: values of the role's KubeadmConfigSpec that name objects
+        the topology controller names per cluster (e.g. a Secret per machine template)."""
+        return ()
 
     def check_node_configs(
         self, ctx: ClusterContext[S], configs: Mapping[str, NodeConfig]

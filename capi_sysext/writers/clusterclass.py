@@ -2,8 +2,10 @@
 
 The version a node boots comes from the topology: inline JSON patches replace each node config
 (the CLC in `ignition.containerLinuxConfig.additionalConfig`) with a `valueFrom.template` that
-names the sysext of `.builtin.controlPlane.version` / `.builtin.machineDeployment.version`, and
-takes its sha256 from the class variable `sysextSHA256` (version -> hash). This is the approach
+names the sysext of `.builtin.controlPlane.version` / `.builtin.machineDeployment.version` (and,
+with --sysupdate, that version's minor), and takes its sha256 from the class variable
+`sysextSHA256` (version -> hash). A provider may add patches for values the topology controller
+names per cluster (Provider.class_patches, e.g. Azure's azure.json Secret). This is the approach
 of CAPO's Flatcar sysext ClusterClass (cluster-api-provider-openstack
 templates/cluster-template-flatcar-sysext.yaml), made hash-pinned.
 
@@ -24,6 +26,7 @@ reconcile_state.go:387,698).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from capi_sysext import clouds, clusterapi
@@ -41,19 +44,21 @@ if TYPE_CHECKING:
 SHA_VARIABLE = "sysextSHA256"
 WORKER_CLASS = "default-worker"
 # The CLC is rendered for this stand-in release; every place it shows up is where the
-# template puts the topology's version (and its hash). A user value that contains one is
-# refused (_check_sentinels), so a replacement never lands in user text.
+# template puts the topology's version, its minor (sysupdate's transfer file and pattern) and
+# its hash. A user value that contains one is refused (_check_sentinels), so a replacement
+# never lands in user text.
 _SENTINEL_VERSION = Version(999, 998, 997)
+_SENTINEL_MINOR = f"{_SENTINEL_VERSION.major}.{_SENTINEL_VERSION.minor}"
 _SENTINEL_SHA = "5e" * 32
 _VERSION_EXPR = {
     "control-plane": ".builtin.controlPlane.version",
     "worker": ".builtin.machineDeployment.version",
 }
-_CLC_PATH = {
-    "control-plane": "/spec/template/spec/kubeadmConfigSpec/ignition/containerLinuxConfig/"
-    "additionalConfig",
-    "worker": "/spec/template/spec/ignition/containerLinuxConfig/additionalConfig",
+_SPEC_PATH = {
+    "control-plane": "/spec/template/spec/kubeadmConfigSpec",
+    "worker": "/spec/template/spec",
 }
+_CLC_SUBPATH = "/ignition/containerLinuxConfig/additionalConfig"
 
 
 def allowed_versions(catalog: Catalog, image: Image) -> list[Image]:
@@ -97,19 +102,33 @@ def _go_literal(text: str) -> str:
     return escaped
 
 
+def _actions(role: str, pinned: bool) -> list[tuple[str, str]]:
+    """Each stand-in and the template action that prints the topology's value for it, the whole
+    version before the minor it starts with. The minor comes from sprig's `semver`, whose
+    .Major/.Minor are the numbers (https://masterminds.github.io/sprig/semver.html; CAPI's
+    template functions are sprig's hermetic ones: json_patch_generator.go:322). It parses with
+    Masterminds/semver NewVersion, which takes the topology's leading `v`."""
+    version = _VERSION_EXPR[role]
+    parsed = f"(semver {version})"
+    actions = [(str(_SENTINEL_VERSION), "{{ " + version + " }}")]
+    if pinned:
+        actions.append((_SENTINEL_SHA, "{{ index ." + SHA_VARIABLE + " " + version + " }}"))
+    actions.append((_SENTINEL_MINOR, "{{ " + parsed + ".Major }}.{{ " + parsed + ".Minor }}"))
+    return actions
+
+
+def _substitute(text: str, values: list[tuple[str, str]], literal: Callable[[str], str]) -> str:
+    """`text` with each stand-in replaced by its value (in the order given) and the rest passed
+    through `literal`."""
+    if not values:
+        return literal(text)
+    (token, value), rest = values[0], values[1:]
+    return value.join(_substitute(chunk, rest, literal) for chunk in text.split(token))
+
+
 def _template_text(clc: str, role: str, pinned: bool) -> str:
-    version = "{{ " + _VERSION_EXPR[role] + " }}"
-    sha = "{{ index ." + SHA_VARIABLE + " " + _VERSION_EXPR[role] + " }}"
-    pieces = []
-    for i, chunk in enumerate(clc.split(str(_SENTINEL_VERSION))):
-        if i:
-            pieces.append(version)
-        sha_chunks = chunk.split(_SENTINEL_SHA) if pinned else [chunk]
-        for j, literal in enumerate(sha_chunks):
-            if j:
-                pieces.append(sha)
-            pieces.append(_go_literal(_yaml_quoted(literal)))
-    return '"' + "".join(pieces) + '"'
+    quoted = _substitute(clc, _actions(role, pinned), lambda t: _go_literal(_yaml_quoted(t)))
+    return '"' + quoted + '"'
 
 
 def _sentinel_clc(spec: ClusterSpec[Any], release: Image, role: str) -> str:
@@ -121,31 +140,39 @@ def _sentinel_clc(spec: ClusterSpec[Any], release: Image, role: str) -> str:
     return render_clc(node_config(ctx, spec.provider))
 
 
-def _check_sentinels(real_clc: str, templated: str, role: str) -> None:
+def _check_sentinels(real_clc: str, sentinel_clc: str, release: Image, role: str) -> None:
     """The stand-ins must come only from the release, and every version-dependent text must be
-    one of them (a minor alone, as the sysupdate transfer has, is not templated yet)."""
-    sentinel_minor = f"{_SENTINEL_VERSION.major}.{_SENTINEL_VERSION.minor}"
-    if str(_SENTINEL_VERSION) in real_clc or _SENTINEL_SHA in real_clc:
+    one of them: the stand-in CLC with the release's values put back is the real one."""
+    if any(token in real_clc for token in (_SENTINEL_MINOR, _SENTINEL_SHA)):
         raise InputError(
             [
                 Problem(
-                    f"{role} node config: a value contains {_SENTINEL_VERSION} or the "
+                    f"{role} node config: a value contains {_SENTINEL_MINOR} or the "
                     "stand-in hash capi-sysext reserves for --format clusterclass",
                     "change that value or use --format cluster",
                 )
             ]
         )
-    rest = templated.replace(str(_SENTINEL_VERSION), "").replace(_SENTINEL_SHA, "")
-    if sentinel_minor in rest:
+    v = release.version
+    real_values = [(str(_SENTINEL_VERSION), str(v))]
+    if release.sha256:
+        real_values.append((_SENTINEL_SHA, release.sha256))
+    real_values.append((_SENTINEL_MINOR, f"{v.major}.{v.minor}"))
+    if _substitute(sentinel_clc, real_values, lambda t: t) != real_clc:
         raise NotImplementedYet(
             [
                 Problem(
-                    "--format clusterclass: a node config that names the Kubernetes minor "
-                    "(sysupdate's transfer file) is not templated yet",
-                    "drop --sysupdate / updates.* or use --format cluster",
+                    f"--format clusterclass: the {role} node config names the Kubernetes "
+                    "version in a form the class does not template yet",
+                    "use --format cluster",
                 )
             ]
         )
+
+
+def _pointer(tokens: tuple[str | int, ...]) -> str:
+    """JSON pointer text for path tokens (RFC 6901 escapes `~` and `/`)."""
+    return "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in tokens)
 
 
 def _clc_of(kubeadm_spec: dict[str, Any]) -> str:
@@ -212,24 +239,24 @@ class ClusterClassWriter:
         }
         for role, real_clc in real.items():
             sentinel = _sentinel_clc(spec, result.release, role)
-            _check_sentinels(real_clc, sentinel, role)
+            _check_sentinels(real_clc, sentinel, result.release, role)
             templated[role] = _template_text(sentinel, role, pinned)
 
         allowed = allowed_versions(catalog, result.release)
         if pinned:
             allowed = [i for i in allowed if i.sha256]
 
-        infra_cluster = parts.infrastructure[0]
-        if len(parts.infrastructure) > 1:
-            raise NotImplementedYet(
-                [
-                    Problem(
-                        "--format clusterclass: infrastructure objects besides the cluster's "
-                        "are not built yet",
-                        "use --format cluster",
-                    )
-                ]
-            )
+        # The object the Cluster's infrastructureRef names becomes the class's template; the
+        # rest (e.g. CAPZ's AzureClusterIdentity, which that template names) is shared with the
+        # class as is, as CAPZ's ClusterClass flavour ships the identity with the class
+        # (templates/flavors/clusterclass/kustomization.yaml:11).
+        infra_ref = parts.cluster["spec"]["infrastructureRef"]
+        (infra_cluster,) = [
+            d
+            for d in parts.infrastructure
+            if (d["kind"], d["metadata"]["name"]) == (infra_ref["kind"], infra_ref["name"])
+        ]
+        infra_extras = [d for d in parts.infrastructure if d is not infra_cluster]
         infra_tpl = _template_doc(
             infra_cluster,
             f"{infra_cluster['kind']}Template",
@@ -305,7 +332,28 @@ class ClusterClassWriter:
                 {"name": SHA_VARIABLE, "required": False, "schema": {"openAPIV3Schema": schema}}
             )
 
+        provider = clouds.get(spec.provider)
+        kubeadm_specs = {
+            "control-plane": kcp_tpl["spec"]["template"]["spec"]["kubeadmConfigSpec"],
+            "worker": kct_tpl["spec"]["template"]["spec"],
+        }
+
         def patch(role: str, doc: dict[str, Any], match: dict[str, Any]) -> dict[str, Any]:
+            json_patches = [
+                {
+                    "op": "replace",
+                    "path": _SPEC_PATH[role] + _CLC_SUBPATH,
+                    "valueFrom": {"template": templated[role]},
+                }
+            ]
+            json_patches += [
+                {
+                    "op": "replace",
+                    "path": _SPEC_PATH[role] + _pointer(extra.path),
+                    "valueFrom": {"template": extra.template},
+                }
+                for extra in provider.class_patches(role, kubeadm_specs[role])
+            ]
             return {
                 "name": f"sysext-{role}",
                 "description": f"{role} nodes boot the sysext of the topology's version",
@@ -316,13 +364,7 @@ class ClusterClassWriter:
                             "kind": doc["kind"],
                             "matchResources": match,
                         },
-                        "jsonPatches": [
-                            {
-                                "op": "replace",
-                                "path": _CLC_PATH[role],
-                                "valueFrom": {"template": templated[role]},
-                            }
-                        ],
+                        "jsonPatches": json_patches,
                     }
                 ],
             }
@@ -345,7 +387,7 @@ class ClusterClassWriter:
             "metadata": {"name": class_name, "namespace": ns},
             "spec": cc_spec,
         }
-        shared = (infra_tpl, cp_tpl, md_tpl, kcp_tpl, kct_tpl, cluster_class)
+        shared = (*infra_extras, infra_tpl, cp_tpl, md_tpl, kcp_tpl, kct_tpl, cluster_class)
         own = [topology_cluster(result, spec, class_name), *_addons(result)]
         header = (
             f"ClusterClass {class_name}: spec.topology.version may be any of "
