@@ -31,9 +31,8 @@ class ClusterParts(NamedTuple):
     """A generated cluster by role, so each output mode (capi_sysext.writers) picks what it
     needs instead of sorting a flat document list by kind."""
 
-    infrastructure: list[
-        dict[str, Any]
-    ]  # the provider's cluster object and its extras, in apply order
+    # The provider's cluster object and its extras (e.g. identities), in apply order.
+    infrastructure: list[dict[str, Any]]
     control_plane_machine: dict[str, Any]  # the control plane's machine template
     control_plane: dict[str, Any]  # KubeadmControlPlane
     workers: tuple[WorkerPool, ...]
