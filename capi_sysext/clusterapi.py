@@ -28,6 +28,7 @@ MOVE_HIERARCHY_LABEL = "clusterctl.cluster.x-k8s.io/move-hierarchy"
 # infrastructure machine template the topology controller cloned for this cluster
 # (cluster-api api/runtime/hooks/v1alpha1/topologymutation_variable_types.go:152-164 and
 # :207, commit ae7ff047; the builtins are one type whatever API version the class is served in).
+CLUSTER_NAME_BUILTIN = ".builtin.cluster.name"  # the same file, :43-46
 MACHINE_TEMPLATE_NAME_BUILTIN = {
     "control-plane": ".builtin.controlPlane.machineTemplate.infrastructureRef.name",
     "worker": ".builtin.machineDeployment.infrastructureRef.name",

@@ -100,6 +100,7 @@ def topology_apply(
     }
     values.update(variables or {})
     values["builtin"] = {
+        "cluster": {"name": "demo"},
         "controlPlane": {
             "version": version,
             "machineTemplate": {"infrastructureRef": {"name": CLONED_CP_TEMPLATE}},
@@ -122,6 +123,7 @@ def topology_apply(
             match = sel["matchResources"]
             assert (
                 match.get("controlPlane")
+                or match.get("infrastructureCluster")
                 or clusterclass.WORKER_CLASS in match["machineDeploymentClass"]["names"]
             )
             for jp in definition["jsonPatches"]:
@@ -219,6 +221,18 @@ def test_azure_class_names_the_azure_json_secret_of_the_cloned_template(capi_api
             if f["path"] == "/etc/kubernetes/azure.json":
                 f["contentFrom"]["secret"]["name"] = "x"
         assert files == cluster_files
+    # The AzureClusterTemplate, patched for cluster "demo", is the AzureCluster of cluster mode.
+    azure_cluster = patched["AzureClusterTemplate"]["spec"]["template"]["spec"]
+    assert azure_cluster == docs["AzureCluster"]["spec"]
+    assert azure_cluster["resourceGroup"] == "demo"
+
+
+def test_azure_class_refuses_a_fixed_resource_group() -> None:
+    raw = spec_for("azure", CHOSEN, "v1beta2", "x86-64", "https://m.example/x")
+    s = raw.provider_settings._replace(resource_group="shared-rg")
+    result = generate(raw._replace(provider_settings=s), catalog("x86-64"))
+    with pytest.raises(NotImplementedYet, match=r"azure\.resourceGroup"):
+        clusterclass.WRITER.write(result)
 
 
 def test_class_allows_every_patch_of_the_minor_and_the_next() -> None:

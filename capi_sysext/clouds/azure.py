@@ -1,5 +1,6 @@
 """Azure (CAPZ): AzureCluster, AzureClusterIdentity, AzureMachineTemplates (infra v1beta1)."""
 
+import copy
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -7,10 +8,15 @@ from typing import Any, NamedTuple
 
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
 from capi_sysext.clouds.base import ClassPatch, InfraCluster, Provider
-from capi_sysext.clusterapi import INFRA_GROUP, MACHINE_TEMPLATE_NAME_BUILTIN, MOVE_HIERARCHY_LABEL
+from capi_sysext.clusterapi import (
+    CLUSTER_NAME_BUILTIN,
+    INFRA_GROUP,
+    MACHINE_TEMPLATE_NAME_BUILTIN,
+    MOVE_HIERARCHY_LABEL,
+)
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
-from capi_sysext.errors import Problem
+from capi_sysext.errors import NotImplementedYet, Problem
 from capi_sysext.inputs import Variable, parse_choice, parse_str
 from capi_sysext.model import Dropin, NodeConfig, Unit
 from capi_sysext.node import NodeContext
@@ -286,6 +292,37 @@ class AzureProvider(Provider[AzureSettings]):
             },
         }
         return InfraCluster(ref=self.ref("AzureCluster", spec.name), documents=(identity, cluster))
+
+    def class_cluster_template(
+        self, settings: AzureSettings, cluster_spec: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], tuple[ClassPatch, ...]]:
+        # AzureClusterTemplate has no resourceGroup or vnet name (pinned CRD
+        # azureclustertemplates): they are per cluster. Left out, CAPZ would default them from
+        # the AzureCluster's name (internal/api/v1beta1/azurecluster_default.go:79-100), which
+        # the topology controller makes "<cluster>-<random>" (cluster-api exp/topology/
+        # desiredstate/desired_state.go:244); patched from the cluster name instead, they stay
+        # what --format cluster writes. CAPZ's RKE2 class adds resourceGroup the same way
+        # (templates/flavors/clusterclass-rke2/clusterclass.yaml:52-55).
+        if settings.resource_group or settings.vnet_name:
+            raise NotImplementedYet(
+                [
+                    Problem(
+                        "--format clusterclass for --provider azure: a fixed azure.resourceGroup "
+                        "or azure.vnetName would be shared by every cluster of the class",
+                        "drop them (each cluster then gets <name> and <name>-vnet) or use "
+                        "--format cluster",
+                    )
+                ]
+            )
+        template = copy.deepcopy(dict(cluster_spec))
+        del template["resourceGroup"], template["networkSpec"]["vnet"]["name"]
+        name = "{{ " + CLUSTER_NAME_BUILTIN + " }}"
+        # A cluster name is a DNS label: quoted, it stays a string (a name like "123" too).
+        patches = (
+            ClassPatch(("resourceGroup",), f'"{name}"', op="add"),
+            ClassPatch(("networkSpec", "vnet", "name"), f'"{name}-vnet"', op="add"),
+        )
+        return template, patches
 
     def check_documents(self, docs: DocumentSet) -> list[Finding]:
         """azure-node-identity: with an AzureClusterIdentity that gives nodes no credentials,

@@ -5,6 +5,7 @@ node-name wiring and kubeadm ordering on its nodes, and management-cluster requi
 code (node.py, capi.py, generate.py) calls these hooks and contains no provider switches.
 """
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
@@ -29,10 +30,11 @@ class InfraCluster(NamedTuple):
 
 
 class ClassPatch(NamedTuple):
-    """A value in a role's KubeadmConfigSpec that a ClusterClass sets per cluster."""
+    """A value in a class template that a ClusterClass sets per cluster."""
 
-    path: tuple[str | int, ...]  # JSON pointer tokens below the KubeadmConfigSpec
+    path: tuple[str | int, ...]  # JSON pointer tokens below the spec the hook was given
     template: str  # a Go text/template over the class variables; its output is read as YAML
+    op: str = "replace"  # "add" for a field the template does not carry
 
 
 class Provider(ABC, Generic[S]):
@@ -91,6 +93,13 @@ class Provider(ABC, Generic[S]):
         """For `--format clusterclass`: values of the role's KubeadmConfigSpec that name objects
         the topology controller names per cluster (e.g. a Secret per machine template)."""
         return ()
+
+    def class_cluster_template(
+        self, settings: S, cluster_spec: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], tuple[ClassPatch, ...]]:
+        """For `--format clusterclass`: the infrastructure cluster template's spec made from the
+        cluster object's, and patches for the per-cluster values the template cannot hold."""
+        return copy.deepcopy(dict(cluster_spec)), ()
 
     def check_node_configs(
         self, ctx: ClusterContext[S], configs: Mapping[str, NodeConfig]

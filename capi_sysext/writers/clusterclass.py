@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from capi_sysext import clouds, clusterapi
 from capi_sysext.catalog import Image, Version
+from capi_sysext.clouds.base import ClassPatch
 from capi_sysext.errors import InputError, NotImplementedYet, Problem
 from capi_sysext.node import NodeContext, NodeRelease
 from capi_sysext.render.clc import render_clc
@@ -175,6 +176,13 @@ def _pointer(tokens: tuple[str | int, ...]) -> str:
     return "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in tokens)
 
 
+def _json_patches(prefix: str, patches: tuple[ClassPatch, ...]) -> list[dict[str, Any]]:
+    return [
+        {"op": p.op, "path": prefix + _pointer(p.path), "valueFrom": {"template": p.template}}
+        for p in patches
+    ]
+
+
 def _clc_of(kubeadm_spec: dict[str, Any]) -> str:
     clc: str = kubeadm_spec["ignition"]["containerLinuxConfig"]["additionalConfig"]
     return clc
@@ -257,11 +265,12 @@ class ClusterClassWriter:
             if (d["kind"], d["metadata"]["name"]) == (infra_ref["kind"], infra_ref["name"])
         ]
         infra_extras = [d for d in parts.infrastructure if d is not infra_cluster]
+        provider = clouds.get(spec.provider)
+        infra_spec, infra_patches = provider.class_cluster_template(
+            spec.provider_settings, infra_cluster["spec"]
+        )
         infra_tpl = _template_doc(
-            infra_cluster,
-            f"{infra_cluster['kind']}Template",
-            class_name,
-            {"spec": copy.deepcopy(infra_cluster["spec"])},
+            infra_cluster, f"{infra_cluster['kind']}Template", class_name, {"spec": infra_spec}
         )
         cp_machine = parts.control_plane_machine
         cp_tpl = {
@@ -332,7 +341,6 @@ class ClusterClassWriter:
                 {"name": SHA_VARIABLE, "required": False, "schema": {"openAPIV3Schema": schema}}
             )
 
-        provider = clouds.get(spec.provider)
         kubeadm_specs = {
             "control-plane": kcp_tpl["spec"]["template"]["spec"]["kubeadmConfigSpec"],
             "worker": kct_tpl["spec"]["template"]["spec"],
@@ -346,14 +354,9 @@ class ClusterClassWriter:
                     "valueFrom": {"template": templated[role]},
                 }
             ]
-            json_patches += [
-                {
-                    "op": "replace",
-                    "path": _SPEC_PATH[role] + _pointer(extra.path),
-                    "valueFrom": {"template": extra.template},
-                }
-                for extra in provider.class_patches(role, kubeadm_specs[role])
-            ]
+            json_patches += _json_patches(
+                _SPEC_PATH[role], provider.class_patches(role, kubeadm_specs[role])
+            )
             return {
                 "name": f"sysext-{role}",
                 "description": f"{role} nodes boot the sysext of the topology's version",
@@ -381,6 +384,23 @@ class ClusterClassWriter:
             patch("control-plane", kcp_tpl, {"controlPlane": True}),
             patch("worker", kct_tpl, {"machineDeploymentClass": {"names": [WORKER_CLASS]}}),
         ]
+        if infra_patches:
+            cc_spec["patches"].append(
+                {
+                    "name": "infrastructure-cluster",
+                    "description": "the cluster's own values of the infrastructure cluster",
+                    "definitions": [
+                        {
+                            "selector": {
+                                "apiVersion": infra_tpl["apiVersion"],
+                                "kind": infra_tpl["kind"],
+                                "matchResources": {"infrastructureCluster": True},
+                            },
+                            "jsonPatches": _json_patches("/spec/template/spec", infra_patches),
+                        }
+                    ],
+                }
+            )
         cluster_class = {
             "apiVersion": shape.api(clusterapi.CAPI_GROUP),
             "kind": "ClusterClass",
