@@ -6,6 +6,19 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
+from capi_sysext.classvars import (
+    CLUSTER_NAME,
+    CONTROL_PLANE_MACHINE,
+    INFRASTRUCTURE,
+    REPLACED,
+    WORKER_MACHINE,
+    ClassParameters,
+    ClassPatch,
+    ClassVariable,
+    Expr,
+    split_template,
+    string_schema,
+)
 from capi_sysext.clouds.base import InfraCluster, Provider
 from capi_sysext.clusterapi import INFRA_GROUP, MOVE_HIERARCHY_LABEL
 from capi_sysext.context import ClusterContext
@@ -288,6 +301,84 @@ class AzureProvider(Provider[AzureSettings]):
             },
         }
         return InfraCluster(ref=self.ref("AzureCluster", spec.name), documents=(identity, cluster))
+
+    def class_parameters(self, ctx: ClusterContext[AzureSettings]) -> ClassParameters:
+        """The variables of CAPZ's own topology cluster (templates/test/ci/
+        cluster-template-prow-topology.yaml:20-39 at 69ec3a4: subscriptionID, location,
+        controlPlaneMachineType, workerMachineType), patched where CAPZ's class template has
+        them (templates/flavors/clusterclass/azure-cluster-template.yaml: subscriptionID,
+        location). The resource group and the vnet default to names derived from the cluster's
+        (infrastructure()), so they follow `.builtin.cluster.name` unless set, when they are
+        variables. The node identity's ARM ID names the subscription: templated from it."""
+        s = ctx.settings
+        types = provider_table(self.name)["machineTypes"][ctx.spec.node.arch]
+        spec_path = "/spec/template/spec/"
+        variables = [
+            ClassVariable(
+                "subscriptionID",
+                # What check() and the identity's ARM ID accept, and no template syntax.
+                string_schema("Azure subscription ID", pattern="^[0-9A-Za-z-]+$"),
+                s.subscription_id,
+                "azure.subscriptionID",
+            ),
+            ClassVariable(
+                "location", string_schema("Azure region", minLength=1), s.location, "azure.location"
+            ),
+        ]
+        patches = [
+            ClassPatch(INFRASTRUCTURE, spec_path + "subscriptionID", variable="subscriptionID"),
+            ClassPatch(
+                INFRASTRUCTURE, spec_path + "location", variable="location", placeholder=REPLACED
+            ),
+        ]
+        for name, key, value, path, suffix in (
+            ("resourceGroup", "azure.resourceGroup", s.resource_group, "resourceGroup", ""),
+            ("vnetName", "azure.vnetName", s.vnet_name, "networkSpec/vnet/name", "-vnet"),
+        ):
+            if value:
+                variables.append(ClassVariable(name, string_schema(name, minLength=1), value, key))
+                patches.append(ClassPatch(INFRASTRUCTURE, spec_path + path, variable=name))
+            else:
+                derived: tuple[str | Expr, ...] = (Expr(CLUSTER_NAME),)
+                if suffix:
+                    derived += (suffix,)
+                patches.append(ClassPatch(INFRASTRUCTURE, spec_path + path, template=derived))
+        for name, key, target, value, default in (
+            (
+                "controlPlaneMachineType",
+                "azure.controlPlaneMachineType",
+                CONTROL_PLANE_MACHINE,
+                s.control_plane_machine_type,
+                types["controlPlane"],
+            ),
+            (
+                "workerMachineType",
+                "azure.nodeMachineType",
+                WORKER_MACHINE,
+                s.node_machine_type,
+                types["worker"],
+            ),
+        ):
+            schema = string_schema("Azure VM size", minLength=1, default=default)
+            variables.append(ClassVariable(name, schema, value or default, key))
+            patches.append(
+                ClassPatch(target, spec_path + "vmSize", variable=name, placeholder=REPLACED)
+            )
+        provider_id = self.node_identity_provider_id(s)
+        if provider_id:
+            stand_in = "@@subscription@@"
+            templated = self.node_identity_provider_id(s._replace(subscription_id=stand_in))
+            assert templated is not None
+            for target in (CONTROL_PLANE_MACHINE, WORKER_MACHINE):
+                patches.append(
+                    ClassPatch(
+                        target,
+                        spec_path + "userAssignedIdentities/0/providerID",
+                        template=split_template(templated, {stand_in: (Expr(".subscriptionID"),)}),
+                        placeholder=REPLACED,
+                    )
+                )
+        return ClassParameters(tuple(variables), tuple(patches))
 
     def check_documents(self, docs: DocumentSet) -> list[Finding]:
         """azure-node-identity: with an AzureClusterIdentity that gives nodes no credentials,

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from capi_sysext.capi import Ref
+from capi_sysext.classvars import ClassParameters
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding
 from capi_sysext.errors import Problem
@@ -86,6 +87,12 @@ class Provider(ABC, Generic[S]):
         """Checks on the node model per role (not on our own rendered CLC, parsed back), e.g. a
         user-data size limit."""
         return []
+
+    def class_parameters(self, ctx: ClusterContext[S]) -> ClassParameters:
+        """What `--format clusterclass` makes a class variable (with this cluster's values) and
+        the patches that put those, or values derived from the cluster's name, into the class's
+        templates: everything per-cluster, so clusters of one flavour share one class."""
+        return ClassParameters()
 
     def check_documents(self, docs: DocumentSet) -> list[Finding]:
         """Runtime contracts of this provider over any documents `validate` is given (our output
