@@ -11,15 +11,20 @@ with OUT/_shared.yaml, where what every cluster shares (writers.base.Output.shar
 ClusterClass and its templates) is written once.
 """
 
+from __future__ import annotations
+
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from capi_sysext import writers
 from capi_sysext.catalog import Catalog
 from capi_sysext.errors import CapiSysextError, InputError, Problem, RenderError
 from capi_sysext.inputs import RawInputs, StrPath
 from capi_sysext.spec import NodeSpec
+
+if TYPE_CHECKING:
+    from capi_sysext.writers.base import Writer
 
 COMMON_FILE = "_common.yaml"
 SHARED_FILE = "_shared.yaml"
@@ -125,7 +130,7 @@ def _name_problem(stem: str) -> str | None:
 def render_fleet(
     raw: RawInputs,
     directory: str,
-    output_format: str,
+    output_format: str | Writer,
     catalog_for: Callable[[NodeSpec], Catalog],
     load_yaml: Callable[[StrPath], Any],
 ) -> FleetResult:
@@ -159,7 +164,8 @@ def render_fleet(
             cache[key] = load_yaml(path)
         return cache[key]
 
-    writer = writers.get(output_format)
+    # A format name, or a writer made for this run (--class NAME: writers/clusterclass.py).
+    writer = writers.get(output_format) if isinstance(output_format, str) else output_format
     problems: list[Problem] = []
     seen = _Seen()
     own_files: dict[str, str] = {}

@@ -169,6 +169,15 @@ CLUSTER_VARIABLES: tuple[Variable, ...] = (
         env="SERVICE_CIDR",
     ),
     Variable(
+        "clusterClass.name",
+        "--format clusterclass: name of the ClusterClass (default: sysext-<provider>-<hash of "
+        "its content>, the same for every cluster of one flavour); its templates are named "
+        "<name>-control-plane and <name>-worker",
+        parse_dns_label(40),
+        flag="--class-name",
+        env="CAPI_SYSEXT_CLASS_NAME",
+    ),
+    Variable(
         "ssh.authorizedKeys",
         "SSH public keys for the 'core' user (one per line)",
         _parse_ssh_keys,
@@ -208,6 +217,7 @@ class ClusterSpec(NamedTuple, Generic[P]):
     provider_settings: P  # the provider's own typed settings object
     # Feature name -> typed settings of every feature (node-scope ones are node.features' own).
     features: Mapping[str, object]
+    class_name: str | None = None  # --format clusterclass: the class's name, None: by content
 
 
 def network_problems(values: Mapping[str, Any]) -> list[Problem]:

@@ -133,6 +133,7 @@ def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -> C
         ssh_authorized_keys=tuple(values["ssh.authorizedKeys"]),
         provider_settings=settings,
         features=feature_values,
+        class_name=values["clusterClass.name"],
     )
     problems = provider.check(spec)
     if problems:

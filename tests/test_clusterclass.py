@@ -73,8 +73,9 @@ def _pointer_set(doc: dict[str, Any], path: str, value: Any, op: str) -> None:
     keys: list[str | int] = [int(k) if k.isdigit() else k for k in tokens]
     node: Any = doc
     for key in keys[:-1]:
-        node = node[key]
+        node = node[int(key)] if isinstance(node, list) else node[key]
     assert op in ("replace", "add")
+    last: Any = int(keys[-1]) if isinstance(node, list) else keys[-1]
     if op == "replace":
         last = keys[-1]
         present = last < len(node) if isinstance(last, int) else last in node
@@ -82,57 +83,168 @@ def _pointer_set(doc: dict[str, Any], path: str, value: Any, op: str) -> None:
     node[keys[-1]] = value
 
 
+def _variable(values: dict[str, Any], name: str) -> Any:
+    # valueFrom.variable: a top-level name, or a dotted path into a builtin.
+    value: Any = values
+    for key in name.split("."):
+        assert isinstance(value, dict) and key in value, f"variable {name} is not set"
+        value = value[key]
+    return value
+
+
+def _template_roles(cc: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """role -> (kind, name) of the template the class references for it."""
+    spec = cc["spec"]
+    key = "templateRef" if "templateRef" in spec["infrastructure"] else "ref"
+    (md,) = spec["workers"]["machineDeployments"]
+    md_refs = md if key == "templateRef" else md["template"]
+    roles = {
+        "infrastructure": spec["infrastructure"][key],
+        "control-plane": spec["controlPlane"][key],
+        "control-plane-machine": spec["controlPlane"]["machineInfrastructure"][key],
+        "worker-machine": md_refs["infrastructure"][key],
+        "worker-config": md_refs["bootstrap"][key],
+    }
+    return {role: (ref["kind"], ref["name"]) for role, ref in roles.items()}
+
+
+def _selected(selector: dict[str, Any], role: str) -> bool:
+    """CAPI's matchResources (json_patch_generator.go:127-226): infrastructureCluster the
+    infrastructure cluster template; controlPlane the control plane's template and its
+    machineInfrastructure template; machineDeploymentClass a worker class's templates."""
+    match = selector["matchResources"]
+    if role == "infrastructure":
+        return bool(match.get("infrastructureCluster"))
+    if role.startswith("control-plane"):
+        return bool(match.get("controlPlane"))
+    names = match.get("machineDeploymentClass", {}).get("names", [])
+    return clusterclass.WORKER_CLASS in names
+
+
 # The names the topology controller gives its clones of the class's machine templates.
 CLONED_CP_TEMPLATE = "demo-hx7kq"
 CLONED_MD_TEMPLATE = "demo-md-0-zt4wd"
+CLONED = (CLONED_CP_TEMPLATE, CLONED_MD_TEMPLATE)
 
 
 def topology_apply(
-    shared: tuple[dict[str, Any], ...], version: str, variables: dict[str, Any] | None = None
+    shared: tuple[dict[str, Any], ...] | list[dict[str, Any]],
+    version: str,
+    variables: dict[str, Any] | None = None,
+    cluster: dict[str, Any] | None = None,
+    cloned: tuple[str, str] = CLONED,
 ) -> dict[str, dict[str, Any]]:
-    """Templates by kind after the class's patches, for a topology at `version` whose class
-    variables take their defaults unless `variables` overrides them (builtins: cluster-api
+    """Templates by role after the class's patches, for a topology at `version`: the class's
+    defaults, then the topology Cluster's spec.topology.variables, then `variables`; `cloned`
+    names the machine templates the topology controller cloned (builtins: cluster-api
     api/runtime/hooks/v1alpha1/topologymutation_variable_types.go)."""
     (cc,) = [d for d in shared if d["kind"] == "ClusterClass"]
     values = {
         v["name"]: v["schema"]["openAPIV3Schema"]["default"]
         for v in cc["spec"].get("variables", [])
+        if "default" in v["schema"]["openAPIV3Schema"]
     }
+    if cluster is not None:
+        values.update(
+            {v["name"]: v["value"] for v in cluster["spec"]["topology"].get("variables", [])}
+        )
     values.update(variables or {})
+    name = cluster["metadata"]["name"] if cluster else "demo"
     values["builtin"] = {
-        "cluster": {"name": "demo"},
+        "cluster": {"name": name},
         "controlPlane": {
             "version": version,
-            "machineTemplate": {"infrastructureRef": {"name": CLONED_CP_TEMPLATE}},
+            "machineTemplate": {"infrastructureRef": {"name": cloned[0]}},
         },
         "machineDeployment": {
             "version": version,
             "class": clusterclass.WORKER_CLASS,
-            "infrastructureRef": {"name": CLONED_MD_TEMPLATE},
+            "infrastructureRef": {"name": cloned[1]},
         },
     }
-    out = {d["kind"]: copy.deepcopy(d) for d in shared if d["kind"] != "ClusterClass"}
+    for v in cc["spec"].get("variables", []):
+        if v["required"]:
+            assert v["name"] in values, f"required variable {v['name']} is not set"
+    by_id = {(d["kind"], d["metadata"]["name"]): d for d in shared if d["kind"] != "ClusterClass"}
+    out = {role: copy.deepcopy(by_id[ref]) for role, ref in _template_roles(cc).items()}
     for patch in cc["spec"]["patches"]:
         for definition in patch["definitions"]:
             sel = definition["selector"]
-            (target,) = [
-                d
-                for d in out.values()
+            targets = [
+                role
+                for role, d in out.items()
                 if (d["apiVersion"], d["kind"]) == (sel["apiVersion"], sel["kind"])
+                and _selected(sel, role)
             ]
-            match = sel["matchResources"]
-            assert (
-                match.get("controlPlane")
-                or match.get("infrastructureCluster")
-                or clusterclass.WORKER_CLASS in match["machineDeploymentClass"]["names"]
-            )
-            for jp in definition["jsonPatches"]:
-                value = yaml.safe_load(evaluate(jp["valueFrom"]["template"], values))
-                _pointer_set(target, jp["path"], value, jp["op"])
+            assert targets, f"patch {patch['name']} selects nothing"
+            for role in targets:
+                for jp in definition["jsonPatches"]:
+                    source = jp["valueFrom"]
+                    if "variable" in source:
+                        value = copy.deepcopy(_variable(values, source["variable"]))
+                    else:
+                        value = yaml.safe_load(evaluate(source["template"], values))
+                    _pointer_set(out[role], jp["path"], value, jp["op"])
     return out
 
 
+def topology_of(out: Any) -> dict[str, Any]:
+    (cluster,) = [d for d in out.own if d["kind"] == "Cluster"]
+    return dict(cluster)
+
+
+def cluster_mode_specs(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What each class template must equal after the patches: the `--format cluster` objects'
+    specs by role (the machine templates told apart by who references them)."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+    (kcp,) = by_kind["KubeadmControlPlane"]
+    (md,) = by_kind["MachineDeployment"]
+    (kct,) = by_kind["KubeadmConfigTemplate"]
+    (cluster,) = by_kind["Cluster"]
+    infra_kind = cluster["spec"]["infrastructureRef"]["kind"]
+    (infra,) = by_kind[infra_kind]
+    kcp_spec = kcp["spec"]
+    cp_ref = (kcp_spec.get("machineTemplate", {}).get("spec") or kcp_spec["machineTemplate"])[
+        "infrastructureRef"
+    ]["name"]
+    md_ref = md["spec"]["template"]["spec"]["infrastructureRef"]["name"]
+    machines = {d["metadata"]["name"]: d for d in by_kind[cluster_infra_machine_kind(docs)]}
+    return {
+        "infrastructure": infra["spec"],
+        "control-plane-machine": {**machines[cp_ref]["spec"]["template"], "_name": cp_ref},
+        "worker-machine": {**machines[md_ref]["spec"]["template"], "_name": md_ref},
+        "control-plane": {"kubeadmConfigSpec": kcp_spec["kubeadmConfigSpec"]},
+        "worker-config": kct["spec"]["template"],
+    }
+
+
+def _without_names(specs: dict[str, Any]) -> dict[str, Any]:
+    return {role: {k: v for k, v in d.items() if k != "_name"} for role, d in specs.items()}
+
+
+def cluster_infra_machine_kind(docs: list[dict[str, Any]]) -> str:
+    (kind,) = {d["kind"] for d in docs if d["kind"].endswith("MachineTemplate")}
+    return kind
+
+
+def class_specs(templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The class templates' bodies, comparable with cluster_mode_specs."""
+    # Cluster and control plane templates hold the object's spec; the others a whole template.
+    inner = ("infrastructure", "control-plane")
+    return {
+        role: d["spec"]["template"]["spec"] if role in inner else d["spec"]["template"]
+        for role, d in templates.items()
+    }
+
+
 def clc_by_role(templates_or_docs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    if "worker-config" in templates_or_docs:  # templates by role (topology_apply)
+        templates_or_docs = {
+            "KubeadmControlPlaneTemplate": templates_or_docs["control-plane"],
+            "KubeadmConfigTemplate": templates_or_docs["worker-config"],
+        }
     cp = templates_or_docs.get("KubeadmControlPlaneTemplate")
     cp_spec = (
         cp["spec"]["template"]["spec"] if cp else templates_or_docs["KubeadmControlPlane"]["spec"]
@@ -163,11 +275,15 @@ def test_patched_templates_carry_the_cluster_mode_node_config(
     arch, base = "x86-64", "https://mirror.example.org/extensions"
     cat = catalog(arch)
     out = write_class(provider, capi_api, arch, base, cat, sysupdate)
-    patched = clc_by_role(topology_apply(out.shared, version))
-    # The same cluster generated the old way for that version: the node configs are equal.
     docs = generate(spec_for(provider, version, capi_api, arch, base, sysupdate), cat).documents
-    expected = clc_by_role({d["kind"]: d for d in docs})
-    assert patched == expected
+    expected = cluster_mode_specs(docs)
+    # Cloned under the names cluster mode gives its machine templates (Azure's kubeadm files name
+    # them), every template (node configs, infrastructure specs with the cluster's values)
+    # equals its object of the same cluster generated the old way for that version.
+    names = (expected["control-plane-machine"]["_name"], expected["worker-machine"]["_name"])
+    templates = topology_apply(out.shared, version, cluster=topology_of(out), cloned=names)
+    patched = clc_by_role(templates)
+    assert class_specs(templates) == _without_names(expected)
     v = Version.parse(version)
     for clc in patched.values():
         model = parse_clc(clc)
@@ -198,11 +314,9 @@ def test_azure_class_names_the_azure_json_secret_of_the_cloned_template(capi_api
     arch, base = "x86-64", "https://mirror.example.org/extensions"
     cat = catalog(arch)
     out = write_class("azure", capi_api, arch, base, cat)
-    patched = topology_apply(out.shared, CHOSEN)
-    cp = _files(
-        patched["KubeadmControlPlaneTemplate"]["spec"]["template"]["spec"]["kubeadmConfigSpec"]
-    )
-    md = _files(patched["KubeadmConfigTemplate"]["spec"]["template"]["spec"])
+    patched = topology_apply(out.shared, CHOSEN, cluster=topology_of(out))
+    cp = _files(patched["control-plane"]["spec"]["template"]["spec"]["kubeadmConfigSpec"])
+    md = _files(patched["worker-config"]["spec"]["template"]["spec"])
     docs = {
         d["kind"]: d
         for d in generate(spec_for("azure", CHOSEN, capi_api, arch, base), cat).documents
@@ -222,24 +336,36 @@ def test_azure_class_names_the_azure_json_secret_of_the_cloned_template(capi_api
                 f["contentFrom"]["secret"]["name"] = "x"
         assert files == cluster_files
     # The AzureClusterTemplate, patched for cluster "demo", is the AzureCluster of cluster mode.
-    azure_cluster = patched["AzureClusterTemplate"]["spec"]["template"]["spec"]
+    azure_cluster = patched["infrastructure"]["spec"]["template"]["spec"]
     assert azure_cluster == docs["AzureCluster"]["spec"]
     assert azure_cluster["resourceGroup"] == "demo"
 
 
-def test_azure_class_refuses_a_fixed_resource_group() -> None:
+def test_azure_fixed_resource_group_and_vnet_are_class_variables() -> None:
     raw = spec_for("azure", CHOSEN, "v1beta2", "x86-64", "https://m.example/x")
-    s = raw.provider_settings._replace(resource_group="shared-rg")
-    result = generate(raw._replace(provider_settings=s), catalog("x86-64"))
-    with pytest.raises(NotImplementedYet, match=r"azure\.resourceGroup"):
-        clusterclass.WRITER.write(result)
+    s = raw.provider_settings._replace(resource_group="shared-rg", vnet_name="shared-vnet")
+    spec = raw._replace(provider_settings=s)
+    result = generate(spec, catalog("x86-64"))
+    out = clusterclass.WRITER.write(result)
+    cluster = topology_of(out)
+    values = {v["name"]: v["value"] for v in cluster["spec"]["topology"]["variables"]}
+    assert values["resourceGroup"] == "shared-rg" and values["vnetName"] == "shared-vnet"
+    patched = topology_apply(out.shared, CHOSEN, cluster=cluster)
+    expected = cluster_mode_specs(result.documents)["infrastructure"]
+    assert patched["infrastructure"]["spec"]["template"]["spec"] == expected
+    # Another cluster of the same flavour in another resource group shares the class.
+    other = spec._replace(
+        name="other", provider_settings=s._replace(resource_group="rg-2", vnet_name="vnet-2")
+    )
+    again = clusterclass.WRITER.write(generate(other, catalog("x86-64")))
+    assert again.shared == out.shared
 
 
 def test_class_allows_every_patch_of_the_minor_and_the_next() -> None:
     out = write_class("gcp", "v1beta2", "x86-64", "https://m.example/x", catalog("x86-64"))
     (cc,) = [d for d in out.shared if d["kind"] == "ClusterClass"]
     assert cc["spec"]["kubernetesVersions"] == list(VERSIONS)
-    (var,) = cc["spec"]["variables"]
+    (var,) = [v for v in cc["spec"]["variables"] if v["name"] == clusterclass.SHA_VARIABLE]
     assert var["schema"]["openAPIV3Schema"]["default"] == {
         v: fake_sha(v, "x86-64") for v in VERSIONS
     }
@@ -255,7 +381,7 @@ def test_class_allows_every_patch_of_the_minor_and_the_next() -> None:
 def test_a_version_without_a_hash_fails_closed() -> None:
     # Not in the map: Go prints <no value>, which is no sha256: Ignition and the guard refuse it.
     out = write_class("aws", "v1beta2", "x86-64", "https://m.example/x", catalog("x86-64"))
-    patched = clc_by_role(topology_apply(out.shared, "v1.35.0"))
+    patched = clc_by_role(topology_apply(out.shared, "v1.35.0", cluster=topology_of(out)))
     assert all("<no value>" in clc for clc in patched.values())
 
 
@@ -317,7 +443,7 @@ def test_patched_node_config_boots_that_version(tmp_path: Path, version: str) ->
     with enginelib.serve_directory(served) as server:
         base = server.url("good")
         out = write_class("gcp", "v1beta2", arch, base, catalog(arch, shas))
-        patched = clc_by_role(topology_apply(out.shared, version))
+        patched = clc_by_role(topology_apply(out.shared, version, cluster=topology_of(out)))
         for role, clc in patched.items():
             assert shas[version] in clc, role
             root = enginelib.make_scratch_root(tmp_path / role)
@@ -343,13 +469,20 @@ def _validate(text: str) -> list[str]:
     return validate_documents([("c.yaml", text)], store(), registered()).lines()
 
 
+def _class_name(text: str) -> str:
+    (cc,) = [d for d in yaml.safe_load_all(text) if d["kind"] == "ClusterClass"]
+    name: str = cc["metadata"]["name"]
+    return name
+
+
 @pytest.mark.parametrize("capi_api", ["v1beta2", "v1beta1"])
 def test_validate_checks_the_topology_class(capi_api: str) -> None:
     text = (GOLDEN / f"clusterclass-gcp-pinned-{capi_api}.out").read_text()
     assert _validate(text) == []
-    key = "classRef:\n      name: demo-sysext" if capi_api == "v1beta2" else "class: demo-sysext"
+    name = _class_name(text)
+    key = f"classRef:\n      name: {name}" if capi_api == "v1beta2" else f"class: {name}"
     assert key in text
-    lines = _validate(text.replace(key, key.replace("demo-sysext", "other")))
+    lines = _validate(text.replace(key, key.replace(name, "other")))
     assert len(lines) == 1 and "uses ClusterClass/other, which is not in the input" in lines[0]
 
 
@@ -363,7 +496,7 @@ def test_validate_checks_the_class_templates() -> None:
     lines = _validate(broken)
     assert any(
         "$.spec.workers.machineDeployments[0].bootstrap.templateRef: refers to "
-        "KubeadmConfigTemplate/demo-sysext-worker, which is not in the input" in line
+        f"KubeadmConfigTemplate/{_class_name(text)}-worker, which is not in the input" in line
         for line in lines
     ), lines
 
@@ -382,3 +515,113 @@ def test_apply_orders_class_before_cluster_and_needs_the_topology_gate() -> None
     assert requirements_for([cluster], registered().providers) == [CAPI_CLUSTER_TOPOLOGY]
     plain = list(yaml.safe_load_all((GOLDEN / "gcp-x86-64-v1beta2.out").read_text()))
     assert CAPI_CLUSTER_TOPOLOGY not in requirements_for(plain, registered().providers)
+
+
+def _cli(*args: str) -> Any:
+    from click.testing import CliRunner
+
+    from capi_sysext.cli import cli
+    from capi_sysext.cli import commands as _commands  # noqa: F401  (registers the commands)
+
+    aws = ["--provider", "aws", "--values", str(REPO / "examples" / "aws.yaml"), "--offline"]
+    return CliRunner().invoke(cli, ["generate", *aws, *args])
+
+
+def _class_file(tmp_path: Path, edit: Any = None) -> tuple[Path, str]:
+    result = _cli("--k8s", "1.33", "--format", "clusterclass", "--name", "src")
+    assert result.exit_code == 0, result.output
+    docs = list(yaml.safe_load_all(result.stdout))
+    (cc,) = [d for d in docs if d["kind"] == "ClusterClass"]
+    if edit is not None:
+        edit(cc)
+    path = tmp_path / "class.yaml"
+    path.write_text(yamlio.dump_all(docs))
+    return path, cc["metadata"]["name"]
+
+
+def _refused(result: Any, *needles: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.stdout == ""
+    for needle in needles:
+        assert needle in result.stderr, f"{needle!r} not in:\n{result.stderr}"
+
+
+def test_class_file_accepts_a_cluster_of_its_flavour(tmp_path: Path) -> None:
+    path, name = _class_file(tmp_path)
+    result = _cli(
+        "--k8s", "1.33", "--name", "other", "--set", "aws.region=us-west-2",
+        "--set", "aws.s3Bucket.name=cluster-api-provider-aws-other",
+        "--class", name, "--class-file", str(path),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert next(d["kind"] for d in yaml.safe_load_all(result.stdout)) == "Cluster"
+    assert _validate(path.read_text() + "---\n" + result.stdout) == []
+
+
+def test_class_file_names_every_mismatch_at_once(tmp_path: Path) -> None:
+    def edit(cc: dict[str, Any]) -> None:
+        cc["spec"]["variables"] = [v for v in cc["spec"]["variables"] if v["name"] != "region"]
+        cc["spec"]["variables"].append(
+            {"name": "extra", "required": True, "schema": {"openAPIV3Schema": {"type": "string"}}}
+        )
+        cc["spec"]["workers"]["machineDeployments"][0]["class"] = "big"
+
+    path, name = _class_file(tmp_path, edit)
+    result = _cli(
+        "--k8s", "1.32", "--name", "other", "--set", "aws.s3Bucket.iamNamePrefix=*",
+        "--set", "aws.s3Bucket.name=mybucket", "--class", name, "--class-file", str(path),
+    )  # fmt: skip
+    _refused(
+        result,
+        f"aws.region: ClusterClass {name} (--class-file {path}) has no variable 'region'",
+        "aws.s3Bucket.name: \"mybucket\" does not fit variable 's3BucketName'",
+        "must match the pattern",
+        "requires variable 'extra'",
+        "--k8s: ",
+        "not v1.32.",
+        "has no worker class 'default-worker' (it has: big)",
+    )
+
+
+def test_class_file_refusals(tmp_path: Path) -> None:
+    path, name = _class_file(tmp_path)
+    _refused(
+        _cli("--k8s", "1.33", "--name", "x", "--class", "nope", "--class-file", str(path)),
+        "no ClusterClass named 'nope'",
+        f"use --class {name}",
+    )
+    _refused(_cli("--k8s", "1.33", "--name", "x", "--class-file", str(path)), "needs --class")
+    _refused(
+        _cli("--k8s", "1.33", "--name", "x", "--class", name, "--format", "clusterclass"),
+        "--class does not go with --format clusterclass",
+    )
+    (tmp_path / "bad.yaml").write_text("a: [\n")
+    for file, needle in (("bad.yaml", "not valid YAML"), ("none.yaml", "cannot read")):
+        args = ("--k8s", "1.33", "--name", "x", "--class", name)
+        _refused(_cli(*args, "--class-file", str(tmp_path / file)), needle)
+
+
+def test_fleet_of_topology_clusters_against_a_class_file(tmp_path: Path) -> None:
+    path, name = _class_file(tmp_path)
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    for stem in ("a", "b"):
+        (src / f"{stem}.yaml").write_text(
+            f"aws:\n  s3Bucket:\n    name: cluster-api-provider-aws-{stem}\n"
+        )
+    (src / "c.yaml").write_text("aws:\n  s3Bucket:\n    iamNamePrefix: '*'\n    name: c\n")
+    args = ("--k8s", "1.33", "--class", name, "--class-file", str(path), "--fleet", str(src))
+    _refused(_cli(*args, "-o", f"{out}/"), f'{src / "c.yaml"}: aws.s3Bucket.name: "c"')
+    assert list(out.iterdir()) == []
+    (src / "c.yaml").unlink()
+    result = _cli(*args, "-o", f"{out}/")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["a.yaml", "b.yaml"]
+    for stem in ("a", "b"):
+        (cluster,) = [
+            d
+            for d in yaml.safe_load_all((out / f"{stem}.yaml").read_text())
+            if d["kind"] == "Cluster"
+        ]
+        assert cluster["spec"]["topology"]["classRef"]["name"] == name

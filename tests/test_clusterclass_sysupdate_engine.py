@@ -15,7 +15,14 @@ from pathlib import Path
 import enginelib
 import pytest
 import sysupdatelib
-from test_clusterclass import VERSIONS, catalog, clc_by_role, topology_apply, write_class
+from test_clusterclass import (
+    VERSIONS,
+    catalog,
+    clc_by_role,
+    topology_apply,
+    topology_of,
+    write_class,
+)
 
 from capi_sysext.render.clc_parse import parse_clc
 from capi_sysext.render.ignition import render_ignition
@@ -48,7 +55,8 @@ def test_class_node_updates_within_the_topology_minor(tmp_path: Path, version: s
     }
     with enginelib.serve_directory(bakery) as served:
         out = write_class("gcp", "v1beta2", arch, served.base_url, catalog(arch, shas), True)
-        clc = clc_by_role(topology_apply(out.shared, version))["worker"]
+        templates = topology_apply(out.shared, version, cluster=topology_of(out))
+        clc = clc_by_role(templates)["worker"]
         config = render_ignition(parse_clc(clc))
         config["ignition"]["timeouts"] = {"httpResponseHeaders": 5, "httpTotal": 20}
         root = enginelib.make_scratch_root(tmp_path / "node")

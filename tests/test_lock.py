@@ -370,3 +370,21 @@ def test_lock_command_needs_upgrade_and_a_valid_request(
     refused(run(["lock", str(lock)]), "needs --upgrade")
     refused(run(["lock", "--upgrade", str(lock), "--k8s", "latest"]), "not a version")
     refused(run(["lock", "--upgrade", str(lock), "--arch", "sparc"]), "--arch 'sparc'")
+
+
+def test_class_mode_with_a_lock_is_the_same_online_and_offline(
+    bakery: BakeryServer, tmp_path: Path
+) -> None:
+    lock = tmp_path / "cluster.lock"
+    aws = ["--provider", "aws", "--values", str(REPO / "examples" / "aws.yaml")]
+    args = [*gen(bakery.url, lock, "--format", "clusterclass"), *aws]
+    first = ok(run(args, online=True))
+    offline = ok(run(args, cache=tmp_path / "empty-cache"))
+    assert offline.stdout == first.stdout
+    (cc,) = [d for d in yaml.safe_load_all(first.stdout) if d["kind"] == "ClusterClass"]
+    # The class lists what the lock pins, and its sha256, on every machine.
+    assert cc["spec"]["kubernetesVersions"] == ["v1.33.2"]
+    (sha,) = [v for v in cc["spec"]["variables"] if v["name"] == "sysextSHA256"]
+    assert sha["schema"]["openAPIV3Schema"]["default"] == {
+        "v1.33.2": hashlib.sha256(b"kubernetes-v1.33.2-x86-64.raw").hexdigest()
+    }

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from capi_sysext import clouds, writers
 from capi_sysext.cli import cli, note, warn
 from capi_sysext.cli.catalogopts import freshness_options
-from capi_sysext.cli.lockopts import finish, lock_option, open_catalog
+from capi_sysext.cli.lockopts import as_locked, finish, lock_option, open_catalog
 from capi_sysext.cli.options import (
     emit,
     output_options,
@@ -21,6 +21,9 @@ from capi_sysext.cli.options import (
 )
 from capi_sysext.spec import CLUSTER_VARIABLES, NODE_VARIABLES
 from capi_sysext.specbuild import PROVIDER_VARIABLE, feature_variables
+
+if TYPE_CHECKING:
+    from capi_sysext.writers.base import Writer
 
 _PROVIDER_FLAGGED = tuple(v for name in clouds.NAMES for v in clouds.get(name).variables if v.flag)
 _VARIABLES = (
@@ -64,6 +67,14 @@ _VARIABLES = (
     help="Emit only a topology Cluster (and its add-ons) that uses the existing ClusterClass NAME.",
 )
 @click.option(
+    "--class-file",
+    "class_file",
+    metavar="FILE",
+    default=None,
+    help="With --class: the YAML file holding that ClusterClass; the Cluster's variables, "
+    "version and worker class are checked against it.",
+)
+@click.option(
     "--fleet",
     "fleet_dir",
     metavar="DIR",
@@ -89,6 +100,7 @@ def generate(
     output_format: str,
     fleet_dir: str | None,
     class_name: str | None,
+    class_file: str | None,
     **params: Any,
 ) -> None:
     """Generate the cluster definition (Cluster, infrastructure, control plane, workers)."""
@@ -102,13 +114,14 @@ def generate(
 
         print_variables(raw)
         return
+    topology = _topology_writer(class_name, class_file, output_format)
     if fleet_dir is not None:
         _fleet(
             raw,
             fleet_dir,
             output,
             force,
-            output_format,
+            topology or output_format,
             lock_path,
             diff_against,
             offline,
@@ -132,12 +145,13 @@ def generate(
 
         spec = pin_addons(spec, opened.lock)
     result = run(spec, opened.catalog)
+    locked = as_locked(lock_path, opened, result.release)
+    if locked is not None:
+        result = result._replace(catalog=locked)
     from capi_sysext.writers.base import single_file
 
-    if class_name is not None:
-        from capi_sysext.writers.clusterclass import topology_only
-
-        written = topology_only(result, class_name)
+    if topology is not None:
+        written = topology.write(result)
     else:
         written = writers.get(output_format).write(result)
     text = single_file(written)
@@ -153,12 +167,46 @@ def generate(
     emit(text, target)
 
 
+def _topology_writer(
+    class_name: str | None, class_file: str | None, output_format: str
+) -> Writer | None:
+    """--class NAME [--class-file FILE]: the writer of topology Clusters for that class."""
+    from capi_sysext.errors import InputError, Problem
+
+    if class_name is None:
+        if class_file is not None:
+            raise InputError(
+                [Problem("--class-file needs --class NAME", "add --class with the class's name")]
+            )
+        return None
+    if output_format != writers.DEFAULT:
+        raise InputError(
+            [
+                Problem(
+                    f"--class does not go with --format {output_format} (--class emits only a "
+                    "topology Cluster for a class that exists)",
+                    "drop --format, or drop --class to generate a class",
+                )
+            ]
+        )
+    from capi_sysext.writers.clusterclass import TopologyWriter
+
+    if class_file is None:
+        return TopologyWriter(class_name)
+    from capi_sysext import yamlio
+    from capi_sysext.writers.classfile import find_class
+
+    text = yamlio.read_text(class_file, yamlio.MAX_DOCUMENTS_BYTES)
+    docs = yamlio.load_all(text, class_file)
+    return TopologyWriter(class_name, find_class(docs, class_name, class_file), class_file)
+
+
 def _fleet(
     raw: Any,
     fleet_dir: str,
     output: str | None,
     force: bool,
-    output_format: str,
+    output_format: str | Writer,
     lock_path: str | None,
     diff_against: str | None,
     offline: bool,

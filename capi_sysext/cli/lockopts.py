@@ -65,6 +65,17 @@ def open_catalog(
     return LockedCatalog(choice.catalog, None, choice.note.removeprefix("catalog: "))
 
 
+def as_locked(lock_path: str | None, opened: LockedCatalog, image: Image) -> Catalog | None:
+    """The catalog a writer sees: on the run that writes a new lock, the one that lock will give
+    (its image only), so a ClusterClass's allowed versions are the same on that run as on every
+    later run from the lock; None: keep the run's own."""
+    if not lock_path or opened.lock is not None:
+        return None
+    from capi_sysext.catalog import Catalog
+
+    return Catalog.from_images([image], f"lock {lock_path}")
+
+
 def finish(
     lock_path: str | None,
     opened: LockedCatalog,

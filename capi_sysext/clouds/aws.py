@@ -6,11 +6,22 @@ pull Kubernetes as a sysext. CABPK's Ignition reaches the instance through the c
 """
 
 import json
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
+from capi_sysext.classvars import (
+    CONTROL_PLANE_MACHINE,
+    INFRASTRUCTURE,
+    REPLACED,
+    WORKER_MACHINE,
+    ClassParameters,
+    ClassPatch,
+    ClassVariable,
+    string_schema,
+)
 from capi_sysext.clouds import docrefs
 from capi_sysext.clouds.base import InfraCluster, Provider
 from capi_sysext.clouds.docrefs import Owned
@@ -46,6 +57,10 @@ CAPA_IGNITION = GateRequirement(
     deployment="capa-controller-manager",
     how_to_enable="run `clusterctl init` with EXP_BOOTSTRAP_FORMAT_IGNITION=true",
 )
+
+
+def _bucket_placeholder(prefix: str) -> str:
+    return ("" if prefix == ANY_BUCKET else prefix) + REPLACED.lower()
 
 
 class AWSSettings(NamedTuple):
@@ -296,6 +311,80 @@ class AWSProvider(Provider[AWSSettings]):
             "spec": cluster_spec,
         }
         return InfraCluster(ref=self.ref("AWSCluster", spec.name), documents=(cluster,))
+
+    def class_parameters(self, ctx: ClusterContext[AWSSettings]) -> ClassParameters:
+        """The variables of CAPA's own class (templates/cluster-template-simple-clusterclass.yaml
+        :66-90 at 2cf09d7: region, sshKeyName, controlPlaneMachineType, workerMachineType, the
+        machine types required with a default, patched into the same paths, lines 92-154), plus
+        the Ignition bucket, which each cluster names itself."""
+        s = ctx.settings
+        types = provider_table(self.name)["machineTypes"][ctx.spec.node.arch]
+        spec_path = "/spec/template/spec/"
+        variables = [
+            ClassVariable(
+                "region", string_schema("AWS region", minLength=1), s.region, "aws.region"
+            ),
+            ClassVariable(
+                "sshKeyName",
+                string_schema("EC2 key pair on the instances", minLength=1),
+                s.ssh_key_name,
+                "aws.sshKeyName",
+            ),
+        ]
+        patches = [
+            ClassPatch(INFRASTRUCTURE, spec_path + "region", variable="region"),
+            *(
+                ClassPatch(target, spec_path + "sshKeyName", variable="sshKeyName")
+                for target in (INFRASTRUCTURE, CONTROL_PLANE_MACHINE, WORKER_MACHINE)
+            ),
+        ]
+        if s.storage_type == "ClusterObjectStore":
+            bucket: dict[str, Any] = {"minLength": 3, "maxLength": 63}
+            if s.s3_bucket_prefix != ANY_BUCKET:
+                # What the IAM policy allows (check() says why): refused by CAPI's webhook too.
+                bucket["pattern"] = "^" + re.sub(
+                    r"([][.^$*+?(){}|\\])", r"\\\1", s.s3_bucket_prefix
+                )
+            variables.append(
+                ClassVariable(
+                    "s3BucketName",
+                    string_schema("S3 bucket for the Ignition user data", **bucket),
+                    s.s3_bucket,
+                    "aws.s3Bucket.name",
+                )
+            )
+            patches.append(
+                ClassPatch(
+                    INFRASTRUCTURE,
+                    spec_path + "s3Bucket/name",
+                    variable="s3BucketName",
+                    # The CRD's bucket-name pattern has no upper case; the IAM prefix keeps the
+                    # template within what the policy allows, as the real names are.
+                    placeholder=_bucket_placeholder(s.s3_bucket_prefix),
+                )
+            )
+        for name, key, target, value, default in (
+            (
+                "controlPlaneMachineType",
+                "aws.controlPlaneMachineType",
+                CONTROL_PLANE_MACHINE,
+                s.control_plane_machine_type,
+                types["controlPlane"],
+            ),
+            (
+                "workerMachineType",
+                "aws.nodeMachineType",
+                WORKER_MACHINE,
+                s.node_machine_type,
+                types["worker"],
+            ),
+        ):
+            schema = string_schema("EC2 instance type", minLength=1, default=default)
+            variables.append(ClassVariable(name, schema, value or default, key))
+            patches.append(
+                ClassPatch(target, spec_path + "instanceType", variable=name, placeholder=REPLACED)
+            )
+        return ClassParameters(tuple(variables), tuple(patches))
 
     def check_documents(self, docs: DocumentSet) -> list[Finding]:
 

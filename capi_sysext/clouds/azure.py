@@ -1,22 +1,33 @@
 """Azure (CAPZ): AzureCluster, AzureClusterIdentity, AzureMachineTemplates (infra v1beta1)."""
 
-import copy
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
-from capi_sysext.clouds.base import ClassPatch, InfraCluster, Provider
+from capi_sysext.classvars import (
+    CLUSTER_NAME,
+    CONTROL_PLANE_MACHINE,
+    INFRASTRUCTURE,
+    REPLACED,
+    WORKER_MACHINE,
+    ClassParameters,
+    ClassPatch,
+    ClassVariable,
+    Expr,
+    split_template,
+    string_schema,
+)
+from capi_sysext.clouds.base import InfraCluster, KubeadmPatch, Provider
 from capi_sysext.clusterapi import (
-    CLUSTER_NAME_BUILTIN,
     INFRA_GROUP,
     MACHINE_TEMPLATE_NAME_BUILTIN,
     MOVE_HIERARCHY_LABEL,
 )
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
-from capi_sysext.errors import NotImplementedYet, Problem
+from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_choice, parse_str
 from capi_sysext.model import Dropin, NodeConfig, Unit
 from capi_sysext.node import NodeContext
@@ -293,36 +304,83 @@ class AzureProvider(Provider[AzureSettings]):
         }
         return InfraCluster(ref=self.ref("AzureCluster", spec.name), documents=(identity, cluster))
 
-    def class_cluster_template(
-        self, settings: AzureSettings, cluster_spec: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], tuple[ClassPatch, ...]]:
-        # AzureClusterTemplate has no resourceGroup or vnet name (pinned CRD
-        # azureclustertemplates): they are per cluster. Left out, CAPZ would default them from
-        # the AzureCluster's name (internal/api/v1beta1/azurecluster_default.go:79-100), which
-        # the topology controller makes "<cluster>-<random>" (cluster-api exp/topology/
-        # desiredstate/desired_state.go:244); patched from the cluster name instead, they stay
-        # what --format cluster writes. CAPZ's RKE2 class adds resourceGroup the same way
-        # (templates/flavors/clusterclass-rke2/clusterclass.yaml:52-55).
-        if settings.resource_group or settings.vnet_name:
-            raise NotImplementedYet(
-                [
-                    Problem(
-                        "--format clusterclass for --provider azure: a fixed azure.resourceGroup "
-                        "or azure.vnetName would be shared by every cluster of the class",
-                        "drop them (each cluster then gets <name> and <name>-vnet) or use "
-                        "--format cluster",
-                    )
-                ]
+    def class_parameters(self, ctx: ClusterContext[AzureSettings]) -> ClassParameters:
+        """The variables of CAPZ's own topology cluster (templates/test/ci/
+        cluster-template-prow-topology.yaml:20-39 at 69ec3a4: subscriptionID, location,
+        controlPlaneMachineType, workerMachineType), patched where CAPZ's class template has
+        them (templates/flavors/clusterclass/azure-cluster-template.yaml: subscriptionID,
+        location). The resource group and the vnet default to names derived from the cluster's
+        (infrastructure()), so they follow `.builtin.cluster.name` unless set, when they are
+        variables. The node identity's ARM ID names the subscription: templated from it."""
+        s = ctx.settings
+        types = provider_table(self.name)["machineTypes"][ctx.spec.node.arch]
+        spec_path = "/spec/template/spec/"
+        variables = [
+            ClassVariable(
+                "subscriptionID",
+                # What check() and the identity's ARM ID accept, and no template syntax.
+                string_schema("Azure subscription ID", pattern="^[0-9A-Za-z-]+$"),
+                s.subscription_id,
+                "azure.subscriptionID",
+            ),
+            ClassVariable(
+                "location", string_schema("Azure region", minLength=1), s.location, "azure.location"
+            ),
+        ]
+        patches = [
+            ClassPatch(INFRASTRUCTURE, spec_path + "subscriptionID", variable="subscriptionID"),
+            ClassPatch(
+                INFRASTRUCTURE, spec_path + "location", variable="location", placeholder=REPLACED
+            ),
+        ]
+        for name, key, value, path, suffix in (
+            ("resourceGroup", "azure.resourceGroup", s.resource_group, "resourceGroup", ""),
+            ("vnetName", "azure.vnetName", s.vnet_name, "networkSpec/vnet/name", "-vnet"),
+        ):
+            if value:
+                variables.append(ClassVariable(name, string_schema(name, minLength=1), value, key))
+                patches.append(ClassPatch(INFRASTRUCTURE, spec_path + path, variable=name))
+            else:
+                derived: tuple[str | Expr, ...] = (Expr(CLUSTER_NAME),)
+                if suffix:
+                    derived += (suffix,)
+                patches.append(ClassPatch(INFRASTRUCTURE, spec_path + path, template=derived))
+        for name, key, target, value, default in (
+            (
+                "controlPlaneMachineType",
+                "azure.controlPlaneMachineType",
+                CONTROL_PLANE_MACHINE,
+                s.control_plane_machine_type,
+                types["controlPlane"],
+            ),
+            (
+                "workerMachineType",
+                "azure.nodeMachineType",
+                WORKER_MACHINE,
+                s.node_machine_type,
+                types["worker"],
+            ),
+        ):
+            schema = string_schema("Azure VM size", minLength=1, default=default)
+            variables.append(ClassVariable(name, schema, value or default, key))
+            patches.append(
+                ClassPatch(target, spec_path + "vmSize", variable=name, placeholder=REPLACED)
             )
-        template = copy.deepcopy(dict(cluster_spec))
-        del template["resourceGroup"], template["networkSpec"]["vnet"]["name"]
-        name = "{{ " + CLUSTER_NAME_BUILTIN + " }}"
-        # A cluster name is a DNS label: quoted, it stays a string (a name like "123" too).
-        patches = (
-            ClassPatch(("resourceGroup",), f'"{name}"', op="add"),
-            ClassPatch(("networkSpec", "vnet", "name"), f'"{name}-vnet"', op="add"),
-        )
-        return template, patches
+        provider_id = self.node_identity_provider_id(s)
+        if provider_id:
+            stand_in = "@@subscription@@"
+            templated = self.node_identity_provider_id(s._replace(subscription_id=stand_in))
+            assert templated is not None
+            for target in (CONTROL_PLANE_MACHINE, WORKER_MACHINE):
+                patches.append(
+                    ClassPatch(
+                        target,
+                        spec_path + "userAssignedIdentities/0/providerID",
+                        template=split_template(templated, {stand_in: (Expr(".subscriptionID"),)}),
+                        placeholder=REPLACED,
+                    )
+                )
+        return ClassParameters(tuple(variables), tuple(patches))
 
     def check_documents(self, docs: DocumentSet) -> list[Finding]:
         """azure-node-identity: with an AzureClusterIdentity that gives nodes no credentials,
@@ -464,7 +522,7 @@ class AzureProvider(Provider[AzureSettings]):
             }
         return extras
 
-    def class_patches(self, role: str, kubeadm_spec: Mapping[str, Any]) -> tuple[ClassPatch, ...]:
+    def class_patches(self, role: str, kubeadm_spec: Mapping[str, Any]) -> tuple[KubeadmPatch, ...]:
         # CAPZ names the azure.json Secret after the machine template (controllers/helpers.go:173
         # "%s-azure-json"), and in a class the topology controller
         # names the cloned template, so the reference comes from the builtin, as CAPZ's own
@@ -473,7 +531,7 @@ class AzureProvider(Provider[AzureSettings]):
         for i, file in enumerate(kubeadm_spec.get("files", ())):
             if file.get("path") == _AZURE_JSON_PATH:
                 name = '"{{ ' + MACHINE_TEMPLATE_NAME_BUILTIN[role] + ' }}-azure-json"'
-                return (ClassPatch(("files", i, "contentFrom", "secret", "name"), name),)
+                return (KubeadmPatch(("files", i, "contentFrom", "secret", "name"), name),)
         return ()
 
 

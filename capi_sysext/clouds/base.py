@@ -5,12 +5,12 @@ node-name wiring and kubeadm ordering on its nodes, and management-cluster requi
 code (node.py, capi.py, generate.py) calls these hooks and contains no provider switches.
 """
 
-import copy
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from capi_sysext.capi import Ref
+from capi_sysext.classvars import ClassParameters
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding
 from capi_sysext.errors import Problem
@@ -29,8 +29,9 @@ class InfraCluster(NamedTuple):
     documents: tuple[dict[str, Any], ...]  # in apply order, including identities
 
 
-class ClassPatch(NamedTuple):
-    """A value in a class template that a ClusterClass sets per cluster."""
+class KubeadmPatch(NamedTuple):
+    """A value of a role's KubeadmConfigSpec that a ClusterClass templates from the builtins
+    (per-cluster values set by the user are classvars.ClassPatch)."""
 
     path: tuple[str | int, ...]  # JSON pointer tokens below the spec the hook was given
     template: str  # a Go text/template over the class variables; its output is read as YAML
@@ -89,17 +90,10 @@ class Provider(ABC, Generic[S]):
         """Extra KubeadmConfigSpec fields (files, diskSetup, mounts); same in v1beta1/v1beta2."""
         return {}
 
-    def class_patches(self, role: str, kubeadm_spec: Mapping[str, Any]) -> tuple[ClassPatch, ...]:
+    def class_patches(self, role: str, kubeadm_spec: Mapping[str, Any]) -> tuple[KubeadmPatch, ...]:
         """For `--format clusterclass`: values of the role's KubeadmConfigSpec that name objects
         the topology controller names per cluster (e.g. a Secret per machine template)."""
         return ()
-
-    def class_cluster_template(
-        self, settings: S, cluster_spec: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], tuple[ClassPatch, ...]]:
-        """For `--format clusterclass`: the infrastructure cluster template's spec made from the
-        cluster object's, and patches for the per-cluster values the template cannot hold."""
-        return copy.deepcopy(dict(cluster_spec)), ()
 
     def check_node_configs(
         self, ctx: ClusterContext[S], configs: Mapping[str, NodeConfig]
@@ -107,6 +101,12 @@ class Provider(ABC, Generic[S]):
         """Checks on the node model per role (not on our own rendered CLC, parsed back), e.g. a
         user-data size limit."""
         return []
+
+    def class_parameters(self, ctx: ClusterContext[S]) -> ClassParameters:
+        """What `--format clusterclass` makes a class variable (with this cluster's values) and
+        the patches that put those, or values derived from the cluster's name, into the class's
+        templates: everything per-cluster, so clusters of one flavour share one class."""
+        return ClassParameters()
 
     def check_documents(self, docs: DocumentSet) -> list[Finding]:
         """Runtime contracts of this provider over any documents `validate` is given (our output

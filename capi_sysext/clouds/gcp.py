@@ -16,6 +16,20 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
+from capi_sysext.classvars import (
+    CLUSTER_NAME,
+    CONTROL_PLANE,
+    CONTROL_PLANE_MACHINE,
+    INFRASTRUCTURE,
+    REPLACED,
+    WORKER_MACHINE,
+    ClassParameters,
+    ClassPatch,
+    ClassVariable,
+    Expr,
+    split_template,
+    string_schema,
+)
 from capi_sysext.clouds.base import InfraCluster, Provider
 from capi_sysext.clusterapi import INFRA_GROUP
 from capi_sysext.context import ClusterContext
@@ -42,6 +56,11 @@ HOSTNAME_KEY = "COREOS_GCE_HOSTNAME"
 # CAPG's own CI does for its pre-created network (scripts/ci-conformance.sh:113-134: router and
 # `routers nats create`) and CAPG's book says (docs/book/src/prerequisites.md:31-49).
 PREEXISTING_NETWORK = "default"
+# GCE resource names (networks): RFC 1035 labels of at most 63 characters.
+RESOURCE_NAME = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+# Project IDs, domain-scoped ones (example.com:proj) included; in a class this is also what keeps
+# the templated cloud config free of the quote and backslash its gcfg string would need escaped.
+PROJECT_ID = r"^[a-z][-a-z0-9.:]*[a-z0-9]$"
 
 
 class GCPSettings(NamedTuple):
@@ -148,7 +167,7 @@ class GCPProvider(Provider[GCPSettings]):
             ]
         name = self.network_name(spec)
         # GCE resource names: RFC 1035 labels, at most 63 characters.
-        if not re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", name):
+        if not re.fullmatch(RESOURCE_NAME, name):
             if spec.provider_settings.network_name is None:
                 return [
                     Problem(
@@ -182,6 +201,87 @@ class GCPProvider(Provider[GCPSettings]):
             },
         }
         return InfraCluster(ref=self.ref("GCPCluster", spec.name), documents=(cluster,))
+
+    def class_parameters(self, ctx: ClusterContext[GCPSettings]) -> ClassParameters:
+        """CAPG's own class makes region and the machine types variables (templates/
+        cluster-template-clusterclass.yaml:36-54 at 5e0bb3b, patched at lines 55-95) and bakes
+        project and network into its GCPClusterTemplate (lines 98-107); here those are per
+        cluster too. The default network, <cluster>-network, follows `.builtin.cluster.name`
+        (so a class serves every cluster that lets CAPG create its network); a named network
+        is a variable. The control plane's cloud config names both, so it is templated too."""
+        from capi_sysext.features.gce_ccm import cloud_config
+
+        s = ctx.settings
+        types = provider_table(self.name)["machineTypes"][ctx.spec.node.arch]
+        spec_path = "/spec/template/spec/"
+        variables = [
+            ClassVariable(
+                "project",
+                string_schema("GCP project ID", pattern=PROJECT_ID),
+                s.project,
+                "gcp.project",
+            ),
+            ClassVariable(
+                "region", string_schema("GCP region", minLength=1), s.region, "gcp.region"
+            ),
+        ]
+        patches = [
+            ClassPatch(
+                INFRASTRUCTURE, spec_path + "project", variable="project", placeholder=REPLACED
+            ),
+            ClassPatch(
+                INFRASTRUCTURE, spec_path + "region", variable="region", placeholder=REPLACED
+            ),
+        ]
+        network: tuple[str | Expr, ...]
+        if s.network_name:
+            variables.append(
+                ClassVariable(
+                    "networkName",
+                    string_schema("VPC network name", pattern=f"^{RESOURCE_NAME}$"),
+                    s.network_name,
+                    "gcp.network.name",
+                )
+            )
+            network = (Expr(".networkName"),)
+        else:
+            network = (Expr(CLUSTER_NAME), "-network")
+        patches.append(ClassPatch(INFRASTRUCTURE, spec_path + "network/name", template=network))
+        # Stand-ins that cannot occur in the rest of the file (kubeadm_extras writes it alone).
+        project_in, network_in = "@@project@@", "@@network@@"
+        patches.append(
+            ClassPatch(
+                CONTROL_PLANE,
+                spec_path + "kubeadmConfigSpec/files/0/content",
+                template=split_template(
+                    cloud_config(project_in, network_in),
+                    {project_in: (Expr(".project"),), network_in: network},
+                ),
+                placeholder=REPLACED,
+            )
+        )
+        for name, key, target, value, default in (
+            (
+                "controlPlaneMachineType",
+                "gcp.controlPlaneMachineType",
+                CONTROL_PLANE_MACHINE,
+                s.control_plane_machine_type,
+                types["controlPlane"],
+            ),
+            (
+                "workerMachineType",
+                "gcp.nodeMachineType",
+                WORKER_MACHINE,
+                s.node_machine_type,
+                types["worker"],
+            ),
+        ):
+            schema = string_schema("GCE machine type", minLength=1, default=default)
+            variables.append(ClassVariable(name, schema, value or default, key))
+            patches.append(
+                ClassPatch(target, spec_path + "instanceType", variable=name, placeholder=REPLACED)
+            )
+        return ClassParameters(tuple(variables), tuple(patches))
 
     def network_name(self, spec: ClusterSpec[GCPSettings]) -> str:
         s = spec.provider_settings

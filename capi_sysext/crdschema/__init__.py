@@ -16,6 +16,7 @@ Modules: findings (Issue, JSON paths), names (Kubernetes name and metadata rules
 from capi_sysext.crdschema.builtins import BUILTIN_METADATA_ONLY, split_api_version
 from capi_sysext.crdschema.convert import CRDVersion, strict_schema
 from capi_sysext.crdschema.findings import Issue, describe, json_path
+from capi_sysext.crdschema.messages import value_issues
 from capi_sysext.crdschema.names import (
     LABEL_RULE,
     SUBDOMAIN_RULE,
@@ -41,4 +42,5 @@ __all__ = [
     "json_path",
     "split_api_version",
     "strict_schema",
+    "value_issues",
 ]

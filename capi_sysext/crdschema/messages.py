@@ -84,3 +84,14 @@ def _issues_from_error(err: Any) -> Iterator[Issue]:
         yield Issue(where, "matches a shape that is not allowed")
     else:
         yield Issue(where, f"fails the {kw!s} rule")
+
+
+def value_issues(openapi: Mapping[str, Any], value: Any) -> list[Issue]:
+    """Issues of one value against an openAPIV3Schema (a ClusterClass variable's), as the API
+    server's strict validation would report them; [] when it fits."""
+    from jsonschema import Draft7Validator
+
+    from capi_sysext.crdschema.convert import format_checker, strict_schema
+
+    validator = Draft7Validator(strict_schema(openapi), format_checker=format_checker())
+    return sorted({i for err in validator.iter_errors(value) for i in _issues_from_error(err)})

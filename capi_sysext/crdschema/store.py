@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from capi_sysext.crdschema.builtins import _BUILTIN, BUILTIN_METADATA_ONLY, split_api_version
-from capi_sysext.crdschema.convert import CRDVersion, _format_checker, strict_schema
+from capi_sysext.crdschema.convert import CRDVersion, format_checker, strict_schema
 from capi_sysext.crdschema.findings import Issue, describe
 from capi_sysext.crdschema.messages import _issues_from_error
 from capi_sysext.crdschema.names import check_metadata
@@ -197,7 +197,7 @@ class SchemaStore:
             from jsonschema import Draft7Validator
 
             if self._checker is None:
-                self._checker = _format_checker()
+                self._checker = format_checker()
             raw = _BUILTIN.get(key) or self.versions[key].schema
             schema = strict_schema(raw)
             # Top-level metadata is ObjectMeta, checked by check_metadata, whatever the CRD says.

@@ -26,13 +26,27 @@ reconcile_state.go:387,698).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from capi_sysext import clouds, clusterapi
+from capi_sysext.capi import content_name
 from capi_sysext.catalog import Image, Version
-from capi_sysext.clouds.base import ClassPatch
-from capi_sysext.errors import InputError, NotImplementedYet, Problem
+from capi_sysext.classvars import (
+    CONTROL_PLANE,
+    CONTROL_PLANE_MACHINE,
+    INFRASTRUCTURE,
+    REPLACED,
+    TARGETS,
+    WORKER_CONFIG,
+    WORKER_MACHINE,
+    ClassParameters,
+    ClassPatch,
+    Expr,
+)
+from capi_sysext.clouds.base import KubeadmPatch
+from capi_sysext.context import ClusterContext
+from capi_sysext.errors import InputError, NotImplementedYet, Problem, RenderError
 from capi_sysext.node import NodeContext, NodeRelease
 from capi_sysext.render.clc import render_clc
 from capi_sysext.writers.base import Output
@@ -176,7 +190,7 @@ def _pointer(tokens: tuple[str | int, ...]) -> str:
     return "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in tokens)
 
 
-def _json_patches(prefix: str, patches: tuple[ClassPatch, ...]) -> list[dict[str, Any]]:
+def _json_patches(prefix: str, patches: tuple[KubeadmPatch, ...]) -> list[dict[str, Any]]:
     return [
         {"op": p.op, "path": prefix + _pointer(p.path), "valueFrom": {"template": p.template}}
         for p in patches
@@ -214,6 +228,49 @@ def _health_checks(result: GenerateResult, v2: bool) -> dict[str, dict[str, Any]
     return out
 
 
+def class_parameters(result: GenerateResult) -> ClassParameters:
+    """The provider's per-cluster variables and patches for this cluster (clouds/base.py)."""
+    spec = result.spec
+    if spec is None:
+        raise NotImplementedYet("--format clusterclass needs the generate inputs")
+    release = NodeRelease(result.release, spec.node.sysext_base_url)
+    ctx = ClusterContext(spec, clusterapi.Shape(spec.capi_api), release, {})
+    return clouds.get(spec.provider).class_parameters(ctx)
+
+
+def _tokens(path: str) -> list[str]:
+    """JSON pointer text -> its tokens (the inverse of _pointer)."""
+    return [k.replace("~1", "/").replace("~0", "~") for k in path.lstrip("/").split("/")]
+
+
+def _neutralize(doc: dict[str, Any], patch: ClassPatch) -> str:
+    """Take this cluster's value out of a class template at the patch's path (a placeholder
+    where the CRD requires the field, else nothing); the JSON patch op that puts it back."""
+    keys = _tokens(patch.path)
+    node: Any = doc
+    for key in keys[:-1]:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    last: Any = int(keys[-1]) if isinstance(node, list) else keys[-1]
+    if isinstance(node, dict) and last not in node:
+        raise RenderError(f"class patch {patch.path}: no such field in the {patch.target} template")
+    if patch.placeholder is None:
+        del node[last]
+        return "add"
+    node[last] = patch.placeholder
+    return "replace"
+
+
+def _value_template(pieces: tuple[str | Expr, ...]) -> str:
+    """valueFrom.template for a string: one YAML double-quoted scalar (as _template_text). An
+    Expr's value goes in unquoted, so each names a builtin or a variable whose schema pattern
+    admits no quote, backslash or brace (tests/test_clusterclass.py checks)."""
+    body = "".join(
+        "{{ " + p.path + " }}" if isinstance(p, Expr) else _go_literal(_yaml_quoted(p))
+        for p in pieces
+    )
+    return '"' + body + '"'
+
+
 class ClusterClassWriter:
     name = "clusterclass"
 
@@ -234,11 +291,7 @@ class ClusterClassWriter:
                 ]
             )
         parts = result.parts
-        shape = clusterapi.Shape(spec.capi_api)
-        v2 = shape.v2
         pinned = result.release.sha256 is not None
-        class_name = f"{spec.name}-sysext"
-        ns = spec.namespace
 
         templated: dict[str, str] = {}
         real = {
@@ -253,7 +306,56 @@ class ClusterClassWriter:
         allowed = allowed_versions(catalog, result.release)
         if pinned:
             allowed = [i for i in allowed if i.sha256]
+        params = class_parameters(result)
+        build = _ClassBuild(result, templated, allowed, params)
+        # Named after its content (as the machine templates, capi.content_name): clusters of one
+        # flavour share the class, and a fleet writes it once; clusterClass.name overrides.
+        class_name = spec.class_name or content_name(
+            f"sysext-{spec.provider}", build.documents(_NEUTRAL_NAME)
+        )
+        shared = tuple(build.documents(class_name))
+        own = [topology_cluster(result, spec, class_name, params), *_addons(result)]
+        header = (
+            f"ClusterClass {class_name}: spec.topology.version may be any of "
+            + ", ".join(str(i.version) for i in allowed),
+        )
+        return Output(own=own, shared=shared, header=header)
 
+
+_NEUTRAL_NAME = "class"
+# matchResources per patch target (CAPI's selector: controlPlane matches the control plane's
+# template and its machineInfrastructure template; machineDeploymentClass a worker class's
+# bootstrap and infrastructure templates; cluster-api core/reconcilers/topology/cluster/patches/
+# inline/json_patch_generator.go:127-226 at ae7ff04).
+_MATCH: dict[str, dict[str, Any]] = {
+    INFRASTRUCTURE: {"infrastructureCluster": True},
+    CONTROL_PLANE_MACHINE: {"controlPlane": True},
+    CONTROL_PLANE: {"controlPlane": True},
+    WORKER_MACHINE: {"machineDeploymentClass": {"names": [WORKER_CLASS]}},
+    WORKER_CONFIG: {"machineDeploymentClass": {"names": [WORKER_CLASS]}},
+}
+
+
+class _ClassBuild:
+    """The class and its templates for any class name: built once under a neutral name to hash
+    the content, then under the real one."""
+
+    def __init__(
+        self,
+        result: GenerateResult,
+        templated: dict[str, str],
+        allowed: list[Image],
+        params: ClassParameters,
+    ) -> None:
+        self.result, self.templated, self.allowed, self.params = result, templated, allowed, params
+
+    def documents(self, class_name: str) -> list[dict[str, Any]]:
+        result, params = self.result, self.params
+        spec, parts = result.spec, result.parts
+        assert spec is not None
+        shape = clusterapi.Shape(spec.capi_api)
+        v2 = shape.v2
+        ns = spec.namespace
         # The object the Cluster's infrastructureRef names becomes the class's template; the
         # rest (e.g. CAPZ's AzureClusterIdentity, which that template names) is shared with the
         # class as is, as CAPZ's ClusterClass flavour ships the identity with the class
@@ -265,21 +367,18 @@ class ClusterClassWriter:
             if (d["kind"], d["metadata"]["name"]) == (infra_ref["kind"], infra_ref["name"])
         ]
         infra_extras = [d for d in parts.infrastructure if d is not infra_cluster]
+        infra_spec = copy.deepcopy(infra_cluster["spec"])
         provider = clouds.get(spec.provider)
-        infra_spec, infra_patches = provider.class_cluster_template(
-            spec.provider_settings, infra_cluster["spec"]
-        )
         infra_tpl = _template_doc(
             infra_cluster, f"{infra_cluster['kind']}Template", class_name, {"spec": infra_spec}
         )
-        cp_machine = parts.control_plane_machine
         cp_tpl = {
-            **cp_machine,
+            **copy.deepcopy(parts.control_plane_machine),
             "metadata": {"name": f"{class_name}-control-plane", "namespace": ns},
         }
         worker = parts.workers[0]
         md_tpl = {
-            **worker.machine_template,
+            **copy.deepcopy(worker.machine_template),
             "metadata": {"name": f"{class_name}-worker", "namespace": ns},
         }
         kcp = parts.control_plane
@@ -290,9 +389,27 @@ class ClusterClassWriter:
             {"spec": {"kubeadmConfigSpec": copy.deepcopy(kcp["spec"]["kubeadmConfigSpec"])}},
         )
         kct_tpl = {
-            **worker.config_template,
+            **copy.deepcopy(worker.config_template),
             "metadata": {"name": f"{class_name}-worker", "namespace": ns},
         }
+        by_target = {
+            INFRASTRUCTURE: infra_tpl,
+            CONTROL_PLANE_MACHINE: cp_tpl,
+            WORKER_MACHINE: md_tpl,
+            CONTROL_PLANE: kcp_tpl,
+            WORKER_CONFIG: kct_tpl,
+        }
+        value_patches: dict[str, list[dict[str, Any]]] = {}
+        for p in params.patches:
+            op = _neutralize(by_target[p.target], p)
+            value_from: dict[str, str] = (
+                {"variable": p.variable}
+                if p.variable
+                else {"template": _value_template(p.template)}
+            )
+            value_patches.setdefault(p.target, []).append(
+                {"op": op, "path": p.path, "valueFrom": value_from}
+            )
 
         def ref(doc: dict[str, Any]) -> dict[str, str]:
             if v2:
@@ -330,33 +447,48 @@ class ClusterClassWriter:
             md_class[hc_key] = checks["worker"]
 
         variables: list[dict[str, Any]] = []
-        if pinned:
+        if result.release.sha256 is not None:
             schema = {
                 "type": "object",
                 "description": "sha256 of each allowed Kubernetes sysext image, by version",
                 "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                "default": {str(i.version): i.sha256 for i in allowed},
+                "default": {str(i.version): i.sha256 for i in self.allowed},
             }
             variables.append(
                 {"name": SHA_VARIABLE, "required": False, "schema": {"openAPIV3Schema": schema}}
             )
+        variables += [
+            {"name": v.name, "required": v.required, "schema": {"openAPIV3Schema": dict(v.schema)}}
+            for v in params.variables
+        ]
 
         kubeadm_specs = {
             "control-plane": kcp_tpl["spec"]["template"]["spec"]["kubeadmConfigSpec"],
             "worker": kct_tpl["spec"]["template"]["spec"],
         }
 
+        kubeadm_patches = {
+            role: provider.class_patches(role, kubeadm_spec)
+            for role, kubeadm_spec in kubeadm_specs.items()
+        }
+        for role, patches in kubeadm_patches.items():
+            for kp in patches:
+                # The patch always sets it: the class keeps no one cluster's value (the name of
+                # a template of --format cluster), so every cluster's class is the same.
+                node: Any = kubeadm_specs[role]
+                for token in kp.path[:-1]:
+                    node = node[token]
+                node[kp.path[-1]] = REPLACED
+
         def patch(role: str, doc: dict[str, Any], match: dict[str, Any]) -> dict[str, Any]:
             json_patches = [
                 {
                     "op": "replace",
                     "path": _SPEC_PATH[role] + _CLC_SUBPATH,
-                    "valueFrom": {"template": templated[role]},
+                    "valueFrom": {"template": self.templated[role]},
                 }
             ]
-            json_patches += _json_patches(
-                _SPEC_PATH[role], provider.class_patches(role, kubeadm_specs[role])
-            )
+            json_patches += _json_patches(_SPEC_PATH[role], kubeadm_patches[role])
             return {
                 "name": f"sysext-{role}",
                 "description": f"{role} nodes boot the sysext of the topology's version",
@@ -376,44 +508,39 @@ class ClusterClassWriter:
             "infrastructure": {key: ref(infra_tpl)},
             "controlPlane": control_plane,
             "workers": {"machineDeployments": [md_class]},
-            "kubernetesVersions": [str(i.version) for i in allowed],
+            "kubernetesVersions": [str(i.version) for i in self.allowed],
         }
         if variables:
             cc_spec["variables"] = variables
         cc_spec["patches"] = [
             patch("control-plane", kcp_tpl, {"controlPlane": True}),
             patch("worker", kct_tpl, {"machineDeploymentClass": {"names": [WORKER_CLASS]}}),
-        ]
-        if infra_patches:
-            cc_spec["patches"].append(
+            *(
                 {
-                    "name": "infrastructure-cluster",
-                    "description": "the cluster's own values of the infrastructure cluster",
+                    "name": f"cluster-values-{target}",
+                    "description": f"this cluster's values in the {target} template",
                     "definitions": [
                         {
                             "selector": {
-                                "apiVersion": infra_tpl["apiVersion"],
-                                "kind": infra_tpl["kind"],
-                                "matchResources": {"infrastructureCluster": True},
+                                "apiVersion": by_target[target]["apiVersion"],
+                                "kind": by_target[target]["kind"],
+                                "matchResources": _MATCH[target],
                             },
-                            "jsonPatches": _json_patches("/spec/template/spec", infra_patches),
+                            "jsonPatches": value_patches[target],
                         }
                     ],
                 }
-            )
+                for target in TARGETS
+                if target in value_patches
+            ),
+        ]
         cluster_class = {
             "apiVersion": shape.api(clusterapi.CAPI_GROUP),
             "kind": "ClusterClass",
             "metadata": {"name": class_name, "namespace": ns},
             "spec": cc_spec,
         }
-        shared = (*infra_extras, infra_tpl, cp_tpl, md_tpl, kcp_tpl, kct_tpl, cluster_class)
-        own = [topology_cluster(result, spec, class_name), *_addons(result)]
-        header = (
-            f"ClusterClass {class_name}: spec.topology.version may be any of "
-            + ", ".join(str(i.version) for i in allowed),
-        )
-        return Output(own=own, shared=shared, header=header)
+        return [*infra_extras, infra_tpl, cp_tpl, md_tpl, kcp_tpl, kct_tpl, cluster_class]
 
 
 def topology_only(result: GenerateResult, class_name: str) -> Output:
@@ -421,11 +548,36 @@ def topology_only(result: GenerateResult, class_name: str) -> Output:
     that is already on the management cluster."""
     if result.spec is None:
         raise NotImplementedYet("--class needs the generate inputs")
-    return Output(own=[topology_cluster(result, result.spec, class_name), *_addons(result)])
+    params = class_parameters(result)
+    return Output(own=[topology_cluster(result, result.spec, class_name, params), *_addons(result)])
+
+
+class TopologyWriter:
+    """`generate --class NAME [--class-file FILE]`: the topology Cluster for an existing class,
+    checked against that class when its file is given (writers/classfile.py)."""
+
+    name = "topology"
+
+    def __init__(
+        self, class_name: str, cluster_class: Mapping[str, Any] | None = None, source: str = ""
+    ) -> None:
+        self.class_name, self.cluster_class, self.source = class_name, cluster_class, source
+
+    def write(self, result: GenerateResult) -> Output:
+        out = topology_only(result, self.class_name)
+        if self.cluster_class is not None:
+            from capi_sysext.writers.classfile import class_problems
+
+            (cluster,) = [d for d in out.own if d["kind"] == "Cluster"]
+            params = class_parameters(result)
+            problems = class_problems(cluster, self.cluster_class, params, self.source)
+            if problems:
+                raise InputError(problems)
+        return out
 
 
 def topology_cluster(
-    result: GenerateResult, spec: ClusterSpec[Any], class_name: str
+    result: GenerateResult, spec: ClusterSpec[Any], class_name: str, params: ClassParameters
 ) -> dict[str, Any]:
     cluster = copy.deepcopy(result.parts.cluster)
     v2 = clusterapi.Shape(spec.capi_api).v2
@@ -439,6 +591,9 @@ def topology_cluster(
             {"class": WORKER_CLASS, "name": "md-0", "replicas": spec.worker_count}
         ]
     }
+    values = [{"name": v.name, "value": v.value} for v in params.variables if v.value is not None]
+    if values:
+        topology["variables"] = values
     body["topology"] = topology
     return cluster
 
