@@ -51,8 +51,6 @@ class Provider(ABC, Generic[S]):
     extra_prerequisites: ClassVar[str] = ""
     # Infrastructure kind -> paths of object references it holds, for `validate`'s checks.
     reference_paths: ClassVar[Mapping[str, tuple[tuple[str, ...], ...]]] = {}
-    # Why `--format clusterclass` cannot serve this provider yet (None: it can).
-    clusterclass_unsupported: ClassVar[str | None] = None
 
     @abstractmethod
     def settings(self, values: Mapping[str, Any]) -> S:

@@ -278,18 +278,6 @@ class ClusterClassWriter:
         spec, catalog = result.spec, result.catalog
         if spec is None or catalog is None:
             raise NotImplementedYet("--format clusterclass needs the generate inputs")
-        blocker = clouds.get(spec.provider).clusterclass_unsupported
-        if blocker:
-            others = [n for n in clouds.NAMES if not clouds.get(n).clusterclass_unsupported]
-            raise NotImplementedYet(
-                [
-                    Problem(
-                        f"--format clusterclass for --provider {spec.provider} is not built yet "
-                        f"({blocker})",
-                        f"use --provider {' or '.join(others)}, or --format cluster",
-                    )
-                ]
-            )
         parts = result.parts
         pinned = result.release.sha256 is not None
 
