@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capi_sysext import yamlio
+from capi_sysext import clouds, yamlio
 from capi_sysext.cli import cli
 from capi_sysext.cli import commands as _commands  # noqa: F401  (registers the commands)
 from capi_sysext.specbuild import cluster_variables
@@ -27,7 +27,7 @@ from capi_sysext.specbuild import cluster_variables
 ruamel_yaml = pytest.importorskip("ruamel.yaml")
 
 REPO = Path(__file__).resolve().parent.parent
-PROVIDERS = ("gcp", "aws", "azure")
+PROVIDERS = clouds.NAMES
 BUDGET = settings(
     max_examples=40,
     derandomize=True,
