@@ -1,22 +1,14 @@
-"""Shared test fixtures: paths to the shared reference, a clean environment, golden files."""
+"""Fixtures and pytest hooks only: a clean environment, engine deadlines, --update-golden.
+
+Helpers live in plain modules (tests/crd_fixtures.py for the shared reference and CRDs)."""
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def shared_reference() -> Path:
-    """../shared/reference beside the checkout (as in CI), or CAPI_SYSEXT_SHARED."""
-    base = Path(os.environ.get("CAPI_SYSEXT_SHARED", REPO.parent / "shared"))
-    return base / "reference"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import shared_reference
+from crd_fixtures import crds_root
 
 from capi_sysext import clouds, yamlio
 from capi_sysext.cli import cli, commands  # noqa: F401  (importing commands registers them)
@@ -156,8 +156,6 @@ def test_validate_cli_reports_the_rule(monkeypatch: pytest.MonkeyPatch, tmp_path
     docs = without(generate("gcp", monkeypatch=monkeypatch), "ClusterResourceSet", "-ccm")
     path = tmp_path / "c.yaml"
     path.write_text(yamlio.dump_all(docs))
-    result = CliRunner().invoke(
-        cli, ["validate", str(path), "--crds", str(shared_reference() / "crds")]
-    )
+    result = CliRunner().invoke(cli, ["validate", str(path), "--crds", str(crds_root())])
     assert result.exit_code == 1, result.output
     assert "[addons-ccm]" in result.output

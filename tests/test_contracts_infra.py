@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from crd_fixtures import store
-from test_providers import crd_errors
+from crd_fixtures import crd_errors, store
 
-from capi_sysext import yamlio
+from capi_sysext import clouds, yamlio
 from capi_sysext.cli import cli
 from capi_sysext.cli import commands as _commands  # noqa: F401  (registers the commands)
 from capi_sysext.contracts import SKIP_ANNOTATION
@@ -24,7 +23,7 @@ from capi_sysext.plugins import registered
 from capi_sysext.validate import validate_documents
 
 REPO = Path(__file__).resolve().parent.parent
-PROVIDERS = ("aws", "azure", "gcp")
+PROVIDERS = clouds.NAMES
 BUCKET = "cluster-api-provider-aws-demo-ignition"
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import REPO, shared_reference
+from crd_fixtures import crd_args
 
 from capi_sysext import clouds
 from capi_sysext.capi import CONTROL_PLANE_TIMEOUT_S, ETCD_QUOTA_BACKEND_BYTES
@@ -21,11 +21,7 @@ from capi_sysext.plugins import registered
 from capi_sysext.yamlio import dump_all, load_all
 
 PROVIDERS = clouds.NAMES
-CRD_DIRS = {
-    "azure": "cluster-api-provider-azure",
-    "aws": "cluster-api-provider-aws",
-    "gcp": "cluster-api-provider-gcp",
-}
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -54,12 +50,7 @@ def by_kind(text: str, kind: str) -> dict[str, Any]:
 
 
 def validate(text: str, provider: str) -> Any:
-    crds = shared_reference() / "crds"
-    if not crds.is_dir():
-        pytest.skip(f"shared reference CRDs not found at {crds}")
-    args = ["validate", "-", "--no-cache"]
-    for d in ("cluster-api", CRD_DIRS[provider], "cluster-api-addon-provider-helm"):
-        args += ["--crds", str(crds / d)]
+    args = ["validate", "-", "--no-cache", *crd_args(provider)]
     return CliRunner().invoke(cli, args, input=text)
 
 

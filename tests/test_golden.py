@@ -5,6 +5,7 @@ A negative case also says `exit: <code>` (2 bad input, 1 issues found or environ
 is golden too, in <case>.err, and <case>.out exists only if the command printed to stdout (the
 rule is "nothing half-written", so most have none). The exit code is written in the case, not
 blessed by the update switch: a different code is a failure to look at, never a file to rewrite.
+Every command with goldens has a negative one too (checked below).
 Args may say `{crds}` for the pinned reference CRDs (tests/crd_fixtures.py), wherever they are.
 """
 
@@ -127,6 +128,20 @@ def test_every_golden_file_belongs_to_a_case() -> None:
         if f.suffix in (".out", ".err") and f.name.rsplit(".", 1)[0] not in cases
     ]
     assert orphans == []
+
+
+# render-cluster writes a directory: its positive goldens live in tests/test_render_cluster.py.
+COMMANDS_WITH_OTHER_GOLDENS = ("render-cluster",)
+
+
+def _command(case: Path) -> str:
+    return str(yaml.safe_load(case.read_text())["args"][0])
+
+
+def test_every_command_with_goldens_has_a_negative_golden() -> None:
+    """Issue #14 item 7: each command's bad-input output is pinned too, not only its success."""
+    with_goldens = {_command(c) for c in POSITIVE} | set(COMMANDS_WITH_OTHER_GOLDENS)
+    assert sorted(with_goldens - {_command(c) for c in NEGATIVE}) == []
 
 
 @pytest.mark.parametrize("case", POSITIVE[:3], ids=_ids(POSITIVE[:3]))

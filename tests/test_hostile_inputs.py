@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from crd_fixtures import crds_root
 
 from capi_sysext import yamlio
 from capi_sysext.cli import cli
 from capi_sysext.cli import commands as _commands  # noqa: F401  (registers the commands)
 from capi_sysext.errors import InputError
-from tests.conftest import shared_reference
 
 REPO = Path(__file__).resolve().parent.parent
 GCP = ["generate", "--provider", "gcp", "--k8s", "1.33", "--offline"]
@@ -81,7 +81,7 @@ def test_validate_flags_plain_scalars_that_readers_disagree_on(tmp_path: Path) -
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\n  namespace: default\n"
         "data:\n  mode: 0777\n  quoted: 'on'\n  tagged: !!str off\n  fine: 'x'\n"
     )
-    crds = str(shared_reference() / "crds")
+    crds = str(crds_root())
     result = run(["validate", "--crds", crds, "--no-cache", str(f)])
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
@@ -135,7 +135,7 @@ def test_apply_and_validate_refuse_hostile_yaml_without_a_traceback(tmp_path: Pa
         assert_usage_error(run(["apply", "-f", "-", "--dry-run"], stdin=text), "<stdin>: not valid")
         f = tmp_path / "d.yaml"
         f.write_text(text)
-        result = run(["validate", "--crds", str(shared_reference() / "crds"), str(f)])
+        result = run(["validate", "--crds", str(crds_root()), str(f)])
         assert result.exit_code == 1 and "Traceback" not in result.output, result.output
         assert "not valid YAML at line" in result.stdout
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capi_sysext import yamlio
+from capi_sysext import clouds, yamlio
 from capi_sysext.cli import cli
 from capi_sysext.cli import commands as _commands  # noqa: F401  (registers the commands)
 from capi_sysext.specbuild import cluster_variables
@@ -27,7 +27,7 @@ from capi_sysext.specbuild import cluster_variables
 ruamel_yaml = pytest.importorskip("ruamel.yaml")
 
 REPO = Path(__file__).resolve().parent.parent
-PROVIDERS = ("gcp", "aws", "azure")
+PROVIDERS = clouds.NAMES
 BUDGET = settings(
     max_examples=40,
     derandomize=True,
@@ -228,11 +228,11 @@ yaml_text = st.one_of(
 @BUDGET
 @given(body=yaml_text)
 def test_validate_holds_for_generated_yaml(body: str, tmp_path: Path) -> None:
-    from tests.conftest import shared_reference
+    from crd_fixtures import crds_root
 
     f = tmp_path / "in.yaml"
     f.write_text(body, encoding="utf-8", errors="surrogatepass")
-    result = run(["validate", "--crds", str(shared_reference() / "crds"), str(f)])
+    result = run(["validate", "--crds", str(crds_root()), str(f)])
     assert result.exit_code in (0, 1, 2), result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
     assert "Traceback" not in result.output

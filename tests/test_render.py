@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from crd_fixtures import missing, shared_reference
 
 from capi_sysext.errors import RenderError
 from capi_sysext.model import (
@@ -258,27 +258,11 @@ def test_parse_clc_rejects(text: str, message: str) -> None:
 
 # --- shared reference, external tools ------------------------------------------------------------
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _missing(what: str) -> None:
-    """Skip locally, but never let CI pass without the check."""
-    if IN_CI:
-        pytest.fail(f"{what} is required when CI=true")
-    pytest.skip(f"{what} not available")
-
-
-def _reference() -> Path:
-    env = os.environ.get("CAPI_SYSEXT_SHARED")
-    shared = Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
-    # CAPI_SYSEXT_SHARED may name the shared folder or its reference/ subfolder.
-    return shared if (shared / "ignition").is_dir() else shared / "reference"
-
 
 def _schema(version: str) -> Any:
-    path = _reference() / "ignition" / "schema" / version / "ignition.json"
+    path = shared_reference() / "ignition" / "schema" / version / "ignition.json"
     if not path.is_file():
-        _missing(f"{path} (set CAPI_SYSEXT_SHARED to the shared folder)")
+        missing(f"{path} (set CAPI_SYSEXT_SHARED to the shared folder)")
     return json.loads(path.read_text("utf-8"))
 
 
@@ -291,7 +275,7 @@ def _schema_errors(schema: Any, doc: Any) -> list[str]:
 def _ignition_validate(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("ignition-validate") or "/usr/bin/ignition-validate"
     if not Path(exe).exists():
-        _missing("ignition-validate (Debian package ignition)")
+        missing("ignition-validate (Debian package ignition)")
     cfg = tmp_path / "config.ign"
     cfg.write_text(text, "utf-8")
     return subprocess.run([exe, str(cfg)], capture_output=True, text=True, check=False)

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import REPO
 from fake_kube_api import FakeKubeAPIServer
 
 from capi_sysext import clouds
 from capi_sysext.capi import MAX_NAME, content_name
 from capi_sysext.cli import cli, commands  # noqa: F401  (registers the commands)
 from capi_sysext.yamlio import load_all
+
+REPO = Path(__file__).resolve().parent.parent
 
 TEMPLATE_KINDS = {"AzureMachineTemplate", "AWSMachineTemplate", "GCPMachineTemplate",
                   "KubeadmConfigTemplate"}  # fmt: skip

@@ -25,12 +25,13 @@ import enginelib
 import pytest
 import sysupdatelib
 from click.testing import CliRunner
-from conftest import REPO
 
 from capi_sysext import layout
 from capi_sysext.catalog import ARCHES, load_embedded
 from capi_sysext.cli import cli, commands  # noqa: F401  (registers the commands)
 from capi_sysext.features import updates
+
+REPO = Path(__file__).resolve().parent.parent
 
 HOST = enginelib.host_sysext_arch()
 FOREIGN = next(a for a in ARCHES if a != HOST)
@@ -361,8 +362,8 @@ def test_real_matcher_selects_exactly_each_minor_of_the_catalog(
     lookalikes: the real tool lists exactly that minor's patches for this host's arch. (The
     other arch's %a cannot be exercised here: the tool expands it to the running kernel's, so
     the model in tests/sysupdate_pattern.py covers it, checked here against the tool.)"""
+    from nodeconfiglib import file_text, ini_values, node_config
     from sysupdate_pattern import expand_specifiers, match
-    from test_updates import file_text, ini_values, node_config
 
     catalog = load_embedded()
     lookalikes = [

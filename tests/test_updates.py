@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import REPO
+from crd_fixtures import crd_errors
 from enginelib import host_sysext_arch
+from nodeconfiglib import file_text, ini_values, node_config
 from sysupdate_pattern import expand_specifiers, match
 from sysupdatelib import exec_argv, exec_lines
 
@@ -27,12 +28,10 @@ from capi_sysext.catalog import ARCHES, load_embedded
 from capi_sysext.cli import cli, commands  # noqa: F401  (registers the commands)
 from capi_sysext.durations import format_duration
 from capi_sysext.features import updates
-from capi_sysext.generate import node_config as build_node_config
 from capi_sysext.generate import resolve_release
 from capi_sysext.inputs import RawInputs, parse_duration
 from capi_sysext.layout import SYSEXT_LINK
 from capi_sysext.model import NodeConfig
-from capi_sysext.node import NodeContext
 from capi_sysext.render.butane import render_butane
 from capi_sysext.render.clc import render_clc
 from capi_sysext.render.clc_parse import parse_clc, parse_ignition
@@ -40,28 +39,14 @@ from capi_sysext.render.ignition import data_url, render_ignition_json
 from capi_sysext.specbuild import build_node_spec
 from capi_sysext.yamlio import load_all, load_file
 
+REPO = Path(__file__).resolve().parent.parent
+
 AZURE = ["--provider", "azure", "--name", "demo", "--values", "examples/azure.yaml"]
-
-
-def node_config(flags: dict[str, Any], role: str = "worker") -> NodeConfig:
-    node, _ = build_node_spec(RawInputs(flags={"kubernetesVersion": "1.33", **flags}), load_file)
-    release = resolve_release(node, load_embedded())
-    return build_node_config(NodeContext(node, release, role), None)
-
-
-def file_text(cfg: NodeConfig, path: str) -> str:
-    (f,) = [f for f in cfg.files if f.path == path]
-    assert f.inline is not None
-    return f.inline
 
 
 def unit(cfg: NodeConfig, name: str) -> Any:
     found = [u for u in cfg.units if u.name == name]
     return found[0] if found else None
-
-
-def ini_values(text: str, key: str) -> list[str]:
-    return [line.split("=", 1)[1] for line in text.splitlines() if line.startswith(f"{key}=")]
 
 
 def generate(*args: str, catch: bool = False) -> Any:
@@ -471,22 +456,16 @@ def test_health_checks_select_the_machines_and_outlast_a_reboot() -> None:
 # ---- strict CRD validation ------------------------------------------------------------------
 
 
-def _crd_errors(doc: dict[str, Any]) -> list[str]:
-    from crd_fixtures import store
-
-    return [str(issue) for issue in store().validate(doc)]
-
-
 @pytest.mark.parametrize("api", ["v1beta2", "v1beta1"])
 def test_new_documents_validate_strictly_against_the_crds(api: str) -> None:
     docs = documents("--capi-api", api, "--sysupdate", "--kured", "--no-csi")
     checked = [d for d in docs if d["kind"] in ("ClusterResourceSet", "MachineHealthCheck")]
     assert len(checked) == 3
     for doc in docs:  # the whole output, ConfigMap and add-ons included
-        assert _crd_errors(doc) == [], doc["kind"]
+        assert crd_errors(doc) == [], doc["kind"]
     wrong = json.loads(json.dumps(checked[-1]))
     wrong["spec"]["unhealthyConditions" if api == "v1beta2" else "checks"] = []
-    assert _crd_errors(wrong)  # the other shape's field is rejected: the check is not vacuous
+    assert crd_errors(wrong)  # the other shape's field is rejected: the check is not vacuous
 
 
 # ---- inputs -----------------------------------------------------------------------------------

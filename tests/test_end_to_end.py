@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import shared_reference
+from crd_fixtures import crd_args
 from fake_kube_api import FakeKubeAPIServer
 
 from capi_sysext.cli import cli
@@ -27,12 +27,7 @@ def generated() -> str:
 
 
 def test_generate_then_validate_against_the_real_crds() -> None:
-    crds = shared_reference() / "crds"
-    if not crds.is_dir():
-        pytest.skip(f"shared reference CRDs not found at {crds}")
-    args = ["validate", "-", "--no-cache"]
-    for d in ("cluster-api", "cluster-api-provider-azure", "cluster-api-addon-provider-helm"):
-        args += ["--crds", str(crds / d)]
+    args = ["validate", "-", "--no-cache", *crd_args("azure")]
     result = CliRunner().invoke(cli, args, input=generated())
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1].startswith("valid: ")

@@ -1,6 +1,6 @@
 """Providers: AWS (CAPA) and GCP (CAPG) next to Azure.
 
-- every golden document validates strictly against the pinned CRDs in ../shared/reference/crds;
+- every golden document validates strictly against the pinned CRDs (tests/crd_fixtures.py);
 - the node-name preKubeadmCommands work when run by a real shell (scratch copies of the files);
 - negative CLI cases exit 2, name the fix and print no traceback;
 - --list-variables works without any credentials.
@@ -8,9 +8,7 @@
 
 from __future__ import annotations
 
-import copy
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from crd_fixtures import crd_errors
 
 from capi_sysext import clouds
 from capi_sysext.capi import NODE_NAME_PLACEHOLDER
@@ -30,7 +29,6 @@ from capi_sysext.specbuild import build_cluster_spec, build_node_spec
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "tests" / "golden"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 AWS_ENV = {"AWS_REGION": "eu-central-1", "AWS_SSH_KEY_NAME": "default"}
 # clusterawsadm's IAM policy only allows bucket names with this prefix (providers/aws.yaml).
@@ -38,81 +36,6 @@ BUCKET = "cluster-api-provider-aws-x"
 AWS_ARGS = ["generate", "--provider", "aws", "--k8s", "1.33", "--name", "demo"]
 GCP_ARGS = ["generate", "--provider", "gcp", "--k8s", "1.33", "--name", "demo"]
 GCP_ENV = {"GCP_PROJECT": "p", "GCP_REGION": "europe-west4", "GCP_NETWORK_NAME": "default"}
-
-
-def _missing(what: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{what} is required when CI=true")
-    pytest.skip(f"{what} not available")
-
-
-def _crds_dir() -> Path:
-    env = os.environ.get("CAPI_SYSEXT_SHARED")
-    candidates = [Path(env), Path(env) / "reference"] if env else []
-    candidates += [
-        REPO.parent / "shared" / "reference",
-        REPO.parent.parent / "shared" / "reference",
-    ]
-    for c in candidates:
-        if (c / "crds").is_dir():
-            return c / "crds"
-    _missing("../shared/reference/crds (set CAPI_SYSEXT_SHARED to the shared folder)")
-    raise AssertionError("unreachable")
-
-
-# Core CRDs: CAPI v1.13.5 (what CAPZ/CAAPH build against); providers: their pinned releases.
-_CRD_DIRS = (
-    "cluster-api",
-    "cluster-api-provider-aws",
-    "cluster-api-provider-azure",
-    "cluster-api-provider-gcp",
-    "cluster-api-addon-provider-helm",
-)
-
-
-def _strict(schema: Any) -> Any:
-    """Unknown fields are typos: forbid them wherever the CRD lists properties."""
-    if isinstance(schema, dict):
-        out = {k: _strict(v) for k, v in schema.items()}
-        if (
-            "properties" in out
-            and "additionalProperties" not in out
-            and not out.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [_strict(v) for v in schema]
-    return schema
-
-
-_SCHEMAS: dict[tuple[str, str], tuple[Any, bool]] = {}
-
-
-def _schemas() -> dict[tuple[str, str], tuple[Any, bool]]:
-    if not _SCHEMAS:
-        base = _crds_dir()
-        for d in _CRD_DIRS:
-            for f in sorted((base / d).glob("*.yaml")):
-                crd = yaml.safe_load(f.read_text())
-                group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-                for v in crd["spec"]["versions"]:
-                    schema = _strict(copy.deepcopy(v["schema"]["openAPIV3Schema"]))
-                    _SCHEMAS[(f"{group}/{v['name']}", kind)] = (schema, bool(v["served"]))
-    return _SCHEMAS
-
-
-def crd_errors(doc: dict[str, Any]) -> list[str]:
-    jsonschema = pytest.importorskip("jsonschema")
-    key = (doc["apiVersion"], doc["kind"])
-    if key not in _schemas():
-        return [f"{key}: no CRD"]
-    schema, served = _schemas()[key]
-    if not served:
-        return [f"{key}: not served"]
-    body = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata")}
-    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
-    return [f"{key} {list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
 
 
 # Every generated golden document is validated strictly in test_validate.py.
