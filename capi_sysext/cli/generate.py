@@ -179,16 +179,27 @@ def _topology_writer(
                 [Problem("--class-file needs --class NAME", "add --class with the class's name")]
             )
         return None
-    if output_format != writers.DEFAULT:
-        raise InputError(
-            [
-                Problem(
-                    f"--class does not go with --format {output_format} (--class emits only a "
-                    "topology Cluster for a class that exists)",
-                    "drop --format, or drop --class to generate a class",
-                )
-            ]
+    from capi_sysext.crdschema import is_dns1123_subdomain
+
+    problems = []
+    if not is_dns1123_subdomain(class_name):
+        problems.append(
+            Problem(
+                f"--class {class_name!r} is no ClusterClass name (a DNS-1123 subdomain: lower "
+                "case letters, digits, '-' and '.')",
+                "give the name of the class on the management cluster",
+            )
         )
+    if output_format != writers.DEFAULT:
+        problems.append(
+            Problem(
+                f"--class does not go with --format {output_format} (--class emits only a "
+                "topology Cluster for a class that exists)",
+                "drop --format, or drop --class to generate a class",
+            )
+        )
+    if problems:
+        raise InputError(problems)
     from capi_sysext.writers.clusterclass import TopologyWriter
 
     if class_file is None:
