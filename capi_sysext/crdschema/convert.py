@@ -92,7 +92,7 @@ def _convert(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def _format_checker() -> Any:
+def format_checker() -> Any:
     """Only cheap checks for the formats CRDs use; unknown formats pass, as in the API server."""
     from jsonschema import FormatChecker
 
