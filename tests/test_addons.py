@@ -14,11 +14,20 @@ from click.testing import CliRunner, Result
 from crd_fixtures import store
 
 from capi_sysext.cli import cli, commands  # noqa: F401  (importing commands registers them)
+from capi_sysext.errors import Problem
 from capi_sysext.features import addons
-from capi_sysext.features.addons import AddonSettings, addon_table, resolve_charts
+from capi_sysext.features.addons import AddonSettings, Chart, Target, addon_table, plan
 
 REPO = Path(__file__).resolve().parent.parent
 AZURE = ["generate", "--provider", "azure", "--name", "demo", "--values", "examples/azure.yaml"]
+
+
+def resolve_charts(
+    settings: AddonSettings, provider: str, kubernetes: str
+) -> tuple[list[Chart], list[Problem]]:
+    """The charts one cluster gets, or every reason it cannot get them."""
+    p = plan(settings, Target(provider, kubernetes, "demo", "192.168.0.0/16"))
+    return p.charts, p.problems
 
 
 def run(
