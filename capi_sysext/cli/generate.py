@@ -116,11 +116,14 @@ def generate(
             max_age,
         )
         return
+    replaced: list[str] = []
     if output_format == "clusterctl-template":
-        from capi_sysext.writers.clusterctl_template import template_inputs
+        from capi_sysext.inputs import layer
+        from capi_sysext.writers.clusterctl_template import replaced_values, template_inputs
 
         provider = raw.flags.get("provider") or raw.env.get("CAPI_SYSEXT_PROVIDER")
         if provider in clouds.NAMES:
+            replaced = replaced_values(provider, layer(raw, yamlio.load_file))
             # The templated inputs become ${VAR}: their sentinels win over every source.
             raw = raw._replace(flags={**raw.flags, **template_inputs(provider)})
     spec = build_cluster_spec(raw, yamlio.load_file)
@@ -142,6 +145,8 @@ def generate(
         written = writers.get(output_format).write(result)
     text = single_file(written)
     for message in finish(lock_path, opened, spec.node, result.release, result.warnings):
+        warn(message)
+    for message in replaced:
         warn(message)
     for message in result.notes:
         note(message)
