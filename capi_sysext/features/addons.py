@@ -23,8 +23,9 @@ from capi_sysext.clusterapi import ADDONS_GROUP, CAPI_GROUP
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet, Finding, dig
 from capi_sysext.errors import InputError, Problem
-from capi_sysext.features.base import LABEL_PREFIX, Feature
+from capi_sysext.features.base import Feature
 from capi_sysext.inputs import Variable, parse_bool, parse_choice
+from capi_sysext.labels import CLUSTER_LABEL, ROLE_LABELS
 
 if TYPE_CHECKING:
     from capi_sysext.spec import ClusterSpec
@@ -38,10 +39,6 @@ HCP_KIND = "HelmChartProxy"
 # Labels the Cluster carries and each HelmChartProxy selects on. One label per add-on so a user can
 # take a cluster out of one add-on by relabelling it; the cluster-name label keeps two clusters in
 # one namespace from picking up each other's proxies.
-CLUSTER_LABEL = f"{LABEL_PREFIX}/cluster-name"
-CNI_LABEL = f"{LABEL_PREFIX}/cni"
-CCM_LABEL = f"{LABEL_PREFIX}/ccm"
-CSI_LABEL = f"{LABEL_PREFIX}/csi"
 
 # validate rule ids (contracts.SKIP_ANNOTATION names them to opt out).
 RULE_CNI = "addons-cni"
@@ -387,7 +384,7 @@ def table_pins(minor: str) -> dict[str, tuple[str, str]]:
 
 
 def _labels(spec: "ClusterSpec[Any]", role: str, value: str) -> dict[str, str]:
-    return {CLUSTER_LABEL: spec.name, f"{LABEL_PREFIX}/{role}": value}
+    return {CLUSTER_LABEL: spec.name, ROLE_LABELS[role]: value}
 
 
 def helm_chart_proxy(spec: "ClusterSpec[Any]", chart: Chart) -> dict[str, Any]:

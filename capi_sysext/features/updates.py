@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from capi_sysext import unitfile
 from capi_sysext.clusterapi import CLC_FIELD, CLUSTER_NAME_LABEL, KUBEADM_SPECS
 from capi_sysext.context import ClusterContext
-from capi_sysext.contracts import DocumentSet, Finding, dig
+from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.features.base import Feature
 from capi_sysext.inputs import Variable, parse_bool, parse_choice, parse_int
@@ -322,7 +322,7 @@ class Updates(Feature[UpdateSettings]):
                         pos,
                         where,
                         f"{what}; to accept undrained reboots, annotate the Cluster with "
-                        f"validate.capi-sysext.io/skip: {RULE_UNDRAINED}",
+                        f"{SKIP_ANNOTATION}: {RULE_UNDRAINED}",
                         RULE_UNDRAINED,
                     )
                 )

@@ -49,10 +49,14 @@ _VERSION_EXPR = {
     "control-plane": ".builtin.controlPlane.version",
     "worker": ".builtin.machineDeployment.version",
 }
+# The class's kubeadm templates per role, and the JSON patch path of their Container Linux Config.
+_TEMPLATE_KINDS = {
+    "control-plane": (clusterapi.CONTROLPLANE_GROUP, "KubeadmControlPlaneTemplate"),
+    "worker": (clusterapi.BOOTSTRAP_GROUP, "KubeadmConfigTemplate"),
+}
 _CLC_PATH = {
-    "control-plane": "/spec/template/spec/kubeadmConfigSpec/ignition/containerLinuxConfig/"
-    "additionalConfig",
-    "worker": "/spec/template/spec/ignition/containerLinuxConfig/additionalConfig",
+    role: "/" + "/".join((*clusterapi.KUBEADM_SPECS[kind], *clusterapi.CLC_FIELD))
+    for role, kind in _TEMPLATE_KINDS.items()
 }
 
 
@@ -149,8 +153,10 @@ def _check_sentinels(real_clc: str, templated: str, role: str) -> None:
 
 
 def _clc_of(kubeadm_spec: dict[str, Any]) -> str:
-    clc: str = kubeadm_spec["ignition"]["containerLinuxConfig"]["additionalConfig"]
-    return clc
+    clc: Any = kubeadm_spec
+    for key in clusterapi.CLC_FIELD:
+        clc = clc[key]
+    return str(clc)
 
 
 def _template_doc(
@@ -173,7 +179,7 @@ def _health_checks(result: GenerateResult, v2: bool) -> dict[str, dict[str, Any]
             if doc["kind"] != "MachineHealthCheck":
                 continue
             labels = doc["spec"]["selector"]["matchLabels"]
-            role = "control-plane" if "cluster.x-k8s.io/control-plane-name" in labels else "worker"
+            role = "control-plane" if clusterapi.CONTROL_PLANE_NAME_LABEL in labels else "worker"
             fields = {k: v for k, v in doc["spec"].items() if k not in ("clusterName", "selector")}
             out[role] = fields
     return out
