@@ -484,3 +484,23 @@ def test_notes_state_the_credential_model(monkeypatch: pytest.MonkeyPatch) -> No
         result = run(args, monkeypatch)
         assert result.exit_code == 0, result.output
         assert words in result.stderr, provider
+
+
+def test_a_lock_pins_the_charts_the_release_resolves_and_names_the_ones_it_lacks() -> None:
+    from capi_sysext.features.addons import LockedCharts
+
+    (table_chart,), _ = resolve_charts(AddonSettings("calico", False, "helm", False), "aws", "1.33")
+    key = f"{table_chart.role}/{table_chart.label_value}"
+    lock = LockedCharts("my.lock", "re-pin it", ((key, table_chart.chart_name, "0.0.1"),))
+    locked = AddonSettings("calico", True, "helm", False, lock=lock)
+    charts, problems = resolve_charts(locked, "aws", "1.33")
+    assert next(c for c in charts if c.role == "cni").version == "0.0.1"
+    # The CCM chart is in the release's plan but not in the lock: one problem, with the fix.
+    ccm = next(c for c in charts if c.role == "ccm")
+    assert [(p.message, p.fix) for p in problems] == [
+        (
+            f"the lock my.lock pins no version of the {ccm.chart_name} chart "
+            f"(ccm/{ccm.label_value})",
+            "re-pin it",
+        )
+    ]
