@@ -110,3 +110,21 @@ def test_no_warning_when_nothing_templated_was_set() -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "is not used" not in result.stderr
+
+
+@pytest.mark.parametrize("how", ["values file", "--set"])
+def test_a_provider_not_given_by_flag_still_gets_a_template(tmp_path: Path, how: str) -> None:
+    values = tmp_path / "v.yaml"
+    values.write_text(
+        ("provider: gcp\n" if how == "values file" else "")
+        + "name: demo\ngcp:\n  project: p1\n  region: europe-west4\n"
+    )
+    args = ["generate", "--k8s", "1.33", "--offline", "--values", str(values)]
+    args += ["--set", "provider=gcp"] if how == "--set" else []
+    result = CliRunner(env={"CAPI_SYSEXT_PROVIDER": ""}).invoke(
+        cli, [*args, "--format", "clusterctl-template"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "${CLUSTER_NAME}" in result.stdout and "${GCP_PROJECT}" in result.stdout
+    assert "p1" not in result.stdout
+    assert f"values key gcp.project in {values} is not used" in " ".join(result.stderr.split())
