@@ -21,6 +21,11 @@ SYSEXT_DIR = f"/opt/extensions/{COMPONENT}"
 SYSEXT_LINK = f"/etc/extensions/{COMPONENT}.raw"
 TRANSFER_DIR = f"/etc/sysupdate.{COMPONENT}.d"
 NOOP_TRANSFER = f"/etc/sysupdate.d/{NOOP_NAME}"
+# Flatcar's metadata agent (Afterburn, named coreos-metadata there for history: coreos/afterburn
+# docs/container-linux-legacy.md) writes the cloud's COREOS_<CLOUD>_* attributes to this file
+# (flatcar.org/docs/latest/provisioning/ignition/dynamic-data/).
+METADATA_UNIT = "coreos-metadata.service"
+METADATA_FILE = "/run/metadata/flatcar"
 
 
 def normalize_base_url(base_url: str) -> str:

@@ -205,27 +205,6 @@ def request_problems(lock: Lock, request: str, arch: str, base_url: str) -> list
     return problems
 
 
-def chart_pins(lock: Lock, charts: list[Any]) -> tuple[tuple[tuple[str, str], ...], list[Problem]]:
-    """The locked version for each chart the cluster gets (features/addons.py Chart records)."""
-    pins: list[tuple[str, str]] = []
-    problems: list[Problem] = []
-    for chart in charts:
-        key = f"{chart.role}/{chart.label_value}"
-        pin = lock.addons.get(key)
-        if pin is None or pin.chart != chart.chart_name:
-            problems.append(
-                Problem(
-                    f"the lock {lock.path} pins no version of the {chart.chart_name} chart ({key})",
-                    "pin it with "
-                    f"`{upgrade_command(lock.path, f' --k8s {_locked_patch(lock)}')}` "
-                    "(keeps Kubernetes, re-pins add-ons)",
-                )
-            )
-            continue
-        pins.append((key, pin.version))
-    return tuple(pins), problems
-
-
 def _locked_patch(lock: Lock) -> str:
     return str(max(i.version for i in lock.images.values()))
 
@@ -321,13 +300,15 @@ def minor_move_problem(lock: Lock, major: int, minor: int, patch: int | None) ->
 
 
 def pin_addons(spec: Any, lock: Lock) -> Any:
-    """The ClusterSpec with the add-on charts it gets pinned to the lock's versions."""
-    from capi_sysext.features.addons import FEATURE, resolve_charts
+    """The ClusterSpec with the lock's add-on pins handed to the add-on plan, which generate
+    resolves once from the resolved release (a chart the lock lacks is one of its Problems)."""
+    from capi_sysext.features.addons import FEATURE, LockedCharts
 
     settings = FEATURE.of(spec.features)
-    # Problems (no chart for the minor, crs) are generate's to report, with their own fixes.
-    charts, _ = resolve_charts(settings, spec.provider, spec.node.kubernetes)
-    pins, problems = chart_pins(lock, charts)
-    if problems:
-        raise InputError(problems)
-    return spec._replace(features={**spec.features, FEATURE.name: settings._replace(pins=pins)})
+    fix = (
+        f"pin it with `{upgrade_command(lock.path, f' --k8s {_locked_patch(lock)}')}` "
+        "(keeps Kubernetes, re-pins add-ons)"
+    )
+    charts = tuple((key, pin.chart, pin.version) for key, pin in sorted(lock.addons.items()))
+    locked = LockedCharts(str(lock.path), fix, charts)
+    return spec._replace(features={**spec.features, FEATURE.name: settings._replace(lock=locked)})

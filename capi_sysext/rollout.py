@@ -16,6 +16,7 @@ rolls nothing: only machines created later read it.
 from typing import Any
 
 from capi_sysext import yamlio
+from capi_sysext.clusterapi import CONTROLPLANE_GROUP, REFERENCE_PATHS
 
 Key = tuple[str, str, str]  # kind, namespace, name
 
@@ -38,10 +39,9 @@ def _get(doc: Any, *path: str) -> Any:
 
 
 def _kcp_infra_ref(doc: dict[str, Any]) -> Any:
-    # v1beta2: machineTemplate.spec.infrastructureRef; v1beta1: machineTemplate.infrastructureRef.
-    return _get(doc, "spec", "machineTemplate", "spec", "infrastructureRef") or _get(
-        doc, "spec", "machineTemplate", "infrastructureRef"
-    )
+    # The machine template reference at its v1beta1 or v1beta2 place (a document has one).
+    paths = REFERENCE_PATHS[(CONTROLPLANE_GROUP, "KubeadmControlPlane")]
+    return next((ref for p in paths if (ref := _get(doc, *p))), None)
 
 
 def _ref_name(ref: Any) -> str:

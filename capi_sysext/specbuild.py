@@ -87,6 +87,14 @@ def _node(values: Mapping[str, Any], settings: Mapping[str, object]) -> NodeSpec
     )
 
 
+def chosen_provider(layered: Layered) -> str | None:
+    """The provider the inputs name, from whichever source sets it (flag, --set, values file,
+    env); None when none does or the name is not a provider (build_cluster_spec says why)."""
+    values, problems = resolve([PROVIDER_VARIABLE], layered)
+    name = values["provider"]
+    return None if problems or not isinstance(name, str) else name
+
+
 def build_cluster_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -> ClusterSpec[Any]:
     """All problems in all sources are collected and raised together."""
     layered = layer(raw, load_yaml)

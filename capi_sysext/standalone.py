@@ -22,6 +22,7 @@ from capi_sysext.errors import InputError, Problem
 from capi_sysext.features import updates
 from capi_sysext.generate import node_config, pinning_warnings, resolve_release
 from capi_sysext.inputs import (
+    Layered,
     RawInputs,
     StrPath,
     Variable,
@@ -305,6 +306,48 @@ def cli_variables() -> tuple[Variable, ...]:
     )
 
 
+# What render-cluster does instead of honouring a `generate` key, by key or key prefix (the first
+# match wins); every key of all_known_keys() outside cli_variables() is refused with one of these.
+_INSTEAD = (
+    ("controlPlane.count", "it renders exactly one control-plane node (the first --node)"),
+    (
+        "addons.",
+        "it installs only the CNI (--cni), from the control plane: no cloud controller "
+        "manager, CSI driver or HelmChartProxy",
+    ),
+    ("healthChecks.", "it writes no MachineHealthCheck: nothing replaces an unhealthy node"),
+    ("flatcar.", "it selects no Flatcar image: boot the machines from a Flatcar release yourself"),
+    ("namespace", "it writes no Cluster API objects, only node configs"),
+    ("capiApi", "it writes no Cluster API objects, only node configs"),
+)
+_INSTEAD_DEFAULT = "it renders node configs for machines you provision, with no cloud provider"
+
+
+def _instead(key: str) -> str:
+    return next(
+        (why for k, why in _INSTEAD if key == k or (k.endswith(".") and key.startswith(k))),
+        _INSTEAD_DEFAULT,
+    )
+
+
+def ignored_key_problems(layered: Layered) -> list[Problem]:
+    """A `generate` key render-cluster cannot honour (controlPlane.count: 3, a cloud's keys, ...)
+    is refused, not dropped. Only values files and --set count: an exported environment variable
+    is ambient, not a request to this command."""
+    honoured = {v.key for v in cli_variables()}
+    ignored = set(all_known_keys()) - honoured
+    given = [(key, "--set") for key in layered.sets]
+    given += [(key, f"values file {f}") for key, (v, f) in layered.files.items() if v is not None]
+    return [
+        Problem(
+            f"{where}: render-cluster cannot honour {key}: {_instead(key)}",
+            f"drop {key}, or use `capi-sysext generate` for a Cluster API cluster",
+        )
+        for key, where in given
+        if key in ignored
+    ]
+
+
 class StandaloneSpec(NamedTuple):
     node: NodeSpec
     features: Mapping[str, object]  # every feature's settings (ClusterSpec.features' shape)
@@ -416,6 +459,7 @@ def build_standalone_spec(raw: RawInputs, load_yaml: Callable[[StrPath], Any]) -
     values, problems = resolve(variables, layered)
     problems = [*layered.problems, *problems]
     problems += unknown_keys([*all_known_keys(), *(v.key for v in STANDALONE_VARIABLES)], layered)
+    problems += ignored_key_problems(layered)
     if not problems:
         problems += network_problems(values)
     cni = values["addons.cni"]

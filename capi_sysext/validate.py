@@ -25,6 +25,7 @@ from capi_sysext.clusterapi import (
     KUBEADM_SPECS,
     REFERENCE_PATHS,
 )
+from capi_sysext.contracts import dig
 from capi_sysext.crdschema import Issue, json_path, split_api_version
 
 if TYPE_CHECKING:
@@ -140,16 +141,8 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _dig(doc: Any, parts: tuple[str, ...]) -> Any:
-    for p in parts:
-        if not isinstance(doc, Mapping):
-            return None
-        doc = doc.get(p)
-    return doc
-
-
 def _dig_all(doc: Any, parts: tuple[str, ...]) -> list[tuple[tuple[str | int, ...], Any]]:
-    """Like _dig, with "*" standing for every item of a list; (concrete path, value) pairs."""
+    """Like contracts.dig, with "*" for every item of a list; (concrete path, value) pairs."""
     found: list[tuple[tuple[str | int, ...], Any]] = [((), doc)]
     for p in parts:
         step: list[tuple[tuple[str | int, ...], Any]] = []
@@ -165,7 +158,7 @@ def _dig_all(doc: Any, parts: tuple[str, ...]) -> list[tuple[tuple[str | int, ..
 def _topology_class(doc: Mapping[str, Any], namespace: str) -> tuple[str, str] | None:
     """(name, namespace) of the ClusterClass a topology Cluster uses (v1beta2 classRef,
     v1beta1 class + classNamespace), or None for a Cluster without a topology."""
-    topology = _dig(doc, ("spec", "topology"))
+    topology = dig(doc, "spec", "topology")
     if not isinstance(topology, Mapping):
         return None
     ref = topology.get("classRef")
@@ -220,19 +213,19 @@ def _clc_issues(doc: Mapping[str, Any], group: str, kind: str) -> tuple[list[Iss
     spec_path = KUBEADM_SPECS.get((group, kind))
     if spec_path is None:
         return [], set()
-    spec = _dig(doc, spec_path)
+    spec = dig(doc, *spec_path)
     if not isinstance(spec, Mapping):
         return [], set()
     issues: list[Issue] = []
     replaced: set[str] = set()
-    clc = _dig(spec, CLC_FIELD)
+    clc = dig(spec, *CLC_FIELD)
     field_path = json_path([*spec_path, *CLC_FIELD])
     if isinstance(clc, str):
         for i in check_clc(clc):
             issues.append(Issue(field_path, f"CLC {i.path}: {i.message}"))
             if i.path == "$" and "limit is" in i.message:
                 replaced.add(field_path)
-    if _dig(spec, ("ignition",)) is not None and spec.get("format") != "ignition":
+    if dig(spec, "ignition") is not None and spec.get("format") != "ignition":
         issues.append(
             Issue(
                 json_path([*spec_path, "format"]),
@@ -323,7 +316,7 @@ def _check_refs(
                 )
             )
         if (d.group, d.kind) in CLUSTER_NAME_KINDS:
-            cluster = _dig(doc, ("spec", "clusterName"))
+            cluster = dig(doc, "spec", "clusterName")
             if (
                 isinstance(cluster, str)
                 and cluster

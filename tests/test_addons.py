@@ -14,11 +14,20 @@ from click.testing import CliRunner, Result
 from crd_fixtures import crd_errors, store
 
 from capi_sysext.cli import cli, commands  # noqa: F401  (importing commands registers them)
+from capi_sysext.errors import Problem
 from capi_sysext.features import addons
-from capi_sysext.features.addons import AddonSettings, addon_table, resolve_charts
+from capi_sysext.features.addons import AddonSettings, Chart, Target, addon_table, plan
 
 REPO = Path(__file__).resolve().parent.parent
 AZURE = ["generate", "--provider", "azure", "--name", "demo", "--values", "examples/azure.yaml"]
+
+
+def resolve_charts(
+    settings: AddonSettings, provider: str, kubernetes: str
+) -> tuple[list[Chart], list[Problem]]:
+    """The charts one cluster gets, or every reason it cannot get them."""
+    p = plan(settings, Target(provider, kubernetes, "demo", "192.168.0.0/16"))
+    return p.charts, p.problems
 
 
 def run(
@@ -475,3 +484,23 @@ def test_notes_state_the_credential_model(monkeypatch: pytest.MonkeyPatch) -> No
         result = run(args, monkeypatch)
         assert result.exit_code == 0, result.output
         assert words in result.stderr, provider
+
+
+def test_a_lock_pins_the_charts_the_release_resolves_and_names_the_ones_it_lacks() -> None:
+    from capi_sysext.features.addons import LockedCharts
+
+    (table_chart,), _ = resolve_charts(AddonSettings("calico", False, "helm", False), "aws", "1.33")
+    key = f"{table_chart.role}/{table_chart.label_value}"
+    lock = LockedCharts("my.lock", "re-pin it", ((key, table_chart.chart_name, "0.0.1"),))
+    locked = AddonSettings("calico", True, "helm", False, lock=lock)
+    charts, problems = resolve_charts(locked, "aws", "1.33")
+    assert next(c for c in charts if c.role == "cni").version == "0.0.1"
+    # The CCM chart is in the release's plan but not in the lock: one problem, with the fix.
+    ccm = next(c for c in charts if c.role == "ccm")
+    assert [(p.message, p.fix) for p in problems] == [
+        (
+            f"the lock my.lock pins no version of the {ccm.chart_name} chart "
+            f"(ccm/{ccm.label_value})",
+            "re-pin it",
+        )
+    ]

@@ -81,3 +81,50 @@ def test_template_with_fleet_is_refused(tmp_path: Path) -> None:
     args = ["generate", "--provider", "aws", "--fleet", str(tmp_path), "-o", str(tmp_path)]
     result = CliRunner().invoke(cli, [*args, "--format", "clusterctl-template"])
     assert result.exit_code == 2 and "does not go with --fleet" in result.stderr
+
+
+def test_values_the_template_replaces_are_named_in_warnings(tmp_path: Path) -> None:
+    values = tmp_path / "v.yaml"
+    values.write_text("workers:\n  count: 5\nnamespace:\n")  # an empty key is unset
+    args = ["generate", "--provider", "aws", "--k8s", "1.33", "--offline", "--name", "web"]
+    args += ["--values", str(REPO / "examples" / "aws.yaml"), "--values", str(values)]
+    args += ["--set", "aws.region=us-east-1", "--format", "clusterctl-template"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    err = " ".join(result.stderr.split())
+    assert (
+        "--name is not used: the template has ${CLUSTER_NAME} in its place, which clusterctl "
+        "fills in from the NAME argument of `clusterctl generate cluster`" in err
+    )
+    assert "--set aws.region is not used: the template has ${AWS_REGION} in its place" in err
+    assert "from the environment variable AWS_REGION" in err
+    assert f"values key workers.count in {values} is not used" in err
+    assert "${WORKER_MACHINE_COUNT} in its place, which clusterctl fills in from " in err
+    assert "${NAMESPACE}" not in err
+    assert "us-east-1" not in result.stdout and "${AWS_REGION}" in result.stdout
+
+
+def test_no_warning_when_nothing_templated_was_set() -> None:
+    args = ["generate", "--provider", "gcp", "--k8s", "1.33", "--offline"]
+    args += ["--format", "clusterctl-template"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "is not used" not in result.stderr
+
+
+@pytest.mark.parametrize("how", ["values file", "--set"])
+def test_a_provider_not_given_by_flag_still_gets_a_template(tmp_path: Path, how: str) -> None:
+    values = tmp_path / "v.yaml"
+    values.write_text(
+        ("provider: gcp\n" if how == "values file" else "")
+        + "name: demo\ngcp:\n  project: p1\n  region: europe-west4\n"
+    )
+    args = ["generate", "--k8s", "1.33", "--offline", "--values", str(values)]
+    args += ["--set", "provider=gcp"] if how == "--set" else []
+    result = CliRunner(env={"CAPI_SYSEXT_PROVIDER": ""}).invoke(
+        cli, [*args, "--format", "clusterctl-template"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "${CLUSTER_NAME}" in result.stdout and "${GCP_PROJECT}" in result.stdout
+    assert "p1" not in result.stdout
+    assert f"values key gcp.project in {values} is not used" in " ".join(result.stderr.split())

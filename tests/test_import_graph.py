@@ -156,3 +156,33 @@ def test_no_upward_arrows():
         if _layer(b) > _layer(a) and not (_layer(a) == 0 and _layer(b) in (0, 1))
     ]
     assert upward == []
+
+
+def _private_imports(name: str) -> list[str]:
+    """`from capi_sysext.x import _y` (any level, any scope): a leading underscore means the name is
+    its module's own business, so another module reaching for it is a name that should be public
+    in its owner or live elsewhere."""
+    tree = ast.parse(MODULES[name].read_text())
+    return [
+        f"{name}:{node.lineno} imports {a.name} from {node.module}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and node.module
+        and node.module.startswith("capi_sysext")
+        for a in node.names
+        if a.name.startswith("_") and not a.name.startswith("__")
+    ]
+
+
+def test_no_module_imports_a_private_name_of_another():
+    found = [line for name in sorted(MODULES) for line in _private_imports(name)]
+    assert not found, "\n".join(found)
+
+
+def test_a_private_import_would_be_found(monkeypatch, tmp_path):
+    fake = tmp_path / "fake.py"
+    fake.write_text("def f():\n    from capi_sysext.apply.documents import _hidden\n")
+    monkeypatch.setitem(MODULES, "capi_sysext.fake", fake)
+    assert _private_imports("capi_sysext.fake") == [
+        "capi_sysext.fake:2 imports _hidden from capi_sysext.apply.documents"
+    ]

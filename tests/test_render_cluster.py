@@ -827,3 +827,39 @@ def test_clc_refuses_users() -> None:
 
     with pytest.raises(RenderError, match=r"KubeadmConfig\.users"):
         render_clc(NodeConfig(users=(User("core", (KEY,)),)))
+
+
+def test_generate_keys_it_cannot_honour_are_refused_all_at_once(tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "controlPlane": {"count": 3},
+                "provider": "aws",
+                "aws": {"region": "eu-west-1"},
+                "healthChecks": {"enabled": True},
+                "namespace": "ignored",
+                "flatcar": {"channel": None},  # an empty key is unset: nothing to refuse
+            }
+        )
+    )
+    output = _refused(tmp_path, "-f", str(values), "--set", "addons.csi=true")
+    assert f"values file {values}: render-cluster cannot honour controlPlane.count" in output
+    for key, instead in [
+        ("controlPlane.count", "exactly one control-plane node"),
+        ("provider", "with no cloud provider"),
+        ("aws.region", "with no cloud provider"),
+        ("healthChecks.enabled", "no MachineHealthCheck"),
+        ("namespace", "no Cluster API objects"),
+        ("addons.csi", "only the CNI"),
+    ]:
+        assert f"render-cluster cannot honour {key}: it " in output
+        assert instead in output.split(f"cannot honour {key}: ", 1)[1].splitlines()[0]
+    assert "--set: render-cluster cannot honour addons.csi" in output
+    assert "flatcar.channel" not in output
+    assert output.count("use `capi-sysext generate`") == 6
+
+
+def test_an_exported_generate_variable_is_not_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CAPI_SYSEXT_PROVIDER", "aws")
+    render(tmp_path, "--cni", "none")

@@ -150,3 +150,23 @@ def test_regenerate_with_a_new_machine_type_and_apply_twice(
     assert t["bootstrap"]["configRef"]["name"] == new["KubeadmConfigTemplate/md"]
     # Re-applying unchanged output changes nothing.
     assert apply(second, kubeconfig).startswith("0 created, 0 changed, ")
+
+
+@pytest.mark.parametrize("v1beta2", [False, True])
+def test_a_new_control_plane_machine_template_is_named_in_either_api_version(
+    v1beta2: bool,
+) -> None:
+    from capi_sysext.rollout import compare
+
+    def kcp(template: str) -> dict[str, Any]:
+        ref = {"infrastructureRef": {"kind": "AWSMachineTemplate", "name": template}}
+        machine = {"spec": ref} if v1beta2 else ref
+        return {
+            "kind": "KubeadmControlPlane",
+            "metadata": {"name": "cp"},
+            "spec": {"machineTemplate": machine},
+        }
+
+    assert compare([kcp("t-1")], [kcp("t-2")]) == [
+        "rolls control-plane machines: KubeadmControlPlane cp: machine template t-1 -> t-2"
+    ]

@@ -579,3 +579,33 @@ def test_output_has_no_envsubst_sequences() -> None:
     for case in sorted((REPO / "tests/golden").glob("*.out")):
         text = case.read_text()
         assert not re.search(r"\$(\{|[A-Za-z_])", text), case.name
+
+
+def _obj(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+def test_owning_cluster_follows_the_reference_of_that_kind() -> None:
+    """Two Clusters: the one whose controlPlaneRef names this KubeadmControlPlane owns it, not the
+    one referring to another kind of the same name; a MachineDeployment's configRef leads to its
+    Cluster (clusterapi.REFERENCE_PATHS, v1beta1 and v1beta2 places)."""
+    from capi_sysext.contracts import DocumentSet
+
+    kcp = _obj("KubeadmControlPlane", "x", {})
+    kct = _obj("KubeadmConfigTemplate", "x", {})
+    other_cp = {"kind": "AWSManagedControlPlane", "name": "x"}
+    wrong = _obj("Cluster", "a", {"controlPlaneRef": other_cp})
+    right = _obj("Cluster", "b", {"controlPlaneRef": {"kind": "KubeadmControlPlane", "name": "x"}})
+    md = _obj(
+        "MachineDeployment",
+        "md",
+        {
+            "clusterName": "b",
+            "template": {
+                "spec": {"bootstrap": {"configRef": {"kind": "KubeadmConfigTemplate", "name": "x"}}}
+            },
+        },
+    )
+    docs = DocumentSet([wrong, right, kcp, kct, md])
+    assert updates.owning_cluster(docs, "KubeadmControlPlane", kcp) is right
+    assert updates.owning_cluster(docs, "KubeadmConfigTemplate", kct) is right

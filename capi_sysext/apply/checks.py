@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from capi_sysext.apply.documents import _discover, _expect_ok, _Resource, object_ref
+from capi_sysext.apply.documents import Resource, as_list, dig, discover, expect_ok, object_ref
 from capi_sysext.apply.results import ApplyOptions, ObjectRef, PreflightError
 from capi_sysext.apply.transport import KubeClient
 from capi_sysext.errors import Problem
@@ -31,7 +31,7 @@ def feature_gates(deployment: Mapping[str, Any]) -> dict[str, bool]:
     but treat it as off).
     """
     gates: dict[str, bool] = {}
-    spec = _dig(deployment, "spec", "template", "spec")
+    spec = dig(deployment, "spec", "template", "spec")
     containers = spec.get("containers")
     for container in containers if isinstance(containers, list) else []:
         if not isinstance(container, Mapping):
@@ -42,7 +42,7 @@ def feature_gates(deployment: Mapping[str, Any]) -> dict[str, bool]:
             for e in (env_list if isinstance(env_list, list) else [])
             if isinstance(e, Mapping) and "value" in e
         }
-        words = [str(a) for key in ("command", "args") for a in _list(container.get(key))]
+        words = [str(a) for key in ("command", "args") for a in as_list(container.get(key))]
         for i, word in enumerate(words):
             value: str | None = None
             if word.startswith(_GATE_FLAG + "="):
@@ -61,23 +61,12 @@ def feature_gates(deployment: Mapping[str, Any]) -> dict[str, bool]:
     return gates
 
 
-def _dig(obj: Any, *keys: str) -> Mapping[str, Any]:
-    """obj[k1][k2]...; {} as soon as a level is missing or not a mapping (a server's answer)."""
-    for key in keys:
-        obj = obj.get(key) if isinstance(obj, Mapping) else None
-    return obj if isinstance(obj, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _expand_env_refs(value: str, env: Mapping[str, str]) -> str:
     return _K8S_ENV_REF.sub(lambda m: env.get(m.group(1), m.group(0)), value)
 
 
 def _unsubstituted(deployment: Mapping[str, Any], gate: str) -> bool:
-    text = json.dumps(_dig(deployment, "spec"))
+    text = json.dumps(dig(deployment, "spec"))
     return re.search(re.escape(gate) + r"=\$\{", text) is not None
 
 
@@ -86,12 +75,12 @@ def _unsubstituted(deployment: Mapping[str, Any], gate: str) -> bool:
 
 
 @dataclass
-class _Plan:
-    items: list[tuple[ObjectRef, _Resource, dict[str, Any]]]
+class Plan:
+    items: list[tuple[ObjectRef, Resource, dict[str, Any]]]
     missing_namespaces: set[str]
 
 
-def _prepare(docs: Sequence[Any]) -> list[tuple[ObjectRef, dict[str, Any]]]:
+def prepare_plan(docs: Sequence[Any]) -> list[tuple[ObjectRef, dict[str, Any]]]:
     out = []
     for i, doc in enumerate(docs):
         ref = object_ref(doc, i)
@@ -104,10 +93,10 @@ def preflight(
     docs: Sequence[Any],
     options: ApplyOptions,
     requirements: Sequence[GateRequirement],
-) -> _Plan:
+) -> Plan:
     """Everything that can be known before the first write; all problems raised at once."""
     problems: list[Problem] = []
-    prepared = _prepare(docs)
+    prepared = prepare_plan(docs)
 
     kinds_present = {(ref.group, ref.kind) for ref, _ in prepared}
     crd_problem_kinds: set[tuple[str, str]] = set()
@@ -124,16 +113,16 @@ def preflight(
             problems.append(problem)
             crd_problem_kinds.add((need.group, need.kind))
         else:
-            _expect_ok(resp, f"reading CRD {need.crd_name}")
+            expect_ok(resp, f"reading CRD {need.crd_name}")
 
-    discovered: dict[tuple[str, str], dict[str, _Resource] | None] = {}
+    discovered: dict[tuple[str, str], dict[str, Resource] | None] = {}
     for ref, _ in prepared:
         gv = (ref.group, ref.version)
         if gv not in discovered:
-            discovered[gv] = _discover(kube, *gv)
+            discovered[gv] = discover(kube, *gv)
 
     crds: list[Mapping[str, Any]] | None = None
-    items: list[tuple[ObjectRef, _Resource, dict[str, Any]]] = []
+    items: list[tuple[ObjectRef, Resource, dict[str, Any]]] = []
     reported: set[tuple[str, str, str]] = set()
     for doc_ref, body in prepared:
         ref = doc_ref
@@ -173,30 +162,30 @@ def preflight(
                     Problem(f"namespace {ns} does not exist", "pass --create-namespace")
                 )
         else:
-            _expect_ok(resp, f"reading namespace {ns}")
+            expect_ok(resp, f"reading namespace {ns}")
 
     if problems:
         raise PreflightError(problems)
-    return _Plan(items, missing)
+    return Plan(items, missing)
 
 
 def _list_crds(kube: KubeClient) -> list[Mapping[str, Any]]:
     resp = kube.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
     if resp.status >= 300 or not isinstance(resp.body, Mapping):
         return []  # only used to word the message better
-    return [c for c in _list(resp.body.get("items")) if isinstance(c, Mapping)]
+    return [c for c in as_list(resp.body.get("items")) if isinstance(c, Mapping)]
 
 
 def _not_served_problem(ref: ObjectRef, crds: list[Mapping[str, Any]]) -> Problem:
     if not ref.group:
         return Problem(f"{ref.api_version} {ref.kind} is not served by this API server")
     for crd in crds:
-        spec = _dig(crd, "spec")
-        if spec.get("group") == ref.group and _dig(spec, "names").get("kind") == ref.kind:
-            versions = [v for v in _list(spec.get("versions")) if isinstance(v, Mapping)]
+        spec = dig(crd, "spec")
+        if spec.get("group") == ref.group and dig(spec, "names").get("kind") == ref.kind:
+            versions = [v for v in as_list(spec.get("versions")) if isinstance(v, Mapping)]
             served = [str(v.get("name")) for v in versions if v.get("served") is True]
             return Problem(
-                f"{ref.kind}: CRD {_dig(crd, 'metadata').get('name')} does not serve "
+                f"{ref.kind}: CRD {dig(crd, 'metadata').get('name')} does not serve "
                 f"{ref.version} (served: {', '.join(served) or 'none'})",
                 "upgrade the provider, or generate for the served API version",
             )
@@ -217,7 +206,7 @@ def _check_gate(kube: KubeClient, req: GateRequirement) -> list[Problem]:
                 req.how_to_enable,
             )
         ]
-    _expect_ok(resp, f"reading deployment {req.namespace}/{req.deployment}")
+    expect_ok(resp, f"reading deployment {req.namespace}/{req.deployment}")
     if feature_gates(resp.body).get(req.gate, False):
         return []
     why = (

@@ -9,15 +9,26 @@ from typing import Any
 from urllib.parse import quote
 
 from capi_sysext.apply.results import BadAnswer, ObjectRef, TransportError
-from capi_sysext.apply.transport import KubeClient, Response, _status_message
+from capi_sysext.apply.transport import KubeClient, Response, status_message
 from capi_sysext.clusterapi import APPLY_ORDER
 from capi_sysext.errors import InputError, Problem
 
 
 @dataclass(frozen=True)
-class _Resource:
+class Resource:
     plural: str
     namespaced: bool
+
+
+def dig(obj: Any, *keys: str) -> Mapping[str, Any]:
+    """obj[k1][k2]...; {} as soon as a level is missing or not a mapping (a server's answer)."""
+    for key in keys:
+        obj = obj.get(key) if isinstance(obj, Mapping) else None
+    return obj if isinstance(obj, Mapping) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def object_ref(doc: Any, index: int, default_namespace: str | None = None) -> ObjectRef:
@@ -50,39 +61,39 @@ def order_documents(docs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]
     return sorted(docs, key=key)
 
 
-def _gv_path(group: str, version: str) -> str:
+def gv_path(group: str, version: str) -> str:
     return f"/api/{version}" if not group else f"/apis/{group}/{version}"
 
 
-def _object_path(ref: ObjectRef, res: _Resource, with_name: bool = True) -> str:
-    path = _gv_path(ref.group, ref.version)
+def object_path(ref: ObjectRef, res: Resource, with_name: bool = True) -> str:
+    path = gv_path(ref.group, ref.version)
     if res.namespaced and ref.namespace:
         path += f"/namespaces/{quote(ref.namespace, safe='')}"
     path += f"/{res.plural}"
     return path + (f"/{quote(ref.name, safe='')}" if with_name else "")
 
 
-def _discover(kube: KubeClient, group: str, version: str) -> dict[str, _Resource] | None:
+def discover(kube: KubeClient, group: str, version: str) -> dict[str, Resource] | None:
     """Kind -> resource for one group-version, like a RESTMapper; None when not served."""
-    resp = kube.request("GET", _gv_path(group, version))
+    resp = kube.request("GET", gv_path(group, version))
     if resp.status == 404:
         return None
     what = f"discovery of {group or 'core'}/{version}"
-    _expect_ok(resp, what)
+    expect_ok(resp, what)
     resources = resp.body.get("resources")
     if not isinstance(resources, list):
         raise BadAnswer(f"{what}: the answer is not an APIResourceList (no resources list)")
-    found: dict[str, _Resource] = {}
+    found: dict[str, Resource] = {}
     for res in resources:
         if not isinstance(res, Mapping):
             continue
         name, kind = res.get("name"), res.get("kind")
         if not isinstance(name, str) or not isinstance(kind, str) or not name or "/" in name:
             continue  # subresources such as clusters/status, or junk
-        found[kind] = _Resource(name, res.get("namespaced") is True)
+        found[kind] = Resource(name, res.get("namespaced") is True)
     return found
 
 
-def _expect_ok(resp: Response, what: str) -> None:
+def expect_ok(resp: Response, what: str) -> None:
     if resp.status >= 300:
-        raise TransportError(f"{what}: HTTP {resp.status}: {_status_message(resp)}")
+        raise TransportError(f"{what}: HTTP {resp.status}: {status_message(resp)}")

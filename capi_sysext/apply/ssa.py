@@ -7,8 +7,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from capi_sysext.apply.checks import _Plan, _prepare, preflight
-from capi_sysext.apply.documents import _object_path, _Resource, apply_rank
+from capi_sysext.apply.checks import Plan, preflight, prepare_plan
+from capi_sysext.apply.documents import Resource, apply_rank, object_path
 from capi_sysext.apply.results import (
     Action,
     ApplyFailed,
@@ -18,7 +18,7 @@ from capi_sysext.apply.results import (
     ObjectRef,
     ObjectResult,
 )
-from capi_sysext.apply.transport import KubeClient, Response, _status_message
+from capi_sysext.apply.transport import KubeClient, Response, status_message
 from capi_sysext.errors import CapiSysextError, Problem
 from capi_sysext.prerequisites import GateRequirement
 
@@ -34,7 +34,7 @@ def apply_documents(
     Raises PreflightError before any write, ApplyFailed (carrying the partial result) at the
     first hard failure.
     """
-    _prepare(docs)  # malformed input is reported before connecting anywhere
+    prepare_plan(docs)  # malformed input is reported before connecting anywhere
     own = kube is None
     client = kube or KubeClient(options)
     client.deadline_at = options.retry.clock() + options.apply_timeout
@@ -55,11 +55,11 @@ def apply_documents(
             client.close()
 
 
-_NAMESPACE_RESOURCE = _Resource("namespaces", namespaced=False)
+_NAMESPACE_RESOURCE = Resource("namespaces", namespaced=False)
 
 
-def _apply_plan(kube: KubeClient, plan: _Plan, options: ApplyOptions) -> ApplyResult:
-    work: list[tuple[ObjectRef, _Resource, dict[str, Any]]] = []
+def _apply_plan(kube: KubeClient, plan: Plan, options: ApplyOptions) -> ApplyResult:
+    work: list[tuple[ObjectRef, Resource, dict[str, Any]]] = []
     if options.create_namespace:
         declared = {r.name for r, _, _ in plan.items if r.group == "" and r.kind == "Namespace"}
         for ns in sorted(plan.missing_namespaces - declared):
@@ -122,13 +122,13 @@ class ApplyRejected(CapiSysextError):
 
 
 def _apply_one(
-    kube: KubeClient, ref: ObjectRef, res: _Resource, body: dict[str, Any], options: ApplyOptions
+    kube: KubeClient, ref: ObjectRef, res: Resource, body: dict[str, Any], options: ApplyOptions
 ) -> ObjectResult:
-    path = _object_path(ref, res)
+    path = object_path(ref, res)
     before = kube.request("GET", path)
     if before.status not in (200, 404):
         raise ApplyRejected(
-            f"{ref}: reading it failed: HTTP {before.status}: {_status_message(before)}"
+            f"{ref}: reading it failed: HTTP {before.status}: {status_message(before)}"
         )
     query = {"fieldManager": options.field_manager}
     if options.force_conflicts:
@@ -139,7 +139,7 @@ def _apply_one(
     if resp.status == 409:
         raise ApplyRejected([_conflict_problem(ref, resp)])
     if resp.status >= 300:
-        raise ApplyRejected(f"{ref}: HTTP {resp.status}: {_status_message(resp)}")
+        raise ApplyRejected(f"{ref}: HTTP {resp.status}: {status_message(resp)}")
     if before.status == 404:
         return ObjectResult(ref, Action.CREATED)
     old, new = before.body, resp.body
@@ -180,7 +180,7 @@ def _conflict_problem(ref: ObjectRef, resp: Response) -> Problem:
         owner = match.group(1) if match else "another field manager"
         owners.setdefault(owner, []).append(str(cause.get("field", "?")))
     if not owners:
-        return Problem(f"{ref}: conflict: {_status_message(resp)}", "pass --force-conflicts")
+        return Problem(f"{ref}: conflict: {status_message(resp)}", "pass --force-conflicts")
     described = "; ".join(f'{", ".join(fields)} owned by "{o}"' for o, fields in owners.items())
     return Problem(
         f"{ref}: field manager conflict: {described}",

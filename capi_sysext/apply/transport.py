@@ -144,7 +144,7 @@ class KubeClient:
                 if resp.status != 429 and resp.status < 500:
                     _check_json(resp, method, path)
                     return resp
-                last = f"HTTP {resp.status}: {_status_message(resp)}"
+                last = f"HTTP {resp.status}: {status_message(resp)}"
                 retry_after = _retry_after(resp.headers)
             if attempt < policy.attempts:
                 delay = policy.delay(attempt, retry_after)
@@ -261,7 +261,7 @@ def _describe_connection_error(exc: BaseException) -> str:
     return " ".join(parts)
 
 
-def _status_message(resp: Response) -> str:
+def status_message(resp: Response) -> str:
     if isinstance(resp.body, Mapping):
         return str(resp.body.get("message") or resp.body.get("reason") or "")
     return str(resp.body or "")[:200]

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from capi_sysext.apply.checks import _dig, _list
-from capi_sysext.apply.documents import _expect_ok, _gv_path, object_ref
+from capi_sysext.apply.documents import as_list, dig, expect_ok, gv_path, object_ref
 from capi_sysext.apply.results import ApplyOptions, ObjectRef, WaitTimeout
 from capi_sysext.apply.transport import KubeClient
 from capi_sysext.clusterapi import CAPI_GROUP, CLUSTER_NAME_LABEL
@@ -44,7 +43,7 @@ def cluster_refs(docs: Iterable[Any], default_namespace: str = "default") -> lis
 
 
 def _conditions(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [c for c in _list(_dig(obj, "status").get("conditions")) if isinstance(c, Mapping)]
+    return [c for c in as_list(dig(obj, "status").get("conditions")) if isinstance(c, Mapping)]
 
 
 def _cond_true(obj: Mapping[str, Any], kind: str) -> bool:
@@ -53,33 +52,33 @@ def _cond_true(obj: Mapping[str, Any], kind: str) -> bool:
 
 def control_plane_available(cluster: Mapping[str, Any]) -> bool:
     """v1beta2: ControlPlaneAvailable / initialization; v1beta1: status.controlPlaneReady."""
-    status = _dig(cluster, "status")
+    status = dig(cluster, "status")
     if _cond_true(cluster, "ControlPlaneAvailable"):
         return True
-    if _dig(status, "initialization").get("controlPlaneInitialized") is True:
+    if dig(status, "initialization").get("controlPlaneInitialized") is True:
         return True
     return status.get("controlPlaneReady") is True
 
 
 def _machine_provisioned(m: Mapping[str, Any]) -> bool:
-    status = _dig(m, "status")
+    status = dig(m, "status")
     return (
         status.get("phase") in ("Provisioned", "Running")
-        or _dig(status, "initialization").get("infrastructureProvisioned") is True
+        or dig(status, "initialization").get("infrastructureProvisioned") is True
         or status.get("infrastructureReady") is True
     )
 
 
 def _cluster_status(kube: KubeClient, ref: ObjectRef) -> ClusterStatus:
-    base = _gv_path(ref.group, ref.version) + f"/namespaces/{quote(str(ref.namespace), safe='')}"
+    base = gv_path(ref.group, ref.version) + f"/namespaces/{quote(str(ref.namespace), safe='')}"
     resp = kube.request("GET", f"{base}/clusters/{quote(ref.name, safe='')}")
-    _expect_ok(resp, f"reading {ref}")
+    expect_ok(resp, f"reading {ref}")
     cluster = resp.body
     listing = kube.request(
         "GET", f"{base}/machines", {"labelSelector": f"{CLUSTER_NAME_LABEL}={ref.name}"}
     )
-    _expect_ok(listing, f"listing machines of {ref}")
-    machines = [m for m in _list(listing.body.get("items")) if isinstance(m, Mapping)]
+    expect_ok(listing, f"listing machines of {ref}")
+    machines = [m for m in as_list(listing.body.get("items")) if isinstance(m, Mapping)]
     conds = tuple(
         f"{c.get('type')}={c.get('status')}"
         + (
@@ -95,7 +94,7 @@ def _cluster_status(kube: KubeClient, ref: ObjectRef) -> ClusterStatus:
         machines=len(machines),
         provisioned=sum(1 for m in machines if _machine_provisioned(m)),
         ready=sum(1 for m in machines if _cond_true(m, "Ready")),
-        phase=str(_dig(cluster, "status").get("phase") or ""),
+        phase=str(dig(cluster, "status").get("phase") or ""),
         conditions=conds,
     )
 

@@ -129,11 +129,18 @@ def generate(
             max_age,
         )
         return
+    replaced: list[str] = []
     if output_format == "clusterctl-template":
-        from capi_sysext.writers.clusterctl_template import template_inputs
+        from capi_sysext.inputs import layer
+        from capi_sysext.specbuild import chosen_provider
+        from capi_sysext.writers.clusterctl_template import replaced_values, template_inputs
 
-        provider = raw.flags.get("provider") or raw.env.get("CAPI_SYSEXT_PROVIDER")
-        if provider in clouds.NAMES:
+        # The provider may come from any source (a values file's `provider:` too): the template
+        # must not keep the user's values just because the flag was not used.
+        layered = layer(raw, yamlio.load_file)
+        provider = chosen_provider(layered)
+        if provider is not None:
+            replaced = replaced_values(provider, layered)
             # The templated inputs become ${VAR}: their sentinels win over every source.
             raw = raw._replace(flags={**raw.flags, **template_inputs(provider)})
     spec = build_cluster_spec(raw, yamlio.load_file)
@@ -156,6 +163,8 @@ def generate(
         written = writers.get(output_format).write(result)
     text = single_file(written)
     for message in finish(lock_path, opened, spec.node, result.release, result.warnings):
+        warn(message)
+    for message in replaced:
         warn(message)
     for message in result.notes:
         note(message)

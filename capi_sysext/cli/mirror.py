@@ -129,10 +129,12 @@ def mirror_cmd(
                 )
             ]
         ) from None
+    from capi_sysext.layout import INDEX_PATH
+
     resumed = f", {len(result.resumed)} resumed" if result.resumed else ""
     confs = f", {len(result.confs)} sysupdate conf(s)" if result.confs else ""
     click.echo(
         f"mirror {dest}: {len(result.downloaded)} downloaded ({_mib(result.bytes_downloaded)})"
-        f"{resumed}, {len(result.present)} already present; kubernetes/SHA256SUMS lists "
+        f"{resumed}, {len(result.present)} already present; {INDEX_PATH} lists "
         f"{result.listed} image(s){confs}"
     )

@@ -31,6 +31,7 @@ from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.features.addons import FEATURE as ADDONS
 from capi_sysext.inputs import Variable, parse_choice, parse_str
+from capi_sysext.layout import METADATA_FILE, METADATA_UNIT
 from capi_sysext.model import Dropin, NodeConfig, Unit
 from capi_sysext.node import NodeContext
 from capi_sysext.package_data import provider_table
@@ -41,8 +42,6 @@ STORAGE_TYPES = ("ClusterObjectStore", "UnencryptedUserData")
 # clusterawsadm's default; the data table (providers/aws.yaml s3Bucket) cites where it comes from.
 DEFAULT_BUCKET_PREFIX = "cluster-api-provider-aws-"
 ANY_BUCKET = "*"
-METADATA_FILE = "/run/metadata/flatcar"
-METADATA_UNIT = "coreos-metadata.service"
 HOSTNAME_KEY = "COREOS_EC2_HOSTNAME"
 _BUCKET_FIX = (
     "set the bucket with values key aws.s3Bucket.name or env AWS_S3_BUCKET_NAME "

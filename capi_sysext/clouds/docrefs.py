@@ -9,9 +9,7 @@ from typing import Any, NamedTuple
 
 from capi_sysext.clusterapi import CAPI_GROUP, INFRA_GROUP
 from capi_sysext.contracts import DocumentSet, dig
-
-# Same spelling as features/addons.py CNI_LABEL (not imported: this module needs no feature code).
-CNI_LABEL = "capi-sysext.io/cni"
+from capi_sysext.labels import CNI_LABEL
 
 
 class Owned(NamedTuple):

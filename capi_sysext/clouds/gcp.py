@@ -36,14 +36,13 @@ from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.inputs import Variable, parse_bool, parse_int, parse_str
+from capi_sysext.layout import METADATA_FILE, METADATA_UNIT
 from capi_sysext.model import Dropin, NodeConfig, Unit
 from capi_sysext.node import NodeContext
 from capi_sysext.package_data import provider_table
 from capi_sysext.prerequisites import CABPK_IGNITION
 from capi_sysext.spec import ClusterSpec
 
-METADATA_FILE = "/run/metadata/flatcar"
-METADATA_UNIT = "coreos-metadata.service"
 HOSTNAME_KEY = "COREOS_GCE_HOSTNAME"
 # Egress (Ignition downloads the sysext from extensions.flatcar.org at first boot): CAPG creates a
 # Cloud Router with Cloud NAT only for a network it created itself, i.e. whose description is the

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
-_BUILTIN: dict[tuple[str, str, str], dict[str, Any]] = {
+BUILTIN_SCHEMAS: dict[tuple[str, str, str], dict[str, Any]] = {
     ("", "v1", "ConfigMap"): {
         "type": "object",
         "properties": {

@@ -57,5 +57,5 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _scalar(value: Any) -> str:
+def scalar(value: Any) -> str:
     return json.dumps(value) if isinstance(value, str) else describe(value).split(" ")[-1]

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from capi_sysext.crdschema.findings import Issue, _scalar, describe, json_path
+from capi_sysext.crdschema.findings import Issue, describe, json_path, scalar
 
 _TYPE_ORDER = ("object", "array", "string", "integer", "number", "boolean", "null")
 
@@ -16,7 +16,7 @@ def _type_list(t: Any) -> str:
     return " or ".join(names)
 
 
-def _issues_from_error(err: Any) -> Iterator[Issue]:
+def issues_from_error(err: Any) -> Iterator[Issue]:
     """Turn one jsonschema ValidationError into stable, readable issues (no Python reprs)."""
     parts = list(err.absolute_path)
     where = json_path(parts)
@@ -36,13 +36,13 @@ def _issues_from_error(err: Any) -> Iterator[Issue]:
         yield Issue(where, f"must be {_type_list(val)}, got {describe(inst)}")
     elif kw == "enum":
         choices = ", ".join("null" if v is None else str(v) for v in val)
-        yield Issue(where, f"must be one of: {choices}; got {_scalar(inst)}")
+        yield Issue(where, f"must be one of: {choices}; got {scalar(inst)}")
     elif kw == "const":
-        yield Issue(where, f"must be {_scalar(val)}, got {_scalar(inst)}")
+        yield Issue(where, f"must be {scalar(val)}, got {scalar(inst)}")
     elif kw == "pattern":
-        yield Issue(where, f"must match the pattern {val}, got {_scalar(inst)}")
+        yield Issue(where, f"must match the pattern {val}, got {scalar(inst)}")
     elif kw == "format":
-        yield Issue(where, f"must be a valid {val}, got {_scalar(inst)}")
+        yield Issue(where, f"must be a valid {val}, got {scalar(inst)}")
     elif kw == "minLength":
         unit = "character" if val == 1 else "characters"
         yield Issue(where, f"must be at least {val} {unit} long, got {len(inst)}")
@@ -61,15 +61,15 @@ def _issues_from_error(err: Any) -> Iterator[Issue]:
     elif kw == "maxProperties":
         yield Issue(where, f"must have at most {val} field{'s' if val != 1 else ''}")
     elif kw == "minimum":
-        yield Issue(where, f"must be >= {val}, got {_scalar(inst)}")
+        yield Issue(where, f"must be >= {val}, got {scalar(inst)}")
     elif kw == "maximum":
-        yield Issue(where, f"must be <= {val}, got {_scalar(inst)}")
+        yield Issue(where, f"must be <= {val}, got {scalar(inst)}")
     elif kw == "exclusiveMinimum":
-        yield Issue(where, f"must be > {val}, got {_scalar(inst)}")
+        yield Issue(where, f"must be > {val}, got {scalar(inst)}")
     elif kw == "exclusiveMaximum":
-        yield Issue(where, f"must be < {val}, got {_scalar(inst)}")
+        yield Issue(where, f"must be < {val}, got {scalar(inst)}")
     elif kw == "multipleOf":
-        yield Issue(where, f"must be a multiple of {val}, got {_scalar(inst)}")
+        yield Issue(where, f"must be a multiple of {val}, got {scalar(inst)}")
     elif kw == "uniqueItems":
         yield Issue(where, "must not contain duplicate items")
     elif kw in ("anyOf", "oneOf", "allOf"):
@@ -77,7 +77,7 @@ def _issues_from_error(err: Any) -> Iterator[Issue]:
         ctx = sorted(err.context or [], key=lambda e: (len(list(e.absolute_path)), str(e.message)))
         if kw == "allOf" and ctx:
             for sub in ctx:
-                yield from _issues_from_error(sub)
+                yield from issues_from_error(sub)
         else:
             yield Issue(where, f"does not match any allowed shape ({kw})")
     elif kw == "not":
@@ -94,4 +94,4 @@ def value_issues(openapi: Mapping[str, Any], value: Any) -> list[Issue]:
     from capi_sysext.crdschema.convert import format_checker, strict_schema
 
     validator = Draft7Validator(strict_schema(openapi), format_checker=format_checker())
-    return sorted({i for err in validator.iter_errors(value) for i in _issues_from_error(err)})
+    return sorted({i for err in validator.iter_errors(value) for i in issues_from_error(err)})

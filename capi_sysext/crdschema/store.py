@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capi_sysext.crdschema.builtins import _BUILTIN, BUILTIN_METADATA_ONLY, split_api_version
+from capi_sysext.crdschema.builtins import BUILTIN_METADATA_ONLY, BUILTIN_SCHEMAS, split_api_version
 from capi_sysext.crdschema.convert import CRDVersion, format_checker, strict_schema
 from capi_sysext.crdschema.findings import Issue, describe
-from capi_sysext.crdschema.messages import _issues_from_error
+from capi_sysext.crdschema.messages import issues_from_error
 from capi_sysext.crdschema.names import check_metadata
 from capi_sysext.errors import InputError, Problem
 
@@ -165,9 +165,10 @@ class SchemaStore:
 
     def served(self, api_version: str, kind: str) -> bool:
         group, version = split_api_version(api_version)
-        if (group, version, kind) in _BUILTIN or (group, version, kind) in BUILTIN_METADATA_ONLY:
+        key = (group, version, kind)
+        if key in BUILTIN_SCHEMAS or key in BUILTIN_METADATA_ONLY:
             return True
-        v = self.versions.get((group, version, kind))
+        v = self.versions.get(key)
         return v is not None and v.served
 
     def schema_checked(self, api_version: str, kind: str) -> bool:
@@ -198,7 +199,7 @@ class SchemaStore:
 
             if self._checker is None:
                 self._checker = format_checker()
-            raw = _BUILTIN.get(key) or self.versions[key].schema
+            raw = BUILTIN_SCHEMAS.get(key) or self.versions[key].schema
             schema = strict_schema(raw)
             # Top-level metadata is ObjectMeta, checked by check_metadata, whatever the CRD says.
             if isinstance(schema.get("properties"), dict):
@@ -230,11 +231,11 @@ class SchemaStore:
         crd = self.versions.get(key)
         if key in BUILTIN_METADATA_ONLY:
             return sorted(set(issues))
-        if key not in _BUILTIN and (crd is None or not crd.served):
+        if key not in BUILTIN_SCHEMAS and (crd is None or not crd.served):
             served = self.served_versions(group, kind)
             hint = f" (served: {', '.join(served)})" if served else ""
             issues.append(Issue("$.apiVersion", f"no CRD serves {api_version} {kind}{hint}"))
             return sorted(set(issues))
         for err in self._validator(key).iter_errors(doc):
-            issues.extend(_issues_from_error(err))
+            issues.extend(issues_from_error(err))
         return sorted(set(issues))

@@ -23,8 +23,9 @@ from capi_sysext.clusterapi import ADDONS_GROUP, CAPI_GROUP
 from capi_sysext.context import ClusterContext
 from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet, Finding, dig
 from capi_sysext.errors import InputError, Problem
-from capi_sysext.features.base import LABEL_PREFIX, Feature
+from capi_sysext.features.base import Feature
 from capi_sysext.inputs import Variable, parse_bool, parse_choice
+from capi_sysext.labels import CLUSTER_LABEL, ROLE_LABELS
 
 if TYPE_CHECKING:
     from capi_sysext.spec import ClusterSpec
@@ -38,10 +39,6 @@ HCP_KIND = "HelmChartProxy"
 # Labels the Cluster carries and each HelmChartProxy selects on. One label per add-on so a user can
 # take a cluster out of one add-on by relabelling it; the cluster-name label keeps two clusters in
 # one namespace from picking up each other's proxies.
-CLUSTER_LABEL = f"{LABEL_PREFIX}/cluster-name"
-CNI_LABEL = f"{LABEL_PREFIX}/cni"
-CCM_LABEL = f"{LABEL_PREFIX}/ccm"
-CSI_LABEL = f"{LABEL_PREFIX}/csi"
 
 # validate rule ids (contracts.SKIP_ANNOTATION names them to opt out).
 RULE_CNI = "addons-cni"
@@ -66,15 +63,40 @@ class AddonSettings(NamedTuple):
     ccm: bool  # False only with --no-ccm: a cluster without a CCM never initializes its nodes
     via: str  # one of VIAS
     csi: bool | None = None  # None: wherever the table has a driver for the provider and minor
-    # From a lock file (capi_sysext/lock.py): "<role>/<name>" -> chart version to use instead of
-    # the table's, so a newer capi-sysext does not move a locked cluster's charts.
-    pins: tuple[tuple[str, str], ...] = ()
+    # From a lock file (capi_sysext/lock.py): its charts replace the table's versions, so a newer
+    # capi-sysext does not move a locked cluster's charts.
+    lock: "LockedCharts | None" = None
 
     @property
     def wants_helm(self) -> bool:
         return self.via == "helm" and (
             self.cni != "none" or self.ccm is not False or self.csi is not False
         )
+
+
+class LockedCharts(NamedTuple):
+    """A lock file's add-on pins, applied by plan() to the charts resolved from the release."""
+
+    path: str  # the lock file, for messages
+    fix: str  # how to pin a chart the lock lacks
+    charts: tuple[tuple[str, str, str], ...]  # ("<role>/<name>", chart name, version)
+
+    def pin(self, charts: list["Chart"]) -> tuple[list["Chart"], list[Problem]]:
+        table = {key: (chart, version) for key, chart, version in self.charts}
+        out: list[Chart] = []
+        problems: list[Problem] = []
+        for c in charts:
+            key = f"{c.role}/{c.label_value}"
+            chart_name, version = table.get(key, ("", ""))
+            if chart_name != c.chart_name:
+                problems.append(
+                    Problem(
+                        f"the lock {self.path} pins no version of the {c.chart_name} chart ({key})",
+                        self.fix,
+                    )
+                )
+            out.append(c._replace(version=version or c.version))
+        return out, problems
 
 
 class Chart(NamedTuple):
@@ -334,10 +356,9 @@ def plan(settings: AddonSettings, spec: Target) -> Plan:
         bundles += [p for p in parts if isinstance(p, Bundle)]
         if parts:
             notes += _credentials_note(table["csi"][spec.provider])
-    pinned = dict(settings.pins)
-    charts = [
-        c._replace(version=pinned.get(f"{c.role}/{c.label_value}", c.version)) for c in charts
-    ]
+    if settings.lock is not None:
+        charts, unpinned = settings.lock.pin(charts)
+        problems += unpinned
     return Plan(charts, bundles, problems, notes)
 
 
@@ -362,16 +383,8 @@ def table_pins(minor: str) -> dict[str, tuple[str, str]]:
     return out
 
 
-def resolve_charts(
-    settings: AddonSettings, provider: str, kubernetes: str, name: str = "demo"
-) -> tuple[list[Chart], list[Problem]]:
-    """The charts one cluster gets, or every reason it cannot get them."""
-    p = plan(settings, Target(provider, kubernetes, name, "192.168.0.0/16"))
-    return p.charts, p.problems
-
-
 def _labels(spec: "ClusterSpec[Any]", role: str, value: str) -> dict[str, str]:
-    return {CLUSTER_LABEL: spec.name, f"{LABEL_PREFIX}/{role}": value}
+    return {CLUSTER_LABEL: spec.name, ROLE_LABELS[role]: value}
 
 
 def helm_chart_proxy(spec: "ClusterSpec[Any]", chart: Chart) -> dict[str, Any]:

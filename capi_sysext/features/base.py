@@ -11,9 +11,6 @@ from capi_sysext.inputs import Variable
 from capi_sysext.model import NodeConfig
 from capi_sysext.node import NodeContext
 
-# Prefix of the labels features put on the Cluster for their selectors (CRS, HelmChartProxy).
-LABEL_PREFIX = "capi-sysext.io"
-
 S = TypeVar("S")  # the feature's own settings type
 T = TypeVar("T")
 

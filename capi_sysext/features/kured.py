@@ -15,7 +15,7 @@ from capi_sysext.clusterapi import ADDONS_GROUP
 from capi_sysext.context import ClusterContext
 from capi_sysext.durations import DAY, format_duration
 from capi_sysext.features import updates
-from capi_sysext.features.base import LABEL_PREFIX, Feature, typed
+from capi_sysext.features.base import Feature, typed
 from capi_sysext.features.kuredscan import NAME
 from capi_sysext.inputs import (
     Variable,
@@ -27,12 +27,10 @@ from capi_sysext.inputs import (
     parse_str_list,
     parse_url,
 )
+from capi_sysext.labels import KURED_LABEL
 
 DEFAULT_IMAGE = "ghcr.io/kubereboot/kured:1.23.0"
 NAMESPACE = "kube-system"
-# The Cluster carries this label with its own name as value, so each cluster's CRS selects
-# only that cluster even when several share a namespace.
-CLUSTER_LABEL = f"{LABEL_PREFIX}/kured"
 SENTINEL_DIR = "/sentinel"  # where the host's /run is mounted inside the Kured pod
 WEEKDAYS = ("su", "mo", "tu", "we", "th", "fr", "sa")  # Kured's own spelling
 _DAY_NAMES = {
@@ -421,7 +419,7 @@ class Kured(Feature[KuredSettings]):
         return self.needs(updates.FEATURE, features).kured
 
     def cluster_labels(self, ctx: ClusterContext[Any]) -> dict[str, str]:
-        return {CLUSTER_LABEL: ctx.spec.name} if self.enabled(ctx.spec.features) else {}
+        return {KURED_LABEL: ctx.spec.name} if self.enabled(ctx.spec.features) else {}
 
     def documents(self, ctx: ClusterContext[Any]) -> list[dict[str, Any]]:
         spec = ctx.spec

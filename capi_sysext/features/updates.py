@@ -9,9 +9,16 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from capi_sysext import unitfile
-from capi_sysext.clusterapi import CLC_FIELD, CLUSTER_NAME_LABEL, KUBEADM_SPECS
+from capi_sysext.clusterapi import (
+    CAPI_GROUP,
+    CLC_FIELD,
+    CLUSTER_NAME_LABEL,
+    KUBEADM_SPECS,
+    REFERENCE_PATHS,
+    Path,
+)
 from capi_sysext.context import ClusterContext
-from capi_sysext.contracts import DocumentSet, Finding, dig
+from capi_sysext.contracts import SKIP_ANNOTATION, DocumentSet, Finding, dig
 from capi_sysext.errors import Problem
 from capi_sysext.features.base import Feature
 from capi_sysext.inputs import Variable, parse_bool, parse_choice, parse_int
@@ -120,6 +127,12 @@ def _clc_stops_undrained_reboots(clc: Mapping[str, Any]) -> bool:
     return False
 
 
+def _refers_to(doc: Mapping[str, Any], paths: tuple[Path, ...], kind: str, name: Any) -> bool:
+    """Whether one of the object references at paths (clusterapi.REFERENCE_PATHS, v1beta1 and
+    v1beta2 locations) names this kind and name."""
+    return any(dig(doc, *p, "kind") == kind and dig(doc, *p, "name") == name for p in paths)
+
+
 def owning_cluster(docs: DocumentSet, kind: str, doc: Mapping[str, Any]) -> Any:
     """The Cluster a KubeadmControlPlane / KubeadmConfigTemplate / KubeadmConfig belongs to, by
     the references CAPI itself follows; with a single Cluster in the input, that one."""
@@ -128,12 +141,11 @@ def owning_cluster(docs: DocumentSet, kind: str, doc: Mapping[str, Any]) -> Any:
     cluster_name = dig(doc, "metadata", "labels", CLUSTER_NAME_LABEL)
     if kind == "KubeadmControlPlane":
         for _i, c in docs.of_kind("Cluster"):
-            if dig(c, "spec", "controlPlaneRef", "name") == name:
+            if _refers_to(c, REFERENCE_PATHS[(CAPI_GROUP, "Cluster")], kind, name):
                 return c
     if kind == "KubeadmConfigTemplate":
         for _i, md in docs.of_kind("MachineDeployment"):
-            ref = dig(md, "spec", "template", "spec", "bootstrap", "configRef", "name")
-            if ref == name:
+            if _refers_to(md, REFERENCE_PATHS[(CAPI_GROUP, "MachineDeployment")], kind, name):
                 cluster_name = dig(md, "spec", "clusterName")
     if isinstance(cluster_name, str):
         found = docs.named("Cluster", cluster_name, ns)
@@ -322,7 +334,7 @@ class Updates(Feature[UpdateSettings]):
                         pos,
                         where,
                         f"{what}; to accept undrained reboots, annotate the Cluster with "
-                        f"validate.capi-sysext.io/skip: {RULE_UNDRAINED}",
+                        f"{SKIP_ANNOTATION}: {RULE_UNDRAINED}",
                         RULE_UNDRAINED,
                     )
                 )

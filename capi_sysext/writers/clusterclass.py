@@ -69,11 +69,16 @@ _VERSION_EXPR = {
     "control-plane": ".builtin.controlPlane.version",
     "worker": ".builtin.machineDeployment.version",
 }
-_SPEC_PATH = {
-    "control-plane": "/spec/template/spec/kubeadmConfigSpec",
-    "worker": "/spec/template/spec",
+# The class's kubeadm templates per role, the JSON pointer of their KubeadmConfigSpec, and the
+# Container Linux Config's below it.
+_TEMPLATE_KINDS = {
+    "control-plane": (clusterapi.CONTROLPLANE_GROUP, "KubeadmControlPlaneTemplate"),
+    "worker": (clusterapi.BOOTSTRAP_GROUP, "KubeadmConfigTemplate"),
 }
-_CLC_SUBPATH = "/ignition/containerLinuxConfig/additionalConfig"
+_SPEC_PATH = {
+    role: "/" + "/".join(clusterapi.KUBEADM_SPECS[kind]) for role, kind in _TEMPLATE_KINDS.items()
+}
+_CLC_SUBPATH = "/" + "/".join(clusterapi.CLC_FIELD)
 
 
 def allowed_versions(catalog: Catalog, image: Image) -> list[Image]:
@@ -198,8 +203,10 @@ def _json_patches(prefix: str, patches: tuple[KubeadmPatch, ...]) -> list[dict[s
 
 
 def _clc_of(kubeadm_spec: dict[str, Any]) -> str:
-    clc: str = kubeadm_spec["ignition"]["containerLinuxConfig"]["additionalConfig"]
-    return clc
+    clc: Any = kubeadm_spec
+    for key in clusterapi.CLC_FIELD:
+        clc = clc[key]
+    return str(clc)
 
 
 def _template_doc(
@@ -222,7 +229,7 @@ def _health_checks(result: GenerateResult, v2: bool) -> dict[str, dict[str, Any]
             if doc["kind"] != "MachineHealthCheck":
                 continue
             labels = doc["spec"]["selector"]["matchLabels"]
-            role = "control-plane" if "cluster.x-k8s.io/control-plane-name" in labels else "worker"
+            role = "control-plane" if clusterapi.CONTROL_PLANE_NAME_LABEL in labels else "worker"
             fields = {k: v for k, v in doc["spec"].items() if k not in ("clusterName", "selector")}
             out[role] = fields
     return out

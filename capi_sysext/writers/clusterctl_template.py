@@ -34,6 +34,7 @@ from capi_sysext.writers.base import Output
 
 if TYPE_CHECKING:
     from capi_sysext.generate import GenerateResult
+    from capi_sysext.inputs import Layered
 
 # (values key, clusterctl variable) for the inputs every provider has.
 _COMMON = (("name", "CLUSTER_NAME"), ("namespace", "NAMESPACE"))
@@ -65,6 +66,47 @@ def template_inputs(provider_name: str) -> dict[str, str]:
     index = {kv: i for i, kv in enumerate(_all_templated())}
     chosen = _templated(provider_name)
     return {key: f"zz{index[(key, env)]:02d}capisysextvar" for key, env in chosen}
+
+
+# The replica counts the writer sets by role (ClusterctlTemplateWriter.write).
+_COUNTS = (
+    ("controlPlane.count", "CONTROL_PLANE_MACHINE_COUNT"),
+    ("workers.count", "WORKER_MACHINE_COUNT"),
+)
+# Where clusterctl takes the variables it always sets (cluster-api cmd/clusterctl/client/config.go
+# 385-437; flag defaults in cmd/clusterctl/cmd/generate_cluster.go).
+_CLUSTERCTL_SOURCE = {
+    "CLUSTER_NAME": "the NAME argument of `clusterctl generate cluster`",
+    "NAMESPACE": "--target-namespace (default: the kubeconfig's namespace)",
+    "CONTROL_PLANE_MACHINE_COUNT": "--control-plane-machine-count (default 1)",
+    "WORKER_MACHINE_COUNT": "--worker-machine-count (default 0)",
+}
+
+
+def replaced_values(provider_name: str, given: Layered) -> list[str]:
+    """One warning per value the user set (flag, --set, values file) that the template replaces
+    by a ${VAR}: it is not in the output, and clusterctl decides that value instead."""
+    from capi_sysext import clouds
+    from capi_sysext.spec import CLUSTER_VARIABLES
+
+    where_by_key: dict[str, str] = {}
+    for key, (value, fname) in given.files.items():
+        if value is not None:  # an empty key is unset
+            where_by_key[key] = f"values key {key} in {fname}"
+    where_by_key.update({key: f"--set {key}" for key in given.sets})
+    flags = {v.key: v for v in (*CLUSTER_VARIABLES, *clouds.get(provider_name).variables)}
+    where_by_key.update(
+        {key: flags[key].source_name("flag") for key in given.flags if key in flags}
+    )
+    out = []
+    for key, env in [*_templated(provider_name), *_COUNTS]:
+        if key in where_by_key:
+            source = _CLUSTERCTL_SOURCE.get(env, f"the environment variable {env}")
+            out.append(
+                f"{where_by_key[key]} is not used: the template has ${{{env}}} in its place, "
+                f"which clusterctl fills in from {source}"
+            )
+    return out
 
 
 def _string(text: str, env_by_index: list[str]) -> str:
