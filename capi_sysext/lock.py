@@ -1,5 +1,5 @@
 """The lock file: every version and hash `generate`/`render-node --lock FILE` took, so the output
-does not move by itself (issue #15).
+does not move by itself (README, "Lock files").
 
 Written on first use; when it exists it replaces the catalog entirely (no index, cache or
 network), so the same inputs give the same bytes online and offline. This module is on the

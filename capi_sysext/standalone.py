@@ -554,7 +554,7 @@ def join_documents(
             # Workers usually boot with the control plane, which first downloads the sysext and
             # its images: wait for it longer than kubeadm's 5-minute default. A failed join is
             # not retried (its leftovers fail the next preflight). v1beta4 `timeouts`:
-            # kubernetes/kubernetes PR #122529.
+            # kubernetes/kubernetes#122529.
             "timeouts": {"discovery": JOIN_DISCOVERY_TIMEOUT},
         }
     ]
