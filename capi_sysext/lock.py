@@ -15,11 +15,15 @@ versions when upgrading is unsupported", and the version skew policy it links).
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from capi_sysext.catalog import ARCHES, SHA256_RE, Catalog, Image, Version
 from capi_sysext.errors import InputError, Problem
 
+if TYPE_CHECKING:
+    from capi_sysext.spec import ClusterSpec
+
+P = TypeVar("P")
 LOCK_FORMAT = 1
 _REQUEST_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
 
@@ -320,7 +324,7 @@ def minor_move_problem(lock: Lock, major: int, minor: int, patch: int | None) ->
 # Using a lock in `generate`
 
 
-def pin_addons(spec: Any, lock: Lock) -> Any:
+def pin_addons(spec: "ClusterSpec[P]", lock: Lock) -> "ClusterSpec[P]":
     """The ClusterSpec with the add-on charts it gets pinned to the lock's versions."""
     from capi_sysext.features.addons import FEATURE, resolve_charts
 

@@ -324,10 +324,6 @@ class StandaloneSpec(NamedTuple):
     def control_plane_name(self) -> str:
         return self.control_plane.name
 
-    @property
-    def worker_names(self) -> tuple[str, ...]:
-        return tuple(w.name for w in self.workers)
-
 
 def _address_problems(
     nodes: tuple[NodeEntry, ...], values: Mapping[str, Any], endpoint: Endpoint | None

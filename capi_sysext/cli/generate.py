@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,10 @@ from capi_sysext.cli.options import (
 )
 from capi_sysext.spec import CLUSTER_VARIABLES, NODE_VARIABLES
 from capi_sysext.specbuild import PROVIDER_VARIABLE, feature_variables
+
+if TYPE_CHECKING:
+    from capi_sysext.catalog import Catalog
+    from capi_sysext.spec import NodeSpec
 
 _PROVIDER_FLAGGED = tuple(v for name in clouds.NAMES for v in clouds.get(name).variables if v.flag)
 _VARIABLES = (
@@ -204,9 +208,9 @@ def _fleet(
     if problems:
         raise InputError(problems)
     assert output is not None
-    catalogs: dict[str, Any] = {}
+    catalogs: dict[str, Catalog] = {}
 
-    def catalog_for(node: Any) -> Any:
+    def catalog_for(node: NodeSpec) -> Catalog:
         # One catalog per base URL for the whole fleet (the index is read at most once each).
         if node.sysext_base_url not in catalogs:
             catalogs[node.sysext_base_url] = open_catalog(

@@ -10,7 +10,8 @@ from typing import Any, NamedTuple
 from capi_sysext.clusterapi import CAPI_GROUP, INFRA_GROUP
 from capi_sysext.contracts import DocumentSet, dig
 
-# Same spelling as features/addons.py CNI_LABEL (not imported: this module needs no feature code).
+# Same spelling as the cni label features/addons.py:_labels builds (not imported: this module needs
+# no feature code).
 CNI_LABEL = "capi-sysext.io/cni"
 
 

@@ -35,13 +35,11 @@ VIAS = ("helm", "crs")
 HCP_API_VERSION = f"{ADDONS_GROUP}/v1alpha1"
 HCP_KIND = "HelmChartProxy"
 
-# Labels the Cluster carries and each HelmChartProxy selects on. One label per add-on so a user can
-# take a cluster out of one add-on by relabelling it; the cluster-name label keeps two clusters in
-# one namespace from picking up each other's proxies.
+# Labels the Cluster carries and each HelmChartProxy selects on. One label per add-on role,
+# `capi-sysext.io/<role>` (cni, ccm, csi; _labels builds them), so a user can take a cluster out of
+# one add-on by relabelling it; the cluster-name label keeps two clusters in one namespace from
+# picking up each other's proxies.
 CLUSTER_LABEL = f"{LABEL_PREFIX}/cluster-name"
-CNI_LABEL = f"{LABEL_PREFIX}/cni"
-CCM_LABEL = f"{LABEL_PREFIX}/ccm"
-CSI_LABEL = f"{LABEL_PREFIX}/csi"
 
 # validate rule ids (contracts.SKIP_ANNOTATION names them to opt out).
 RULE_CNI = "addons-cni"
