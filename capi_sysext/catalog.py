@@ -24,7 +24,8 @@ ARCH_ALIASES = {
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$", re.ASCII)  # only ASCII digits
 _IMAGE_RE = r"^kubernetes-v([0-9]+)\.([0-9]+)\.([0-9]+)-(x86-64|arm64)\.raw$"
 SHA256_RE = r"^[0-9a-f]{64}$"
-# The bakery, through its redirect service (FACTS.md s.2); a mirror replaces it.
+# The bakery, through its redirect service to the GitHub releases (flatcar/sysext-bakery README.md:
+# 227-241 and tools/http-url-rewrite-server/Caddyfile:22-58, at 80959c1); a mirror replaces it.
 DEFAULT_BASE_URL = "https://extensions.flatcar.org/extensions"
 
 

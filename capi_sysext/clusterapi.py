@@ -51,7 +51,9 @@ KUBEADM_SPECS: dict[GroupKind, Path] = {
     ),
 }
 KUBEADM_KINDS = frozenset(kind for _group, kind in KUBEADM_SPECS)
-# Inside a KubeadmConfigSpec: the Container Linux Config CABPK turns into Ignition (FACTS s.5).
+# Inside a KubeadmConfigSpec: the Container Linux Config CABPK turns into Ignition
+# (kubernetes-sigs/cluster-api api/bootstrap/kubeadm/v1beta2/kubeadmconfig_types.go:132-157;
+# bootstrap/kubeadm/pkg/ignition/clc/clc.go:372-390 transpiles it with ct and appends it; ae7ff04).
 CLC_FIELD: Path = ("ignition", "containerLinuxConfig", "additionalConfig")
 
 # Object references each core kind holds (v1beta1 and v1beta2 locations both listed; only the
@@ -120,7 +122,7 @@ APPLY_ORDER: tuple[tuple[str, tuple[GroupKind, ...]], ...] = (
 
 
 class ObjectRef(Protocol):
-    """What Shape.ref needs of a reference (providers.base.Ref is one)."""
+    """What Shape.ref needs of a reference (capi.Ref is one)."""
 
     @property
     def api_version(self) -> str: ...
@@ -141,7 +143,10 @@ class HealthCheck(NamedTuple):
 
 
 class Shape:
-    """Encodes the differences between cluster.x-k8s.io/v1beta2 and v1beta1 (FACTS.md s.5)."""
+    """Encodes the differences between cluster.x-k8s.io/v1beta2 and v1beta1: refs with apiGroup,
+    extraArgs as name/value lists, MachineHealthCheck durations as ...Seconds integers
+    (kubernetes-sigs/cluster-api docs/book/src/developer/providers/migrations/v1.10-to-v1.11.md,
+    "API Changes", at 9284f29; later removed from main)."""
 
     def __init__(self, version: str) -> None:
         self.version = version

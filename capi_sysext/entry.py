@@ -4,8 +4,8 @@ It tunes the cyclic garbage collector before the CLI and its libraries load. A r
 thousands of objects that live until exit (modules, classes, option tables, the documents) and
 creates almost no reference cycles, so collections during start-up only re-scan live objects, and
 the collection at interpreter exit scans them all once more. Together that was ~10% of
-`generate`'s start-up budget (issue #2; bench/). mypy tunes its collector the same way. Library
-users importing capi_sysext are unaffected: only this function changes the settings.
+`generate`'s start-up budget (README "Development"; bench/). mypy tunes its collector the same
+way. Library users importing capi_sysext are unaffected: only this function changes the settings.
 """
 
 from __future__ import annotations

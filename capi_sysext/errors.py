@@ -1,12 +1,14 @@
-"""Domain errors. The CLI boundary (cli.py) is the only place that turns them into exit codes."""
+"""Domain errors. The CLI boundary (cli/__init__.py) is the only place that turns them into exit
+codes."""
 
 from typing import NamedTuple
 
 
 # Value records are NamedTuples, not dataclasses, throughout the start-up path: on Python 3.11
 # each dataclass compiles its generated methods at import (~0.5 ms a class), and `generate` has a
-# start-up budget (issue #2, bench/). For the same reason the modules that define them do not use
-# `from __future__ import annotations`: NamedTuple would compile every string annotation.
+# start-up budget (README "Development", tests/test_startup.py, bench/). For the same reason the
+# modules that define them do not use `from __future__ import annotations`: NamedTuple would
+# compile every string annotation.
 class Problem(NamedTuple):
     """One thing the user has to fix, with the knob that fixes it."""
 

@@ -29,7 +29,8 @@ from capi_sysext.inputs import StrPath
 from capi_sysext.layout import index_url, normalize_base_url
 
 if TYPE_CHECKING:
-    # The network client loads only when a command really fetches (start-up budget, issue #2).
+    # The network client loads only when a command really fetches (start-up budget,
+    # tests/test_startup.py).
     from capi_sysext.fetch import HttpClient
 
 AUTO_REFRESH_TIMEOUT = 5.0  # seconds: per connect and read, and the whole automatic refresh
@@ -183,7 +184,7 @@ class CacheEntry(NamedTuple):
 
 
 # Cache paths are plain strings (os.path): `generate` looks for its cache on every run, and
-# pathlib would cost its start-up budget more than the whole lookup (issue #2).
+# pathlib would cost its start-up budget more than the whole lookup (bench/).
 
 
 def cache_path(base_url: str, cache_dir: StrPath | None = None) -> str:

@@ -209,9 +209,13 @@ def parse_cidr(value: Any) -> str:
     return str(net)
 
 
-# clusterctl and Flux post-build substitution replace these in the output we write; a user value
-# carrying one would silently change after `generate`. `$$` is their escape for a literal `$`
-# (FACTS s.5), so it would arrive as `$`. Escaping for them instead is no option: the same output
+# clusterctl and Flux post-build substitution replace `${VAR}` in the output we write; a user value
+# carrying one would silently change after `generate`. `$$` is their escape for a literal `$`, so
+# it would arrive as `$` (clusterctl: drone/envsubst parse/scan.go:191-201 and eval_test.go:170-173
+# at 1790424, the version kubernetes-sigs/cluster-api go.mod:15 pins; Flux: fluxcd/
+# kustomize-controller docs/spec/v1/kustomizations.md:817-820). A bare `$VAR` neither replaces
+# (eval_test.go:177-178; kustomizations.md:817-819), but it is refused as well, the
+# stricter rule README "Inputs" states. Escaping for them instead is no option: the same output
 # also goes straight to `kubectl apply`, where `$$` stays `$$`. So a user value may hold a `$`
 # only where no substitution tool changes it (`^Watchdog$`, `a$ b`); README "Inputs" says so.
 _SUBSTITUTION = re.compile(r"\$(\{|[A-Za-z_]|\$)")

@@ -1,16 +1,19 @@
 """Where things live: the bakery's (and a mirror's) URL layout, and the paths on a node.
 
 One home for these spellings: the index reader, the mirror writer, the node model and the update
-feature all build their URLs and paths here. The bakery layout is FACTS.md s.2 (first boot reads
-<base>/<image>, systemd-sysupdate reads <base>/kubernetes/ and its SHA256SUMS); the node paths
-are FACTS.md s.1 and s.3. The sysupdate files are built through unitfile, so a URL cannot add a
-line or a section.
+feature all build their URLs and paths here. The bakery layout (first boot reads <base>/<image>,
+systemd-sysupdate reads <base>/kubernetes/ and its SHA256SUMS) is the redirect table of
+flatcar/sysext-bakery tools/http-url-rewrite-server/Caddyfile:29-58 and the source Path of
+lib/sysupdate.conf.tmpl:6; the node paths are the bakery's docs/kubernetes.md:33-46 and
+lib/sysupdate.conf.tmpl:10-13 (all at 80959c1). The sysupdate files are built through unitfile,
+so a URL cannot add a line or a section.
 """
 
 from capi_sysext import unitfile
 
 # The sysext (and sysupdate component) name: the image's extension-release file is named
-# "kubernetes", so systemd-sysext merges it only under this name.
+# "kubernetes", so systemd-sysext merges it only under this name (uapi-group/specifications
+# specs/extension_image.md:154-156, at ed66b52).
 COMPONENT = "kubernetes"
 INDEX_NAME = "SHA256SUMS"
 INDEX_PATH = f"{COMPONENT}/{INDEX_NAME}"  # relative to the base URL

@@ -1,5 +1,5 @@
 """The lock file: every version and hash `generate`/`render-node --lock FILE` took, so the output
-does not move by itself (issue #15).
+does not move by itself (README, "Lock files").
 
 Written on first use; when it exists it replaces the catalog entirely (no index, cache or
 network), so the same inputs give the same bytes online and offline. This module is on the
@@ -15,11 +15,15 @@ versions when upgrading is unsupported", and the version skew policy it links).
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from capi_sysext.catalog import ARCHES, SHA256_RE, Catalog, Image, Version
 from capi_sysext.errors import InputError, Problem
 
+if TYPE_CHECKING:
+    from capi_sysext.spec import ClusterSpec
+
+P = TypeVar("P")
 LOCK_FORMAT = 1
 _REQUEST_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
 
@@ -299,7 +303,7 @@ def minor_move_problem(lock: Lock, major: int, minor: int, patch: int | None) ->
 # Using a lock in `generate`
 
 
-def pin_addons(spec: Any, lock: Lock) -> Any:
+def pin_addons(spec: "ClusterSpec[P]", lock: Lock) -> "ClusterSpec[P]":
     """The ClusterSpec with the lock's add-on pins handed to the add-on plan, which generate
     resolves once from the resolved release (a chart the lock lacks is one of its Problems)."""
     from capi_sysext.features.addons import FEATURE, LockedCharts

@@ -160,9 +160,10 @@ def sha256_file(path: Path) -> str:
 
 
 def transfer_conf(serve_base_url: str, minor: str) -> str:
-    """Minor-pinned sysupdate transfer, same values as the bakery's (FACTS s.3: Verify=false,
-    InstancesMax=3), pointing at the mirror; built by the node side's serializer, so the URL is
-    escaped for systemd and a newline in it is refused, never written."""
+    """Minor-pinned sysupdate transfer, same values as the bakery's (Verify=false, InstancesMax=3:
+    flatcar/sysext-bakery lib/sysupdate.conf.tmpl:2,10, filled per minor by
+    kubernetes.sysext/create.sh:80-85 at 80959c1), pointing at the mirror; built by the node
+    side's serializer, so the URL is escaped for systemd and a newline in it is refused."""
     major, minor_number = _minor_key(minor)[:2]
     base = normalize_base_url(serve_base_url)
     return transfer_text(base, major, minor_number, verify=False, instances_max=3)

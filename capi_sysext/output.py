@@ -1,10 +1,11 @@
 """Writing results: atomically, never over an existing file unless asked, and only over files.
 
-Rules (issue #13): only a regular file is ever replaced (--force over a FIFO, a device, a
-directory or a symlink is refused: renaming over a symlink would silently turn the user's link
-into a file, and a FIFO or device is not ours to replace); new files get the mode the user's
-umask gives (mkstemp alone would make them 0600); and a write that fails (read-only directory,
-name too long, full disk) is an error message, with the temporary file removed.
+Rules (README, "Bounds: time, size, files"): only a regular file is ever replaced (--force over
+a FIFO, a device, a directory or a symlink is refused: renaming over a symlink would silently
+turn the user's link into a file, and a FIFO or device is not ours to replace); new files get
+the mode the user's umask gives (mkstemp alone would make them 0600); and a write that fails
+(read-only directory, name too long, full disk) is an error message, with the temporary file
+removed.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Locating the data directories shipped with the package (data/, templates/, providerdata/).
 
 Plain os.path, not pathlib: these run on the start-up path of `generate`, which does not import
-pathlib (issue #2, bench/).
+pathlib (tests/test_startup.py, bench/).
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def rollout_notes(previous_path: str, new_docs: list[Any]) -> list[str]:
     from capi_sysext.errors import InputError, Problem
 
     try:
-        # open(), not pathlib: this runs on the start-up path of `generate` (issue #2).
+        # open(), not pathlib: this runs on the start-up path of `generate` (tests/test_startup.py).
         with open(previous_path, encoding="utf-8") as f:  # noqa: PTH123
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:

@@ -367,10 +367,6 @@ class StandaloneSpec(NamedTuple):
     def control_plane_name(self) -> str:
         return self.control_plane.name
 
-    @property
-    def worker_names(self) -> tuple[str, ...]:
-        return tuple(w.name for w in self.workers)
-
 
 def _address_problems(
     nodes: tuple[NodeEntry, ...], values: Mapping[str, Any], endpoint: Endpoint | None
@@ -598,7 +594,7 @@ def join_documents(
             # Workers usually boot with the control plane, which first downloads the sysext and
             # its images: wait for it longer than kubeadm's 5-minute default. A failed join is
             # not retried (its leftovers fail the next preflight). v1beta4 `timeouts`:
-            # kubernetes/kubernetes PR #122529.
+            # kubernetes/kubernetes#122529.
             "timeouts": {"discovery": JOIN_DISCOVERY_TIMEOUT},
         }
     ]

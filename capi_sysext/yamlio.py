@@ -360,7 +360,8 @@ def load_all(text: str, source: str, limit: int = MAX_DOCUMENTS_BYTES) -> list[A
 def read_text(path: str | PathLike[str], limit: int) -> str:
     """A file's UTF-8 text, reading at most `limit` bytes (`-f /dev/zero` must not fill memory)."""
     try:
-        # open(), not pathlib: the start-up path of `generate` does not import pathlib (issue #2).
+        # open(), not pathlib: the start-up path of `generate` does not import pathlib
+        # (tests/test_startup.py).
         with open(path, "rb") as f:  # noqa: PTH123
             data = f.read(limit + 1)
     except OSError as exc:

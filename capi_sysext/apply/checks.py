@@ -17,7 +17,6 @@ from capi_sysext.errors import Problem
 from capi_sysext.prerequisites import CRD_REQUIREMENTS, GateRequirement
 
 _GATE_FLAG = "--feature-gates"
-_SHELL_DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-=]([^}]*))?\}")
 _K8S_ENV_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 

@@ -23,6 +23,8 @@ from capi_sysext.spec import CLUSTER_VARIABLES, NODE_VARIABLES
 from capi_sysext.specbuild import PROVIDER_VARIABLE, feature_variables
 
 if TYPE_CHECKING:
+    from capi_sysext.catalog import Catalog
+    from capi_sysext.spec import NodeSpec
     from capi_sysext.writers.base import Writer
 
 _PROVIDER_FLAGGED = tuple(v for name in clouds.NAMES for v in clouds.get(name).variables if v.flag)
@@ -272,9 +274,9 @@ def _fleet(
     if problems:
         raise InputError(problems)
     assert output is not None
-    catalogs: dict[str, Any] = {}
+    catalogs: dict[str, Catalog] = {}
 
-    def catalog_for(node: Any) -> Any:
+    def catalog_for(node: NodeSpec) -> Catalog:
         # One catalog per base URL for the whole fleet (the index is read at most once each).
         if node.sysext_base_url not in catalogs:
             catalogs[node.sysext_base_url] = open_catalog(

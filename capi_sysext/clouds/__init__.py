@@ -27,11 +27,3 @@ def get(name: str) -> Provider[Any]:
         )
     provider: Provider[Any] = import_module(_MODULES[name]).PROVIDER
     return provider
-
-
-def owning(kind: str) -> Provider[Any] | None:
-    """The provider whose infrastructure API defines this kind, if any."""
-    for name in NAMES:
-        if kind in get(name).kinds:
-            return get(name)
-    return None

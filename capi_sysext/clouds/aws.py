@@ -1,7 +1,10 @@
 """AWS (CAPA): AWSCluster and AWSMachineTemplates (infrastructure v1beta2, all CAPA serves).
 
-No upstream sysext flavor exists for CAPA (FACTS.md section 6): nodes boot Flatcar's stock AMIs and
-pull Kubernetes as a sysext. CABPK's Ignition reaches the instance through the cluster's S3 bucket
+No upstream sysext flavor exists for CAPA: its one Flatcar flavor,
+kubernetes-sigs/cluster-api-provider-aws templates/cluster-template-flatcar.yaml:98,133 (at
+2cf09d7), boots CAPA-built AMIs with Kubernetes baked in (imageLookupBaseOS: flatcar-stable), and
+no file there names a sysext. Nodes here boot Flatcar's stock AMIs and pull Kubernetes as a
+sysext. CABPK's Ignition reaches the instance through the cluster's S3 bucket
 (CAPA's default, ClusterObjectStore) or, when asked explicitly, as plain EC2 user data.
 """
 
@@ -468,7 +471,10 @@ class AWSProvider(Provider[AWSSettings]):
             machine["imageLookupFormat"] = self.image_lookup_format(spec)
         ignition: dict[str, Any] = {"storageType": s.storage_type}
         if s.storage_type == "ClusterObjectStore":
-            ignition["version"] = "2.3"  # what CABPK emits (FACTS.md section 5)
+            # What CABPK emits (kubernetes-sigs/cluster-api bootstrap/kubeadm/pkg/ignition/clc/
+            # clc.go:46, ignition config/v2_3) and CAPA's default
+            # (kubernetes-sigs/cluster-api-provider-aws api/v1beta2/awsmachine_types.go:31).
+            ignition["version"] = "2.3"
         machine["ignition"] = ignition
         return {
             "apiVersion": self.api_version,

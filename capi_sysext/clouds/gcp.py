@@ -1,11 +1,15 @@
 """GCP (CAPG): GCPCluster and GCPMachineTemplates (infrastructure v1beta1, the one CAPG serves).
 
-No upstream Flatcar flavor exists for CAPG (FACTS.md section 6): nodes boot Flatcar's stock image
-family from project kinvolk-public and pull Kubernetes as a sysext. CAPG passes CABPK's Ignition as
-the instance metadata `user-data`, which Flatcar's Ignition reads.
+No upstream Flatcar flavor exists for CAPG: its templates/ has none and no file of
+kubernetes-sigs/cluster-api-provider-gcp (at 5e0bb3b) names Flatcar; the flavor PR
+kubernetes-sigs/cluster-api-provider-gcp#1378 was closed unmerged. Nodes boot Flatcar's stock
+image family from project kinvolk-public and pull Kubernetes as a sysext. CAPG passes CABPK's
+Ignition as the instance metadata `user-data` (cloud/services/compute/instances/reconcile.go:38,
+143), which Flatcar's Ignition reads (flatcar/flatcar-website content/docs/latest/deploy/cloud/
+gcp.md:38, `--metadata-from-file user-data=config.ign`, at 2075ef3).
 
 Architectures: x86-64 only. Flatcar publishes no arm64 GCE images: the GCE install guide
-(flatcar/flatcar-website content/docs/latest/installing/cloud/gcp.md) lists only the families
+(flatcar/flatcar-website content/docs/latest/deploy/cloud/gcp.md:38-56) lists only the families
 flatcar-stable|beta|alpha|lts, and Flatcar's CI does not build or test GCE on arm64
 (flatcar/scripts ci-automation/vendor-testing/gce.sh: "We never run GCE on arm64",
 "ARM64 tests not supported on GCE").

@@ -8,8 +8,6 @@ from typing import Any
 
 from capi_sysext.crdschema.findings import Issue, describe, json_path, scalar
 
-_TYPE_ORDER = ("object", "array", "string", "integer", "number", "boolean", "null")
-
 
 def _type_list(t: Any) -> str:
     names = [t] if isinstance(t, str) else list(t)

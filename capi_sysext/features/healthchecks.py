@@ -142,7 +142,9 @@ class HealthChecks(Feature[HealthCheckSettings]):
 
     def check_documents(self, docs: DocumentSet, owners: Mapping[str, str]) -> list[Finding]:
         """With Kured in the input, a MachineHealthCheck must outwait a drain plus a reboot, or
-        CAPI deletes nodes that Kured is rebooting (FACTS s.4)."""
+        CAPI deletes nodes that Kured is rebooting: a node condition that holds for its timeout
+        gets the Machine remediated (kubernetes-sigs/cluster-api docs/book/src/tasks/
+        automated-machine-management/healthchecking.md:22-23, at ae7ff04)."""
         drains = kured_in(docs)
         if not drains:
             return []

@@ -55,8 +55,8 @@ LOCKSMITHD = "locksmithd.service"
 #            OS updates then arrive by rolling machines onto a newer image.
 #  - kured:  update-engine stages updates; locksmithd masked so Kured alone reboots (drained).
 #            Since Flatcar 3067 update-engine itself creates /run/reboot-required, Kured's
-#            sentinel (update-strategies.md:23-24 and :330; flatcar-archive/coreos-overlay
-#            PR #1482, "Create reboot flag file for kured"), so no bridge unit is needed.
+#            sentinel (update-strategies.md:23-24 and :330; flatcar-archive/coreos-overlay#1482,
+#            "Create reboot flag file for kured"), so no bridge unit is needed.
 #  - reboot: Flatcar's own locksmithd reboots nodes after each update, undrained (opt-in).
 #  - auto:   kured when Kured is on, else off: the default never reboots undrained.
 OS_UPDATE_MODES = ("auto", "off", "kured", "reboot")
