@@ -206,8 +206,8 @@ def render_fleet(
                 problems.append(clash)
             elif not any(_identity(d) == _identity(doc) for d in shared):
                 shared.append(doc)
-        if output.shared and not shared_header:
-            shared_header = output.header
+        # One header line per distinct class (a fleet of several flavours has several).
+        shared_header += tuple(h for h in output.header if output.shared and h not in shared_header)
         own_files[f"{member.stem}.yaml"] = to_text(output.own, output.header)
         for text in result.warnings:
             warnings.setdefault(text, []).append(member.path)

@@ -625,3 +625,33 @@ def test_fleet_of_topology_clusters_against_a_class_file(tmp_path: Path) -> None
             if d["kind"] == "Cluster"
         ]
         assert cluster["spec"]["topology"]["classRef"]["name"] == name
+
+
+@pytest.mark.parametrize("provider", clouds.NAMES)
+def test_template_expressions_are_builtins_or_variables_that_cannot_break_the_quoting(
+    provider: str,
+) -> None:
+    """A value patch puts an expression's value unquoted into a YAML double-quoted scalar
+    (clusterclass._value_template): each must be a builtin (a Kubernetes name) or a variable
+    whose schema pattern admits no quote, backslash or brace."""
+    import re
+
+    out = write_class(provider, "v1beta2", "x86-64", "https://m.example/x", catalog("x86-64"))
+    (cc,) = [d for d in out.shared if d["kind"] == "ClusterClass"]
+    schemas = {v["name"]: v["schema"]["openAPIV3Schema"] for v in cc["spec"]["variables"]}
+    for patch in cc["spec"]["patches"]:
+        if not patch["name"].startswith("cluster-values-"):
+            continue
+        for definition in patch["definitions"]:
+            for jp in definition["jsonPatches"]:
+                template = jp["valueFrom"].get("template")
+                if template is None:
+                    assert jp["valueFrom"]["variable"] in schemas
+                    continue
+                for expr in re.findall(r"\{\{ ([^}]*) \}\}", template):
+                    if expr.startswith(".builtin."):
+                        continue
+                    pattern = schemas[expr.lstrip(".")]["pattern"]
+                    assert pattern.startswith("^") and pattern.endswith("$"), pattern
+                    for bad in ('"', "\\", "{", "}"):
+                        assert re.search(pattern, f"a{bad}b") is None, (expr, pattern, bad)

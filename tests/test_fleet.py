@@ -143,6 +143,8 @@ def test_class_mode_fleet_writes_one_class_per_flavour(tmp_path: Path) -> None:
         values = {v["name"]: v["value"] for v in topology["variables"]}
         assert values["s3BucketName"] == f"cluster-api-provider-aws-{stem}"
     assert used["one"] == used["two"] == used["three"] != used["four"]
+    header = [line for line in (out / "_shared.yaml").read_text().splitlines() if line[:1] == "#"]
+    assert sorted(line.split()[2].rstrip(":") for line in header) == classes
     assert sorted(set(used.values())) == classes
     # Each cluster's own file is what a single generate writes for it, less the shared class.
     single = run_class(["--values", str(src / "_common.yaml"), "--values", str(src / "two.yaml")])
