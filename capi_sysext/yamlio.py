@@ -120,7 +120,9 @@ class _OutputDumper(_Dumper):  # type: ignore[misc,valid-type]
                         _RESOLVED.clear()
                     _RESOLVED[value] = tag
             return tag
-        return self.resolve_uncached(kind, value, implicit)
+        # A collection or a quoted scalar: the ambiguity rule is not asked, PyYAML answers.
+        base: str = super().resolve(kind, value, implicit)
+        return base
 
     def resolve_uncached(self, kind: Any, value: Any, implicit: Any) -> str:
         # The serializer (C or Python) asks which tag a plain scalar would resolve to; answering
