@@ -97,6 +97,7 @@ _STR = "tag:yaml.org,2002:str"
 _RESOLVED: dict[str, str] = {}
 _RESOLVED_MAX = 65536
 _RESOLVED_TEXT_MAX = 256
+_SCALAR = yaml.ScalarNode
 
 
 class _OutputDumper(_Dumper):  # type: ignore[misc,valid-type]
@@ -111,7 +112,12 @@ class _OutputDumper(_Dumper):  # type: ignore[misc,valid-type]
         self.serialize(_node(self, data))
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-        if kind is yaml.ScalarNode and implicit[0] and type(value) is str:
+        # Called from the emitter twice per scalar, so kept lean.
+        if kind is _SCALAR:
+            if not implicit[0]:
+                # Quoted: PyYAML's answer is the plain string tag (this dumper has no path
+                # resolvers), and the ambiguity rule is only asked about plain scalars.
+                return _STR
             tag = _RESOLVED.get(value)
             if tag is None:
                 tag = self.resolve_uncached(kind, value, implicit)
@@ -120,7 +126,6 @@ class _OutputDumper(_Dumper):  # type: ignore[misc,valid-type]
                         _RESOLVED.clear()
                     _RESOLVED[value] = tag
             return tag
-        # A collection or a quoted scalar: the ambiguity rule is not asked, PyYAML answers.
         base: str = super().resolve(kind, value, implicit)
         return base
 
