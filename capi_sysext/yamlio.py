@@ -91,11 +91,45 @@ _NOT_A_STRING = "tag:capi-sysext,2026:ambiguous"
 _STR = "tag:yaml.org,2002:str"
 
 
+# What resolve() answered for a plain scalar's text: the same strings recur in every document
+# and every cluster of a fleet, and the answer depends on the text alone. Bounded: long texts
+# (file contents) are not kept, and the table starts over when full.
+_RESOLVED: dict[str, str] = {}
+_RESOLVED_MAX = 65536
+_RESOLVED_TEXT_MAX = 256
+_SCALAR = yaml.ScalarNode
+
+
 class _OutputDumper(_Dumper):  # type: ignore[misc,valid-type]
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
+    def represent(self, data: Any) -> None:
+        # PyYAML's representer dispatches every object through its generic, alias-tracking path;
+        # our data is plain dicts, lists and scalars, so _node builds the same nodes directly.
+        # tests/test_properties.py checks the bytes against PyYAML's own representer.
+        # (No alias bookkeeping to reset: ignore_aliases keeps the representer's tables empty.)
+        self.serialize(_node(self, data))
+
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        # Called from the emitter twice per scalar, so kept lean.
+        if kind is _SCALAR:
+            if not implicit[0]:
+                # Quoted: PyYAML's answer is the plain string tag (this dumper has no path
+                # resolvers), and the ambiguity rule is only asked about plain scalars.
+                return _STR
+            tag = _RESOLVED.get(value)
+            if tag is None:
+                tag = self.resolve_uncached(kind, value, implicit)
+                if len(value) <= _RESOLVED_TEXT_MAX:
+                    if len(_RESOLVED) >= _RESOLVED_MAX:
+                        _RESOLVED.clear()
+                    _RESOLVED[value] = tag
+            return tag
+        base: str = super().resolve(kind, value, implicit)
+        return base
+
+    def resolve_uncached(self, kind: Any, value: Any, implicit: Any) -> str:
         # The serializer (C or Python) asks which tag a plain scalar would resolve to; answering
         # "not a string" for every ambiguous text makes the emitter quote it. One rule for every
         # string, keys included, on libyaml's fast path.
@@ -116,13 +150,16 @@ def _literal_safe(text: str) -> bool:
 _ODD_BREAKS = re.compile("[\x85\u2028\u2029\ufeff]")
 
 
-def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style = None
+def _str_style(data: str) -> str | None:
     if _ODD_BREAKS.search(data):
-        style = '"'
-    elif "\n" in data and _literal_safe(data):
-        style = "|"
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+        return '"'
+    if "\n" in data and _literal_safe(data):
+        return "|"
+    return None
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar(_STR, data, style=_str_style(data))
 
 
 _OutputDumper.add_representer(str, _represent_str)
@@ -136,10 +173,39 @@ class DoubleQuoted(str):
 
 
 def _represent_quoted(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style='"')
+    return dumper.represent_scalar(_STR, str(data), style='"')
 
 
 _OutputDumper.add_representer(DoubleQuoted, _represent_quoted)
+
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+
+def _node(dumper: yaml.SafeDumper, data: Any) -> yaml.Node:
+    """The node PyYAML's SafeRepresenter (with the representers above, default_style None,
+    default_flow_style False, sort_keys False) builds for `data`; exact types only, anything
+    else (floats, subclasses) goes through the representer itself."""
+    kind = type(data)
+    if kind is str:
+        return yaml.ScalarNode(_STR, data, style=_str_style(data))
+    if kind is dict:
+        pairs = [(_node(dumper, k), _node(dumper, v)) for k, v in data.items()]
+        return yaml.MappingNode(_MAP, pairs, flow_style=False)
+    if kind is list:
+        return yaml.SequenceNode(_SEQ, [_node(dumper, v) for v in data], flow_style=False)
+    if kind is bool:
+        return yaml.ScalarNode("tag:yaml.org,2002:bool", "true" if data else "false")
+    if kind is int:
+        return yaml.ScalarNode("tag:yaml.org,2002:int", str(data))
+    if data is None:
+        return yaml.ScalarNode("tag:yaml.org,2002:null", "null")
+    if kind is DoubleQuoted:
+        return yaml.ScalarNode(_STR, str(data), style='"')
+    node: yaml.Node = dumper.represent_data(data)
+    return node
+
+
 _OPTIONS: dict[str, Any] = {
     "Dumper": _OutputDumper,
     "sort_keys": False,

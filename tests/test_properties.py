@@ -263,3 +263,40 @@ def test_dump_of_any_strings_reads_back_the_same_everywhere(data: st.DataObject)
 
 def _surrogates(s: str) -> bool:
     return any("\ud800" <= c <= "\udfff" for c in s)
+
+
+class _ReferenceDumper(yamlio._OutputDumper):  # type: ignore[misc]
+    """The output dumper on PyYAML's own generic representer and an uncached resolve: what
+    yamlio's direct node building and resolve cache must reproduce byte for byte."""
+
+    represent = yaml.representer.BaseRepresenter.represent
+    resolve = yamlio._OutputDumper.resolve_uncached
+
+
+def _dump_or_error(docs: list[Any], dumper: type[yaml.SafeDumper] | None) -> str:
+    options = {**yamlio._OPTIONS, **({"Dumper": dumper} if dumper else {})}
+    try:
+        out: str = yaml.dump_all(docs, explicit_start=True, **options)
+    except (yaml.YAMLError, UnicodeError) as exc:
+        return f"error {type(exc).__name__}"
+    return out
+
+
+output_scalar = st.one_of(scalar, text.map(yamlio.DoubleQuoted), st.tuples(text, text))
+output_value = st.recursive(
+    output_scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(text, st.integers(), st.booleans()), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+@BUDGET
+@given(docs=st.lists(output_value, max_size=3))
+def test_fast_dump_writes_what_pyyamls_representer_writes(docs: list[Any]) -> None:
+    # Twice: the second dump answers resolve() from the cache the first one filled.
+    expected = _dump_or_error(docs, _ReferenceDumper)
+    assert _dump_or_error(docs, None) == expected
+    assert _dump_or_error(docs, None) == expected

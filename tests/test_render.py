@@ -24,6 +24,7 @@ from capi_sysext.model import (
     Unit,
     format_pinned_sums,
 )
+from capi_sysext.render import clc
 from capi_sysext.render.butane import render_butane
 from capi_sysext.render.clc import ADDITIONAL_CONFIG_MAX, render_clc
 from capi_sysext.render.clc_parse import (
@@ -213,6 +214,17 @@ def test_clc_size_limit() -> None:
     cfg = NodeConfig(files=(File("/etc/big", 0o644, inline="x" * ADDITIONAL_CONFIG_MAX),))
     with pytest.raises(RenderError, match="32768"):
         render_clc(cfg)
+    with pytest.raises(RenderError, match="32768"):  # a failure is not remembered as a text
+        render_clc(cfg)
+
+
+def test_clc_of_an_equal_config_is_the_same_text_once_rendered() -> None:
+    # A fleet renders each distinct node config once; an equal, separately built one (another
+    # cluster's) gets the text a fresh render gives.
+    first = render_clc(sample())
+    assert render_clc(sample()) == first == clc._render(sample())
+    changed = sample()._replace(directories=(Directory("/opt/other", 0o755),))
+    assert render_clc(changed) == clc._render(changed) != first
 
 
 @pytest.mark.parametrize(

@@ -45,3 +45,9 @@ def test_pure_python_reader_still_rejects_non_printable_input(char: str) -> None
 def test_pure_python_reader_accepts_printable_unicode() -> None:
     text = "a: caf\u00e9 \u2603 \U0001f600 \ue000\n"
     assert yaml.load(text, Loader=yaml.SafeLoader) == {"a": "caf\u00e9 \u2603 \U0001f600 \ue000"}
+
+
+def test_output_dumper_has_no_path_resolvers() -> None:
+    # resolve() answers quoted scalars without asking PyYAML: right only while no path resolver
+    # could give a scalar another tag by its place in the document.
+    assert not yamlio._OutputDumper.yaml_path_resolvers

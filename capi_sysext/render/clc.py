@@ -22,8 +22,28 @@ ADDITIONAL_CONFIG_MAX = 32768
 ROOT_FS = "root"
 
 
+# Rendered texts by node config: the clusters of a fleet that share a release, provider and node
+# settings share their node configs (a NodeConfig is a hashable tree of NamedTuples), so each
+# distinct one is rendered once. Bounded; failures are not kept.
+_RENDERED: dict[NodeConfig, str] = {}
+_RENDERED_MAX = 64
+
+
 def render_clc(cfg: NodeConfig) -> str:
     """The model as CLC YAML; raises RenderError if it cannot be expressed faithfully."""
+    try:
+        text = _RENDERED.get(cfg)
+    except TypeError:  # some contributor put a list in the tree: correct, just not cached
+        return _render(cfg)
+    if text is None:
+        text = _render(cfg)
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.clear()
+        _RENDERED[cfg] = text
+    return text
+
+
+def _render(cfg: NodeConfig) -> str:
     if cfg.users:
         # CABPK writes its own passwd section from KubeadmConfig.users (capi.py puts the SSH
         # keys there); a second one in additionalConfig would compete with it.
