@@ -185,7 +185,10 @@ def generate(spec: ClusterSpec[Any], catalog: Catalog) -> GenerateResult:
         infra.ref,
         Ref(shape.api(clusterapi.CONTROLPLANE_GROUP), "KubeadmControlPlane", names.control_plane),
         labels=labels,
-        skipped_rules=[r for f in features.all_features() for r in f.skipped_rules(ctx)],
+        skipped_rules=[
+            *provider.skipped_rules(ctx),
+            *(r for f in features.all_features() for r in f.skipped_rules(ctx)),
+        ],
     )
     parts = ClusterParts(
         infrastructure=list(infra.documents),

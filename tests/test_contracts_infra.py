@@ -172,6 +172,14 @@ def test_aws_bucket_prefix_opt_outs() -> None:
     env = {"AWS_S3_BUCKET_IAM_NAME_PREFIX": "*"}
     docs = gen("aws", "--set", "aws.s3Bucket.name=anything", env=env)
     assert kind(docs, "AWSCluster")["spec"]["s3Bucket"]["name"] == "anything"
+    # What generate accepted on the user's word about their IAM policy, validate accepts too:
+    # the Cluster records the opt-out (and only then).
+    for opted in (docs, gen("aws", *custom)):
+        assert not any("[aws-s3-bucket-prefix]" in x for x in findings(opted))
+        assert "aws-s3-bucket-prefix" in kind(opted, "Cluster")["metadata"]["annotations"][
+            "validate.capi-sysext.io/skip"
+        ]
+    assert "annotations" not in kind(gen("aws"), "Cluster")["metadata"]
     # The custom prefix is wrong for the IAM policy too: still an error.
     fails("aws", "--set", "aws.s3Bucket.name=other", "--set", "aws.s3Bucket.iamNamePrefix=acme-")
 

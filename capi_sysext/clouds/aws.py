@@ -44,6 +44,7 @@ from capi_sysext.spec import ClusterSpec
 STORAGE_TYPES = ("ClusterObjectStore", "UnencryptedUserData")
 # clusterawsadm's default; the data table (providers/aws.yaml s3Bucket) cites where it comes from.
 DEFAULT_BUCKET_PREFIX = "cluster-api-provider-aws-"
+RULE_BUCKET_PREFIX = "aws-s3-bucket-prefix"  # validate rule id (contracts.SKIP_ANNOTATION)
 ANY_BUCKET = "*"
 HOSTNAME_KEY = "COREOS_EC2_HOSTNAME"
 _BUCKET_FIX = (
@@ -388,6 +389,13 @@ class AWSProvider(Provider[AWSSettings]):
             )
         return ClassParameters(tuple(variables), tuple(patches))
 
+    def skipped_rules(self, ctx: ClusterContext[AWSSettings]) -> list[str]:
+        # aws.s3Bucket.iamNamePrefix says the user's IAM policy allows other bucket names than
+        # clusterawsadm's default; check() already held the bucket to that prefix.
+        if ctx.settings.s3_bucket_prefix != DEFAULT_BUCKET_PREFIX:
+            return [RULE_BUCKET_PREFIX]
+        return []
+
     def check_documents(self, docs: DocumentSet) -> list[Finding]:
 
         table = provider_table(self.name)
@@ -396,7 +404,7 @@ class AWSProvider(Provider[AWSSettings]):
             skipped = docs.skipped(owned.cluster) if owned.cluster is not None else frozenset()
             for rule, check in (
                 ("aws-cni-ingress", self._check_cni_ingress),
-                ("aws-s3-bucket-prefix", _check_bucket_prefix),
+                (RULE_BUCKET_PREFIX, _check_bucket_prefix),
                 ("aws-nlb", _check_nlb),
             ):
                 if rule in skipped:

@@ -93,6 +93,11 @@ class Provider(ABC, Generic[S]):
         the topology controller names per cluster (e.g. a Secret per machine template)."""
         return ()
 
+    def skipped_rules(self, ctx: ClusterContext[S]) -> list[str]:
+        """Rule ids of check_documents that the user's inputs knowingly opt out of (e.g. a
+        bucket prefix their own IAM policy allows); generate records them on the Cluster."""
+        return []
+
     def check_node_configs(
         self, ctx: ClusterContext[S], configs: Mapping[str, NodeConfig]
     ) -> list[Problem]:
