@@ -176,9 +176,10 @@ def test_aws_bucket_prefix_opt_outs() -> None:
     # the Cluster records the opt-out (and only then).
     for opted in (docs, gen("aws", *custom)):
         assert not any("[aws-s3-bucket-prefix]" in x for x in findings(opted))
-        assert "aws-s3-bucket-prefix" in kind(opted, "Cluster")["metadata"]["annotations"][
-            "validate.capi-sysext.io/skip"
-        ]
+        assert (
+            "aws-s3-bucket-prefix"
+            in kind(opted, "Cluster")["metadata"]["annotations"]["validate.capi-sysext.io/skip"]
+        )
     assert "annotations" not in kind(gen("aws"), "Cluster")["metadata"]
     # The custom prefix is wrong for the IAM policy too: still an error.
     fails("aws", "--set", "aws.s3Bucket.name=other", "--set", "aws.s3Bucket.iamNamePrefix=acme-")
