@@ -15,10 +15,10 @@ def write_all(files: dict[Path, tuple[str, int]]) -> None:
     atomic), created with its final mode so a secret is never readable by others, even briefly.
     A failure while staging removes every staged file and leaves all targets untouched.
 
-    Files are written in batches before any of them is synced: the first fsync then commits the
-    filesystem's journal for the whole batch and the later ones find little left to do. Each
-    file is still synced before the renames (else a crash could leave a renamed, empty file),
-    and each directory once after them, so the renames themselves are durable."""
+    Files are written in batches before any of them is synced, so a journaling filesystem can
+    commit a batch together rather than one file per commit. Each file is still synced before
+    the renames (else a crash could leave a renamed, empty file), and each directory once after
+    them, so the renames themselves are durable."""
     staged: list[tuple[Path, Path]] = []
     unsynced: list[int] = []
     try:
