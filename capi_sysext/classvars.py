@@ -88,3 +88,38 @@ def split_template(
                     out.append(chunk)
         pieces = out
     return tuple(pieces)
+
+
+def machine_types(
+    prefix: str,
+    description: str,
+    field: str,
+    values: tuple[str | None, str | None],
+    defaults: Mapping[str, str],
+) -> tuple[list[ClassVariable], list[ClassPatch]]:
+    """The two machine-type variables every provider's own class has (control plane, workers),
+    defaulting to the provider table's types, and their patches into the machine templates'
+    `field`. `prefix` is the provider's values-key prefix; `values` are the user's settings."""
+    variables: list[ClassVariable] = []
+    patches: list[ClassPatch] = []
+    for name, key, target, value, default in (
+        (
+            "controlPlaneMachineType",
+            f"{prefix}.controlPlaneMachineType",
+            CONTROL_PLANE_MACHINE,
+            values[0],
+            defaults["controlPlane"],
+        ),
+        (
+            "workerMachineType",
+            f"{prefix}.nodeMachineType",
+            WORKER_MACHINE,
+            values[1],
+            defaults["worker"],
+        ),
+    ):
+        schema = string_schema(description, minLength=1, default=default)
+        variables.append(ClassVariable(name, schema, value or default, key))
+        path = "/spec/template/spec/" + field
+        patches.append(ClassPatch(target, path, variable=name, placeholder=REPLACED))
+    return variables, patches

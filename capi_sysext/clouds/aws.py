@@ -23,6 +23,7 @@ from capi_sysext.classvars import (
     ClassParameters,
     ClassPatch,
     ClassVariable,
+    machine_types,
     string_schema,
 )
 from capi_sysext.clouds import docrefs
@@ -366,27 +367,15 @@ class AWSProvider(Provider[AWSSettings]):
                     placeholder=_bucket_placeholder(s.s3_bucket_prefix),
                 )
             )
-        for name, key, target, value, default in (
-            (
-                "controlPlaneMachineType",
-                "aws.controlPlaneMachineType",
-                CONTROL_PLANE_MACHINE,
-                s.control_plane_machine_type,
-                types["controlPlane"],
-            ),
-            (
-                "workerMachineType",
-                "aws.nodeMachineType",
-                WORKER_MACHINE,
-                s.node_machine_type,
-                types["worker"],
-            ),
-        ):
-            schema = string_schema("EC2 instance type", minLength=1, default=default)
-            variables.append(ClassVariable(name, schema, value or default, key))
-            patches.append(
-                ClassPatch(target, spec_path + "instanceType", variable=name, placeholder=REPLACED)
-            )
+        more_vars, more_patches = machine_types(
+            "aws",
+            "EC2 instance type",
+            "instanceType",
+            (s.control_plane_machine_type, s.node_machine_type),
+            types,
+        )
+        variables += more_vars
+        patches += more_patches
         return ClassParameters(tuple(variables), tuple(patches))
 
     def skipped_rules(self, ctx: ClusterContext[AWSSettings]) -> list[str]:

@@ -16,6 +16,7 @@ from capi_sysext.classvars import (
     ClassPatch,
     ClassVariable,
     Expr,
+    machine_types,
     split_template,
     string_schema,
 )
@@ -345,27 +346,15 @@ class AzureProvider(Provider[AzureSettings]):
                 if suffix:
                     derived += (suffix,)
                 patches.append(ClassPatch(INFRASTRUCTURE, spec_path + path, template=derived))
-        for name, key, target, value, default in (
-            (
-                "controlPlaneMachineType",
-                "azure.controlPlaneMachineType",
-                CONTROL_PLANE_MACHINE,
-                s.control_plane_machine_type,
-                types["controlPlane"],
-            ),
-            (
-                "workerMachineType",
-                "azure.nodeMachineType",
-                WORKER_MACHINE,
-                s.node_machine_type,
-                types["worker"],
-            ),
-        ):
-            schema = string_schema("Azure VM size", minLength=1, default=default)
-            variables.append(ClassVariable(name, schema, value or default, key))
-            patches.append(
-                ClassPatch(target, spec_path + "vmSize", variable=name, placeholder=REPLACED)
-            )
+        more_vars, more_patches = machine_types(
+            "azure",
+            "Azure VM size",
+            "vmSize",
+            (s.control_plane_machine_type, s.node_machine_type),
+            types,
+        )
+        variables += more_vars
+        patches += more_patches
         provider_id = self.node_identity_provider_id(s)
         if provider_id:
             stand_in = "@@subscription@@"

@@ -23,14 +23,13 @@ from capi_sysext.capi import NODE_NAME_PLACEHOLDER
 from capi_sysext.classvars import (
     CLUSTER_NAME,
     CONTROL_PLANE,
-    CONTROL_PLANE_MACHINE,
     INFRASTRUCTURE,
     REPLACED,
-    WORKER_MACHINE,
     ClassParameters,
     ClassPatch,
     ClassVariable,
     Expr,
+    machine_types,
     split_template,
     string_schema,
 )
@@ -263,27 +262,15 @@ class GCPProvider(Provider[GCPSettings]):
                 placeholder=REPLACED,
             )
         )
-        for name, key, target, value, default in (
-            (
-                "controlPlaneMachineType",
-                "gcp.controlPlaneMachineType",
-                CONTROL_PLANE_MACHINE,
-                s.control_plane_machine_type,
-                types["controlPlane"],
-            ),
-            (
-                "workerMachineType",
-                "gcp.nodeMachineType",
-                WORKER_MACHINE,
-                s.node_machine_type,
-                types["worker"],
-            ),
-        ):
-            schema = string_schema("GCE machine type", minLength=1, default=default)
-            variables.append(ClassVariable(name, schema, value or default, key))
-            patches.append(
-                ClassPatch(target, spec_path + "instanceType", variable=name, placeholder=REPLACED)
-            )
+        more_vars, more_patches = machine_types(
+            "gcp",
+            "GCE machine type",
+            "instanceType",
+            (s.control_plane_machine_type, s.node_machine_type),
+            types,
+        )
+        variables += more_vars
+        patches += more_patches
         return ClassParameters(tuple(variables), tuple(patches))
 
     def network_name(self, spec: ClusterSpec[GCPSettings]) -> str:
