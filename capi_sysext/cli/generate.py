@@ -215,12 +215,9 @@ def _topology_writer(
 
     if class_file is None:
         return TopologyWriter(class_name)
-    from capi_sysext import yamlio
-    from capi_sysext.writers.classfile import find_class
+    from capi_sysext.writers.classfile import read_class
 
-    text = yamlio.read_text(class_file, yamlio.MAX_DOCUMENTS_BYTES)
-    docs = yamlio.load_all(text, class_file)
-    return TopologyWriter(class_name, find_class(docs, class_name, class_file), class_file)
+    return TopologyWriter(class_name, read_class(class_file, class_name), class_file)
 
 
 def _fleet(

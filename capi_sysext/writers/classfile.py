@@ -19,6 +19,14 @@ from capi_sysext.classvars import ClassParameters
 from capi_sysext.errors import InputError, Problem
 
 
+def read_class(path: str, name: str) -> Mapping[str, Any]:
+    """The ClusterClass NAME from the YAML file at `path` (bounded like validate's input)."""
+    from capi_sysext import yamlio
+
+    text = yamlio.read_text(path, yamlio.MAX_DOCUMENTS_BYTES)
+    return find_class(yamlio.load_all(text, path), name, path)
+
+
 def find_class(docs: Sequence[Any], name: str, source: str) -> Mapping[str, Any]:
     """The ClusterClass NAME among the documents of FILE."""
     classes = [
