@@ -37,7 +37,8 @@ def make_fleet(root: Path, count: int) -> tuple[Path, Path]:
 def wall(args: list[str]) -> float:
     env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": tempfile.mkdtemp()}
     start = time.perf_counter()
-    subprocess.run(args, check=True, env=env, capture_output=True)
+    # cwd: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH.
+    subprocess.run(args, check=True, env=env, capture_output=True, cwd=REPO)
     return time.perf_counter() - start
 
 

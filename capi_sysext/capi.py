@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from capi_sysext.clusterapi import (
     BOOTSTRAP_GROUP,
     CAPI_GROUP,
+    CLC_FIELD,
     CLUSTER_NAME_LABEL,
     CONTROLPLANE_GROUP,
     Shape,
@@ -156,7 +157,10 @@ def kubeadm_config_spec(
     if role == "control-plane":
         out = _merge(out, control_plane_kubeadm(shape), "kubeadmConfigSpec")
     out["format"] = "ignition"
-    out["ignition"] = {"containerLinuxConfig": {"additionalConfig": clc, "strict": True}}
+    # CLC_FIELD is the one spelling of where the node config goes; strict makes ct refuse
+    # unknown keys instead of dropping them.
+    ignition, container_linux_config, additional_config = CLC_FIELD
+    out[ignition] = {container_linux_config: {additional_config: clc, "strict": True}}
     out["preKubeadmCommands"] = pre_kubeadm_commands
     if spec.ssh_authorized_keys:
         out["users"] = [{"name": "core", "sshAuthorizedKeys": list(spec.ssh_authorized_keys)}]

@@ -214,10 +214,11 @@ def parse_cidr(value: Any) -> str:
 # it would arrive as `$` (clusterctl: drone/envsubst parse/scan.go:191-201 and eval_test.go:170-173
 # at 1790424, the version kubernetes-sigs/cluster-api go.mod:15 pins; Flux: fluxcd/
 # kustomize-controller docs/spec/v1/kustomizations.md:817-820). A bare `$VAR` neither replaces
-# (eval_test.go:177-178; kustomizations.md:817-819), but it is refused as well, the
-# stricter rule README "Inputs" states. Escaping for them instead is no option: the same output
-# also goes straight to `kubectl apply`, where `$$` stays `$$`. So a user value may hold a `$`
-# only where no substitution tool changes it (`^Watchdog$`, `a$ b`); README "Inputs" says so.
+# (eval_test.go:177-178; kustomizations.md:817-819), but GNU gettext's envsubst does ("$VARIABLE
+# or ${VARIABLE}", envsubst(1)), so it is refused as well, the rule README "Inputs" states.
+# Escaping for them instead is no option: the same output also goes straight to `kubectl apply`,
+# where `$$` stays `$$`. So a user value may hold a `$` only where no substitution tool changes
+# it (`^Watchdog$`, `a$ b`); README "Inputs" says so.
 _SUBSTITUTION = re.compile(r"\$(\{|[A-Za-z_]|\$)")
 
 
@@ -226,8 +227,9 @@ def _refuse_substitution(value: Any) -> None:
     for item in items:
         if isinstance(item, str) and _SUBSTITUTION.search(item):
             raise ValueError(
-                f"{short(item)} contains $NAME, ${{...}} or $$, which clusterctl and Flux "
-                "substitute in the generated YAML; use the literal value instead"
+                f"{short(item)} contains ${{...}}, $$ or $NAME, which clusterctl and Flux "
+                "substitute in the generated YAML (envsubst: $NAME too); use the literal value "
+                "instead"
             )
 
 

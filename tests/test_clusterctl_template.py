@@ -128,3 +128,20 @@ def test_a_provider_not_given_by_flag_still_gets_a_template(tmp_path: Path, how:
     assert "${CLUSTER_NAME}" in result.stdout and "${GCP_PROJECT}" in result.stdout
     assert "p1" not in result.stdout
     assert f"values key gcp.project in {values} is not used" in " ".join(result.stderr.split())
+
+
+def test_a_marker_left_in_the_output_is_an_error_not_a_template(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # If a templated value reached the output in a form the writer does not replace (say,
+    # inside text it did not walk), no template with a stray marker is written.
+    import re
+
+    from capi_sysext.writers import clusterctl_template
+
+    monkeypatch.setattr(clusterctl_template, "_TOKEN", re.compile("(?!)"))
+    args = ["generate", "--provider", "gcp", "--k8s", "1.33", "--offline"]
+    result = CliRunner().invoke(cli, [*args, "--format", "clusterctl-template"])
+    assert result.exit_code != 0 and result.stdout == ""
+    assert "a templated value reached the output in a form it cannot replace" in result.stderr
+    assert "Traceback" not in result.output

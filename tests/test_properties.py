@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capi_sysext import clouds, yamlio
+from capi_sysext import clouds, yamlemit, yamlio
 from capi_sysext.cli import cli
 from capi_sysext.cli import commands as _commands  # noqa: F401  (registers the commands)
 from capi_sysext.specbuild import cluster_variables
@@ -296,7 +296,87 @@ output_value = st.recursive(
 @BUDGET
 @given(docs=st.lists(output_value, max_size=3))
 def test_fast_dump_writes_what_pyyamls_representer_writes(docs: list[Any]) -> None:
-    # Twice: the second dump answers resolve() from the cache the first one filled.
+    # Twice: the second dump answers resolve() from the cache the first one filled. The
+    # _OutputDumper is what yamlio falls back to for data its own writer leaves (floats here);
+    # yamlio.dump_all is the product's path either way.
     expected = _dump_or_error(docs, _ReferenceDumper)
     assert _dump_or_error(docs, None) == expected
     assert _dump_or_error(docs, None) == expected
+    try:
+        ours = yamlio.dump_all(docs)
+    except (yaml.YAMLError, UnicodeError) as exc:
+        ours = f"error {type(exc).__name__}"
+    assert ours == expected
+
+
+# Texts for the emitter's own rules: line breaks of every kind in block scalars (kept, clipped,
+# stripped, leading), indicators, text long enough that libyaml folds it, keys past the simple-key
+# limit, characters that are printable to libyaml and ones that are not.
+EMITTER_TRICKY = [
+    "a\n", "a\n\n", "\n", "\n\na", " a\nb", "a\n b", "a \nb", "a\nb ", "a\tb\nc", "a\r\nb\n",
+    "a\u2028b\n", "- a", "-a", "? a", ": a", "a: b", "a:b", "a #b", "a#b", "---", "--- a", "...",
+    "é\n✓", "\U0001f600", "\ufffe", "\xa0", "\x85a", "k" * 129, "é" * 65, "w " * 2100, "w" * 5000,
+    "\"'\\",
+]  # fmt: skip
+emitter_text = st.one_of(
+    text,
+    st.sampled_from(EMITTER_TRICKY),
+    st.builds(lambda a, b: a + b, st.sampled_from(EMITTER_TRICKY), text),
+    st.lists(st.sampled_from(["x", " ", "\n", "#", ":", "-", "'", "é", "\t"]), max_size=8).map(
+        "".join
+    ),
+)
+emitter_value = st.recursive(
+    st.one_of(
+        emitter_text,
+        emitter_text.map(yamlio.DoubleQuoted),
+        st.integers(min_value=-(10**40), max_value=10**40),
+        st.booleans(),
+        st.none(),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(emitter_text, st.integers(), st.booleans()), inner, max_size=4),
+    ),
+    max_leaves=16,
+)
+
+
+def _reference(docs: list[Any], explicit_start: bool) -> str | None:
+    options = {**yamlio._OPTIONS, "Dumper": _ReferenceDumper}
+    try:
+        out: str = yaml.dump_all(docs, explicit_start=explicit_start, **options)
+    except (yaml.YAMLError, UnicodeError):
+        return None
+    return out
+
+
+@settings(BUDGET, max_examples=300)
+@given(docs=st.lists(emitter_value, max_size=3), explicit_start=st.booleans())
+def test_our_emitter_writes_what_libyaml_writes(docs: list[Any], explicit_start: bool) -> None:
+    # Where the emitter takes the data, its bytes are libyaml's through PyYAML's own representer;
+    # where it does not (Unsupported), yamlio gives the whole stream to PyYAML.
+    reference = _reference(docs, explicit_start)
+    try:
+        ours = yamlio._EMITTER.stream(docs, explicit_start=explicit_start)
+    except yamlemit.Unsupported:
+        ours = None
+    if ours is not None:
+        assert ours == reference
+    if explicit_start and reference is not None:
+        assert yamlio.dump_all(docs) == reference
+
+
+def test_generated_clusters_never_leave_our_emitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fast path is the path: no document of a generated cluster falls back to PyYAML.
+    def fallback(*args: Any, **kwargs: Any) -> str:
+        raise AssertionError("yamlio fell back to PyYAML's emitter")
+
+    monkeypatch.setattr(yaml, "dump_all", fallback)
+    monkeypatch.setattr(yaml, "dump", fallback)
+    for provider in PROVIDERS:
+        for fmt in ("cluster", "clusterclass", "clusterctl-template"):
+            result = run(["generate", "--provider", provider, "--k8s", "1.33", "--name", "demo",
+                          "--values", str(REPO / "examples" / f"{provider}.yaml"), "--offline",
+                          "--sysupdate", "--format", fmt])  # fmt: skip
+            assert result.exit_code == 0, (result.output, result.exc_info)

@@ -168,6 +168,15 @@ def test_clc_deterministic() -> None:
     assert render_clc(sample()) == render_clc(sample())
 
 
+def test_clc_render_cache_tells_configs_apart_that_compare_equal() -> None:
+    # NamedTuples compare True == 1: the cache must not hand one config the other's text.
+    as_bool = NodeConfig(units=(Unit("a.service", enabled=True),))
+    as_int = NodeConfig(units=(Unit("a.service", enabled=1),))  # type: ignore[arg-type]
+    assert as_bool == as_int
+    assert "enabled: true" in render_clc(as_bool)
+    assert "enabled: 1" in render_clc(as_int)
+
+
 def test_clc_special_characters_byte_for_byte() -> None:
     cfg = NodeConfig(
         files=tuple(

@@ -6,9 +6,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
-from capi_sysext.apply.documents import as_list, dig, expect_ok, gv_path, object_ref
+from capi_sysext.apply.documents import Resource, as_list, dig, expect_ok, object_path, object_ref
 from capi_sysext.apply.results import ApplyOptions, ObjectRef, WaitTimeout
 from capi_sysext.apply.transport import KubeClient
 from capi_sysext.clusterapi import CAPI_GROUP, CLUSTER_NAME_LABEL
@@ -69,13 +68,20 @@ def _machine_provisioned(m: Mapping[str, Any]) -> bool:
     )
 
 
+_CLUSTERS = Resource("clusters", namespaced=True)
+_MACHINES = Resource("machines", namespaced=True)
+
+
 def _cluster_status(kube: KubeClient, ref: ObjectRef) -> ClusterStatus:
-    base = gv_path(ref.group, ref.version) + f"/namespaces/{quote(str(ref.namespace), safe='')}"
-    resp = kube.request("GET", f"{base}/clusters/{quote(ref.name, safe='')}")
+    # Cluster and Machine are namespaced CAPI kinds of the same group-version: their paths are
+    # built the way apply builds every other object's.
+    resp = kube.request("GET", object_path(ref, _CLUSTERS))
     expect_ok(resp, f"reading {ref}")
     cluster = resp.body
     listing = kube.request(
-        "GET", f"{base}/machines", {"labelSelector": f"{CLUSTER_NAME_LABEL}={ref.name}"}
+        "GET",
+        object_path(ref, _MACHINES, with_name=False),
+        {"labelSelector": f"{CLUSTER_NAME_LABEL}={ref.name}"},
     )
     expect_ok(listing, f"listing machines of {ref}")
     machines = [m for m in as_list(listing.body.get("items")) if isinstance(m, Mapping)]

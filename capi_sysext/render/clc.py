@@ -23,23 +23,22 @@ ROOT_FS = "root"
 
 
 # Rendered texts by node config: the clusters of a fleet that share a release, provider and node
-# settings share their node configs (a NodeConfig is a hashable tree of NamedTuples), so each
-# distinct one is rendered once. Bounded; failures are not kept.
-_RENDERED: dict[NodeConfig, str] = {}
+# settings share their node configs, so each distinct one is rendered once. Keyed by the tree's
+# repr, not the tree: NamedTuple equality takes True for 1 and 1.0, which render differently.
+# Bounded; failures are not kept.
+_RENDERED: dict[str, str] = {}
 _RENDERED_MAX = 64
 
 
 def render_clc(cfg: NodeConfig) -> str:
     """The model as CLC YAML; raises RenderError if it cannot be expressed faithfully."""
-    try:
-        text = _RENDERED.get(cfg)
-    except TypeError:  # some contributor put a list in the tree: correct, just not cached
-        return _render(cfg)
+    key = repr(cfg)
+    text = _RENDERED.get(key)
     if text is None:
         text = _render(cfg)
         if len(_RENDERED) >= _RENDERED_MAX:
             _RENDERED.clear()
-        _RENDERED[cfg] = text
+        _RENDERED[key] = text
     return text
 
 
