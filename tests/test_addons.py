@@ -371,7 +371,7 @@ def test_gcp_gets_the_ccm_from_a_cluster_resource_set(monkeypatch: pytest.Monkey
     docs = [d for d in yaml.safe_load_all(result.stdout) if d]
     assert [d["metadata"]["name"] for d in by_kind(docs, "HelmChartProxy")] == ["demo-cni"]
     (cluster,) = by_kind(docs, "Cluster")
-    (crs,) = by_kind(docs, "ClusterResourceSet")
+    (crs,) = [c for c in by_kind(docs, "ClusterResourceSet") if c["metadata"]["name"] == "demo-ccm"]
     assert selects(crs, cluster)
     assert crs["spec"]["resources"] == [{"kind": "ConfigMap", "name": "demo-ccm"}]
     (cm,) = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"] == "demo-ccm"]
@@ -397,8 +397,7 @@ def test_gcp_gets_the_ccm_from_a_cluster_resource_set(monkeypatch: pytest.Monkey
     assert 'project-id = "' in file["content"] and "multizone = true" in file["content"]
     (kct,) = by_kind(docs, "KubeadmConfigTemplate")
     assert "cloud.config" not in yaml.safe_dump(kct)
-    # No CSI driver for GCP: a note that says why.
-    assert "no CSI driver add-on for provider gcp" in result.stderr
+    assert "no CSI driver add-on" not in result.stderr
     assert {m["kind"] for m in manifests} == {
         "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "RoleBinding", "DaemonSet"
     }  # fmt: skip
@@ -457,9 +456,17 @@ def test_csi_drivers_per_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     docs = generate(["--k8s", "1.34", "--no-csi"], monkeypatch)
     assert "demo-csi" not in {h["metadata"]["name"] for h in by_kind(docs, "HelmChartProxy")}
     assert by_kind(docs, "ClusterResourceSet") == []
-    _, problems = resolve_charts(AddonSettings("none", False, "helm", True), "gcp", "1.34")
+    # A provider without a driver row: --csi is an error naming --no-csi, the default a note.
+    table = copy.deepcopy(addon_table())
+    del table["csi"]["gcp"]
+    monkeypatch.setattr(addons, "addon_table", lambda: table)
+    target = Target("gcp", "1.34.1", "demo", "192.168.0.0/16")
+    problems = plan(AddonSettings("none", False, "helm", True), target).problems
     assert "no CSI driver add-on for provider gcp" in problems[0].message
     assert "--no-csi" in problems[0].fix
+    notes = plan(AddonSettings("none", False, "helm", None), target).notes
+    assert any("no CSI driver add-on for provider gcp" in n for n in notes)
+    monkeypatch.undo()
     result = run([*AZURE, "--k8s", "1.34"], monkeypatch, env={"CAPI_SYSEXT_CSI": "false"})
     assert result.exit_code == 0 and "azuredisk-csi-driver" not in result.stdout
 
@@ -504,3 +511,61 @@ def test_a_lock_pins_the_charts_the_release_resolves_and_names_the_ones_it_lacks
             "re-pin it",
         )
     ]
+
+
+def test_gcp_gets_the_pd_csi_driver_from_a_cluster_resource_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gcp = ["generate", "--provider", "gcp", "--k8s", "1.33", "--name", "demo",
+           "--values", str(REPO / "examples" / "gcp.yaml")]  # fmt: skip
+    for via in ("helm", "crs"):
+        result = run([*gcp, "--addons-via", via, "--cni", "none" if via == "crs" else "calico"],
+                     monkeypatch)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+        (cluster,) = by_kind(docs, "Cluster")
+        crs = {c["metadata"]["name"]: c for c in by_kind(docs, "ClusterResourceSet")}
+        assert {"demo-csi", "demo-storageclass"} <= set(crs)
+        assert all(selects(c, cluster) for c in crs.values())
+        assert "roles/compute.storageAdmin" in " ".join(result.stderr.split())
+    maps = {d["metadata"]["name"]: d for d in by_kind(docs, "ConfigMap")}
+    manifests = list(yaml.safe_load_all(maps["demo-csi"]["data"]["csi.yaml"]))
+    (sc,) = yaml.safe_load_all(maps["demo-storageclass"]["data"]["storageclass.yaml"])
+    (driver,) = [m for m in manifests if m["kind"] == "CSIDriver"]
+    assert sc["provisioner"] == driver["metadata"]["name"] == "pd.csi.storage.gke.io"
+    assert sc["parameters"] == {"type": "pd-balanced"}
+    assert sc["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    # No key Secret: the instance's service account through the metadata server (noauth).
+    text = maps["demo-csi"]["data"]["csi.yaml"]
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in text and "secret" not in text.lower()
+    accounts = {m["metadata"]["name"] for m in manifests if m["kind"] == "ServiceAccount"}
+    roles = {(m["kind"], m["metadata"]["name"]) for m in manifests if m["kind"].endswith("Role")}
+    for binding in (m for m in manifests if m["kind"].endswith("RoleBinding")):
+        ref = binding["roleRef"]
+        assert (ref["kind"], ref["name"]) in roles, ref
+        assert {s["name"] for s in binding["subjects"]} <= accounts
+    workloads = [m for m in manifests if m["kind"] in ("Deployment", "DaemonSet")]
+    assert {w["kind"] for w in workloads} == {"Deployment", "DaemonSet"}
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        assert workload["spec"]["selector"]["matchLabels"].items() <= (
+            workload["spec"]["template"]["metadata"]["labels"].items()
+        )
+        assert pod["serviceAccountName"] in accounts
+        volumes = {v["name"] for v in pod["volumes"]}
+        ports = []
+        for container in pod["containers"]:
+            assert {m["name"] for m in container["volumeMounts"]} <= volumes, container["name"]
+            # Every container speaks to the driver on the one socket of the pod.
+            endpoint = [a for a in container["args"] if a.startswith(("--csi-address=",
+                        "--endpoint="))]  # fmt: skip
+            assert endpoint and endpoint[0].endswith("/csi/csi.sock"), container["name"]
+            assert container["image"].startswith("registry.k8s.io/"), container["image"]
+            ports += [p["containerPort"] for p in container.get("ports", [])]
+        assert len(ports) == len(set(ports)), "host-network pod with a port twice"
+    (node,) = [w for w in workloads if w["kind"] == "DaemonSet"]
+    pod = node["spec"]["template"]["spec"]
+    plugin = {v["name"]: v for v in pod["volumes"]}["plugin-dir"]["hostPath"]["path"]
+    (registrar,) = [c for c in pod["containers"] if c["name"] == "csi-driver-registrar"]
+    assert f"--kubelet-registration-path={plugin}csi.sock" in registrar["args"]
+    assert pod["tolerations"] == [{"operator": "Exists"}]

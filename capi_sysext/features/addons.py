@@ -115,7 +115,7 @@ class Chart(NamedTuple):
 class Bundle(NamedTuple):
     """Manifests capi-sysext writes itself, delivered by one ClusterResourceSet."""
 
-    role: str  # "ccm" (a CCM without a chart) or "storageclass"
+    role: str  # "ccm" or "csi" (a CCM or CSI driver without a chart) or "storageclass"
     label_value: str
     manifests: list[dict[str, Any]]
 
@@ -291,6 +291,12 @@ def _csi(
     if row is None or "unavailable" in row:
         reason = row["unavailable"] if row else "providers/addons.yaml has no csi row"
         return [], Problem(f"no CSI driver add-on for provider {provider}: {reason}", fix)
+    if "manifests" in row:
+        # A driver without a chart (the GCE PD CSI driver): manifests we build, delivered by a
+        # ClusterResourceSet whichever --addons-via is chosen, as the GCE CCM is.
+        module = import_module(row["manifests"])
+        bundle = Bundle("csi", provider, module.manifests(dict(row["images"])))
+        return [bundle, Bundle("storageclass", provider, [storage_class(row)])], None
     chart = _resolve("csi", provider, row, provider, minor)
     if chart is None:
         return [], Problem(
