@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fake_kube_api import FakeKubeAPIServer
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -68,3 +69,21 @@ def _clean_input_env(
     monkeypatch.setenv("CAPI_SYSEXT_OFFLINE", "1")
     # Never read or write the user's real cache from tests.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
+@pytest.fixture
+def capi_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeAPIServer]:
+    """The Kubernetes API test double serving Cluster API, the add-on kinds (ClusterResourceSet,
+    HelmChartProxy), ConfigMaps and the default namespace: what `apply` of a generated cluster
+    needs. Proxies are cleared, as the double listens on 127.0.0.1 only."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with FakeKubeAPIServer() as server:
+        server.install_cluster_api()
+        both = {"v1beta1": True, "v1beta2": True}
+        server.add_crd("addons.cluster.x-k8s.io", "ClusterResourceSet", both)
+        server.add_crd("addons.cluster.x-k8s.io", "HelmChartProxy", {"v1alpha1": True})
+        server.add_resource("", "v1", "ConfigMap", "configmaps", namespaced=True)
+        server.add_namespace("default")
+        yield server

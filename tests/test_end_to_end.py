@@ -4,10 +4,8 @@ cluster)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from crd_fixtures import crd_args
 from fake_kube_api import FakeKubeAPIServer
@@ -33,29 +31,14 @@ def test_generate_then_validate_against_the_real_crds() -> None:
     assert result.stdout.splitlines()[-1].startswith("valid: ")
 
 
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeAPIServer]:
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    with FakeKubeAPIServer() as server:
-        server.install_cluster_api()
-        both = {"v1beta1": True, "v1beta2": True}
-        server.add_crd("addons.cluster.x-k8s.io", "ClusterResourceSet", both)
-        server.add_crd("addons.cluster.x-k8s.io", "HelmChartProxy", {"v1alpha1": True})
-        server.add_resource("", "v1", "ConfigMap", "configmaps", namespaced=True)
-        server.add_namespace("default")
-        yield server
-
-
-def test_generate_then_apply_is_idempotent(fake: FakeKubeAPIServer, tmp_path: Path) -> None:
-    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+def test_generate_then_apply_is_idempotent(capi_fake: FakeKubeAPIServer, tmp_path: Path) -> None:
+    kubeconfig = capi_fake.write_kubeconfig(tmp_path / "kubeconfig")
     text = generated()
     first = CliRunner().invoke(cli, ["apply", "-f", "-", "--kubeconfig", str(kubeconfig)],
                                input=text)  # fmt: skip
     assert first.exit_code == 0, first.output
     assert first.stdout.splitlines()[-1].endswith(" 0 changed, 0 unchanged")
-    assert fake.get("cluster.x-k8s.io/v1beta2", "Cluster", "demo", "default") is not None
+    assert capi_fake.get("cluster.x-k8s.io/v1beta2", "Cluster", "demo", "default") is not None
     again = CliRunner().invoke(cli, ["apply", "-f", "-", "--kubeconfig", str(kubeconfig)],
                                input=text)  # fmt: skip
     assert again.exit_code == 0, again.output

@@ -105,21 +105,6 @@ def test_names_stay_within_63_characters() -> None:
     )
 
 
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeAPIServer]:
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    with FakeKubeAPIServer() as server:
-        server.install_cluster_api()
-        server.add_crd("addons.cluster.x-k8s.io", "ClusterResourceSet",
-                       {"v1beta1": True, "v1beta2": True})  # fmt: skip
-        server.add_crd("addons.cluster.x-k8s.io", "HelmChartProxy", {"v1alpha1": True})
-        server.add_resource("", "v1", "ConfigMap", "configmaps", namespaced=True)
-        server.add_namespace("default")
-        yield server
-
-
 def apply(text: str, kubeconfig: Path) -> str:
     result = CliRunner().invoke(cli, ["apply", "-f", "-", "--kubeconfig", str(kubeconfig)],
                                 input=text)  # fmt: skip
@@ -128,9 +113,9 @@ def apply(text: str, kubeconfig: Path) -> str:
 
 
 def test_regenerate_with_a_new_machine_type_and_apply_twice(
-    fake: FakeKubeAPIServer, tmp_path: Path
+    capi_fake: FakeKubeAPIServer, tmp_path: Path
 ) -> None:
-    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+    kubeconfig = capi_fake.write_kubeconfig(tmp_path / "kubeconfig")
     first = generate("azure")
     assert apply(first, kubeconfig).endswith(" 0 changed, 0 unchanged")
     second = generate("azure", "--set", "azure.nodeMachineType=Standard_D8s_v5")
@@ -141,10 +126,10 @@ def test_regenerate_with_a_new_machine_type_and_apply_twice(
     assert summary.startswith("2 created, 1 changed, "), summary
     infra = "infrastructure.cluster.x-k8s.io/v1beta1"
     boot = "bootstrap.cluster.x-k8s.io/v1beta2"
-    assert fake.get(infra, "AzureMachineTemplate", new["AzureMachineTemplate/md"], "default")
-    assert fake.get(infra, "AzureMachineTemplate", old["AzureMachineTemplate/md"], "default")
-    assert fake.get(boot, "KubeadmConfigTemplate", new["KubeadmConfigTemplate/md"], "default")
-    md = fake.get("cluster.x-k8s.io/v1beta2", "MachineDeployment", "demo-md-0", "default")
+    assert capi_fake.get(infra, "AzureMachineTemplate", new["AzureMachineTemplate/md"], "default")
+    assert capi_fake.get(infra, "AzureMachineTemplate", old["AzureMachineTemplate/md"], "default")
+    assert capi_fake.get(boot, "KubeadmConfigTemplate", new["KubeadmConfigTemplate/md"], "default")
+    md = capi_fake.get("cluster.x-k8s.io/v1beta2", "MachineDeployment", "demo-md-0", "default")
     t = md["spec"]["template"]["spec"]
     assert t["infrastructureRef"]["name"] == new["AzureMachineTemplate/md"]
     assert t["bootstrap"]["configRef"]["name"] == new["KubeadmConfigTemplate/md"]
